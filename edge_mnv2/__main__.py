@@ -1,0 +1,5 @@
+import sys
+
+from edge_mnv2.cli import main
+
+sys.exit(main())

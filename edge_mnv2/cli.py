@@ -1,0 +1,174 @@
+"""The ``edge-mnv2`` command: a thin layer over the package's functions.
+
+User mistakes (any :class:`EdgeMnv2Error`) print one line and exit 2; Ctrl-C exits 130 after each
+stage has cleaned up what it was writing.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from edge_mnv2 import __version__, progress
+from edge_mnv2.errors import EdgeMnv2Error
+
+DEMO_MODEL = "mobilenet_v2_1.0_224"
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from edge_mnv2.models import get_spec, list_models
+    from edge_mnv2.models.complexity import measure
+    from edge_mnv2.models.mobilenet_v2 import format_width
+
+    rows = []
+    for name in progress.bar(list_models(), "counting", total=len(list_models())):
+        spec = get_spec(name)
+        c = measure(spec.build(), spec.input_shape)
+        rows.append({"name": name, "family": spec.family, "width": spec.width, "resolution": spec.resolution,
+                     "classes": spec.num_classes, "params": c.params, "madds": c.madds})
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print(f"{'model':<24} {'width':>5} {'res':>4} {'params (M)':>10} {'MAdds (M)':>10}")
+    for r in rows:
+        print(f"{r['name']:<24} {format_width(r['width']):>5} {r['resolution']:>4} {r['params'] / 1e6:>10.2f} "
+              f"{r['madds'] / 1e6:>10.1f}")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from edge_mnv2.export import export_onnx
+    from edge_mnv2.models import get_spec
+
+    get_spec(args.model)  # a bad name fails before any work
+    output = args.output or Path(f"{args.model}.onnx")
+    with progress.stage(f"exporting {args.model} to {output}"):
+        result = export_onnx(args.model, output, checkpoint=args.checkpoint, seed=args.seed, opset=args.opset)
+    print(f"{result.path}: opset {result.opset}, input {result.metadata['input_name']} "
+          f"{list((1, 3, result.metadata['resolution'], result.metadata['resolution']))}, "
+          f"ONNX Runtime vs PyTorch max abs error {result.max_abs_error:.2e}")
+    return 0
+
+
+def _cmd_compile(args: argparse.Namespace) -> int:
+    from edge_mnv2.compile import compile_model
+
+    artifact = compile_model(args.model, args.target, args.output, checkpoint=args.checkpoint, seed=args.seed)
+    files = artifact.metadata["files"]
+    print(f"{artifact.directory}: {files['library']['path']} for {artifact.target_name} "
+          f"({artifact.metadata['target']['tvm']}), sha256 {files['library']['sha256'][:16]}…")
+    return 0
+
+
+def _bench_settings(args: argparse.Namespace):
+    from edge_mnv2.bench import BenchSettings
+
+    return BenchSettings(images=args.images, warmup=args.warmup, repeat=args.repeat, rounds=args.rounds,
+                         peers=not args.no_peers, timeout=args.timeout)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from edge_mnv2.bench import bench_artifact
+    from edge_mnv2.remote.address import device_address
+    from edge_mnv2.report import format_table, write_json
+
+    address = device_address(args.rpc, args.tracker, args.key)
+    report = bench_artifact(args.artifact, address, _bench_settings(args))
+    print(format_table(report))
+    if args.json:
+        print(f"\nreport: {write_json(report, args.json)}")
+    return 0
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from edge_mnv2.bench import bench_artifact
+    from edge_mnv2.compile import compile_model
+    from edge_mnv2.export import export_onnx
+    from edge_mnv2.report import format_table, write_json
+
+    from edge_mnv2.models import get_spec
+
+    get_spec(args.model)
+    out = Path(args.output)
+    onnx_path = out / f"{args.model}.onnx"
+    with progress.stage(f"exporting {args.model} to {onnx_path}"):
+        export_onnx(args.model, onnx_path)
+    artifact = compile_model(onnx_path, "host", out / "artifact")
+    report = bench_artifact(artifact.directory, None, _bench_settings(args))
+    report_path = write_json(report, out / "report.json")
+    print(format_table(report))
+    print(f"\nwrote {onnx_path}, {artifact.directory}/, {report_path}")
+    return 0
+
+
+def _add_bench_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--images", type=int, default=32, help="evaluation images compared with the reference")
+    p.add_argument("--repeat", type=int, default=50, help="timed runs per runtime")
+    p.add_argument("--warmup", type=int, default=5, help="untimed runs before timing")
+    p.add_argument("--rounds", type=int, default=5, help="interleaved rounds the timed runs are split into")
+    p.add_argument("--no-peers", action="store_true", help="do not time ONNX Runtime and PyTorch")
+    p.add_argument("--timeout", type=float, default=120.0,
+                   help="seconds allowed for one remote run; connect/upload limits scale from it")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="edge-mnv2", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"edge-mnv2 {__version__}")
+    parser.add_argument("-q", "--quiet", action="store_true", help="no progress output")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("models", help="list the registered models with parameters and multiply-adds")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.set_defaults(func=_cmd_models)
+
+    p = sub.add_parser("export", help="export a model to ONNX, checked against ONNX Runtime")
+    p.add_argument("model", help="registered model name (see `edge-mnv2 models`)")
+    p.add_argument("--checkpoint", help="PyTorch state dict to load (default: seeded random weights)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random weights when no checkpoint")
+    p.add_argument("--opset", type=int, default=17, help="ONNX opset")
+    p.add_argument("-o", "--output", type=Path, help="ONNX file to write (default: MODEL.onnx)")
+    p.set_defaults(func=_cmd_export)
+
+    p = sub.add_parser("compile", help="compile a model or ONNX file with TVM for a target")
+    p.add_argument("model", metavar="MODEL_OR_ONNX", help="registered model name or .onnx file")
+    p.add_argument("--target", default="host", help="target name from targets/ or a .toml path")
+    p.add_argument("--checkpoint", help="PyTorch state dict (when MODEL is a name)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random weights when no checkpoint")
+    p.add_argument("-o", "--output", type=Path, help="artifact folder (default: build/MODEL-TARGET)")
+    p.set_defaults(func=_cmd_compile)
+
+    p = sub.add_parser("bench", help="measure an artifact on a device through TVM RPC")
+    p.add_argument("artifact", help="artifact folder written by compile")
+    where = p.add_argument_group("device (default: a local RPC server started for the run)")
+    where.add_argument("--rpc", metavar="HOST:PORT", help="a TVM RPC server to connect to directly")
+    where.add_argument("--tracker", metavar="HOST:PORT", help="a TVM RPC tracker to request a device from")
+    where.add_argument("--key", help="device key at the tracker (e.g. rpi4b)")
+    p.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
+    _add_bench_options(p)
+    p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("demo", help=f"export, compile and bench {DEMO_MODEL} on the local RPC device")
+    p.add_argument("-o", "--output", default="demo-out", help="folder for the ONNX, artifact and report")
+    p.add_argument("--model", default=DEMO_MODEL, help="model to run the demo with")
+    _add_bench_options(p)
+    p.set_defaults(func=_cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    progress.set_quiet(args.quiet)
+    try:
+        return args.func(args)
+    except EdgeMnv2Error as exc:
+        print(f"edge-mnv2: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("edge-mnv2: interrupted; nothing half-written was left behind", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

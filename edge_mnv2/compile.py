@@ -1,0 +1,138 @@
+"""ONNX -> Relax -> ``tvm.compile`` for a target -> exported library plus ``artifact.json``."""
+
+from __future__ import annotations
+
+import platform
+import shutil
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+
+import onnx
+
+from edge_mnv2 import __version__, progress
+from edge_mnv2.artifact import ONNX_FILE, SCHEMA_VERSION, Artifact, staged_output, write_metadata
+from edge_mnv2.errors import CompileError, ModelFileError
+from edge_mnv2.export import export_onnx, load_onnx, read_metadata
+from edge_mnv2.models import get_spec
+from edge_mnv2.models.weights import DEFAULT_SEED, file_sha256
+from edge_mnv2.targets import TargetSpec, load_target
+
+
+def is_onnx_path(model_or_onnx: str | Path) -> bool:
+    """Whether the CLI argument names a file rather than a registered model."""
+    p = Path(model_or_onnx)
+    return p.suffix.lower() == ".onnx" or p.exists() or "/" in str(model_or_onnx)
+
+
+def _tensor_info(value: onnx.ValueInfoProto, path: Path) -> dict:
+    tt = value.type.tensor_type
+    dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
+    if any(d is None or d <= 0 for d in dims):
+        raise ModelFileError(f"{value.name!r} in {str(path)!r} has a dynamic shape {dims}; edge-mnv2 compiles "
+                             "static shapes only: export with a fixed input size")
+    dtype = str(onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type))
+    return {"name": value.name, "shape": dims, "dtype": dtype}
+
+
+def relax_module(proto: onnx.ModelProto):
+    """Import an ONNX model as a Relax IRModule with weights bound as constants."""
+    from tvm.relax.frontend.onnx import from_onnx
+
+    try:
+        return from_onnx(proto, keep_params_in_input=False)
+    except Exception as exc:
+        raise CompileError(f"TVM cannot import this ONNX model: {type(exc).__name__}: "
+                           f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from exc
+
+
+def build(mod, target: TargetSpec):
+    """``tvm.compile`` the Relax module for the target with the default (fusing) pipeline."""
+    import tvm
+    from tvm import relax
+
+    tvm_target = target.tvm_target()
+    try:
+        with tvm_target:
+            return tvm.compile(mod, target=tvm_target, relax_pipeline=relax.get_default_pipeline(tvm_target))
+    except Exception as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise CompileError(f"TVM failed to build for target {target.name!r}: {first}") from exc
+
+
+def export_library(executable, path: Path, target: TargetSpec) -> None:
+    """Write the executable as a shared library, with the target's cross compiler if it names one."""
+    kwargs = {}
+    if target.cross_compiler:
+        from tvm.support import cc
+
+        if shutil.which(target.cross_compiler) is None:
+            raise CompileError(f"cross compiler {target.cross_compiler!r} for target {target.name!r} is not "
+                               "installed; run `make setup` (it installs the Debian toolchains)")
+        kwargs["fcompile"] = cc.cross_compiler(target.cross_compiler)
+    executable.export_library(str(path), **kwargs)
+
+
+def default_output_dir(model_or_onnx: str | Path, target: str) -> Path:
+    stem = Path(model_or_onnx).stem if is_onnx_path(model_or_onnx) else str(model_or_onnx)
+    return Path("build") / f"{stem}-{Path(target).stem}"
+
+
+def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output_dir: str | Path | None = None,
+                  checkpoint: str | Path | None = None, seed: int = DEFAULT_SEED) -> Artifact:
+    """Compile a registered model (exported first) or an ONNX file for ``target`` into ``output_dir``."""
+    import tvm
+
+    target_spec = load_target(target)
+    from_file = is_onnx_path(model_or_onnx)
+    if not from_file:
+        get_spec(str(model_or_onnx))  # fail on a bad name before any work
+    output_dir = Path(output_dir) if output_dir else default_output_dir(model_or_onnx, target_spec.name)
+    started = time.perf_counter()
+    with staged_output(output_dir) as staging:
+        onnx_path = staging / ONNX_FILE
+        if from_file:
+            proto = load_onnx(model_or_onnx)
+            shutil.copyfile(model_or_onnx, onnx_path)
+        else:
+            with progress.stage(f"exporting {model_or_onnx} to ONNX"):
+                export_onnx(str(model_or_onnx), onnx_path, checkpoint=checkpoint, seed=seed)
+            proto = load_onnx(onnx_path)
+        model_meta = read_metadata(proto)
+        if len(proto.graph.input) != 1 or len(proto.graph.output) != 1:
+            raise ModelFileError(f"{str(model_or_onnx)!r} has {len(proto.graph.input)} inputs and "
+                                 f"{len(proto.graph.output)} outputs; edge-mnv2 compiles one-input, "
+                                 "one-output models")
+        input_info = _tensor_info(proto.graph.input[0], Path(model_or_onnx))
+        output_info = _tensor_info(proto.graph.output[0], Path(model_or_onnx))
+
+        with progress.stage(f"importing into TVM Relax ({len(proto.graph.node)} ONNX nodes)"):
+            mod = relax_module(proto)
+        with progress.stage(f"compiling for {target_spec.name} ({target_spec.tvm_target()})"):
+            executable = build(mod, target_spec)
+        library_name = f"model.{target_spec.export_format}"
+        with progress.stage(f"exporting {library_name}"):
+            export_library(executable, staging / library_name, target_spec)
+
+        metadata = {
+            "schema": SCHEMA_VERSION,
+            "model": model_meta or {"model": None, "source": str(model_or_onnx)},
+            "input": input_info,
+            "output": output_info,
+            "preprocessing": model_meta.get("preprocessing"),
+            "target": {"name": target_spec.name, "tvm": target_spec.resolved_tvm(),
+                       "device": target_spec.device, "rpc_key": target_spec.rpc_key},
+            "files": {
+                "library": {"path": library_name, "sha256": file_sha256(staging / library_name)},
+                "onnx": {"path": ONNX_FILE, "sha256": file_sha256(onnx_path)},
+            },
+            "versions": {"tvm": tvm.__version__, "edge_mnv2": __version__, "onnx": onnx.__version__,
+                         "python": platform.python_version()},
+            "build": {"host": platform.node(), "machine": platform.machine(),
+                      "seconds": round(time.perf_counter() - started, 2),
+                      "created": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+        }
+        write_metadata(staging, metadata)
+    from edge_mnv2.artifact import load_artifact
+
+    return load_artifact(output_dir)

@@ -1,0 +1,1 @@
+"""Devices reached through TVM RPC: addresses, server lifecycle, deadlines, and the remote model."""

@@ -1,0 +1,108 @@
+"""TVM's RPC server on this machine, started and stopped as a process group we own."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from edge_mnv2.errors import DeviceError
+
+READY_TIMEOUT = 60.0
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+class LocalRPCServer:
+    """``python -m tvm.exec.rpc_server`` on 127.0.0.1, in its own process group.
+
+    The server forks a worker per session and the worker holds the port, so stopping kills the
+    whole group. Use as a context manager; the server is stopped however the block ends.
+    """
+
+    def __init__(self, host: str = "127.0.0.1", port: int | None = None,
+                 tracker: tuple[str, int] | None = None, key: str = "", python: str | None = None):
+        self.host, self.port = host, port or free_port(host)
+        self.tracker, self.key = tracker, key
+        self.python = python or sys.executable
+        self.process: subprocess.Popen | None = None
+        self._log = tempfile.NamedTemporaryFile(prefix="edge-mnv2-rpc-", suffix=".log", delete=False)
+
+    @property
+    def log_path(self) -> Path:
+        return Path(self._log.name)
+
+    def command(self) -> list[str]:
+        cmd = [self.python, "-m", "tvm.exec.rpc_server", "--host", self.host, "--port", str(self.port),
+               "--port-end", str(self.port + 1)]
+        if self.tracker:
+            cmd += ["--tracker", f"{self.tracker[0]}:{self.tracker[1]}", "--key", self.key]
+        return cmd
+
+    def start(self, timeout: float = READY_TIMEOUT) -> "LocalRPCServer":
+        """Start the server and wait until it accepts connections."""
+        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        self.process = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
+                                        stdin=subprocess.DEVNULL, start_new_session=True, env=env)
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise DeviceError(f"the local RPC server exited with code {self.process.returncode} before "
+                                  f"it was ready; its log: {self.log_path}")
+            if self._log_says("bind to"):
+                return self
+            time.sleep(0.1)
+        self.stop()
+        raise DeviceError(f"the local RPC server was not ready within {timeout:g} s; its log: {self.log_path}")
+
+    def _log_says(self, text: str) -> bool:
+        try:
+            return text in self.log_path.read_text(errors="replace")
+        except OSError:
+            return False
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        """Stop the server and every process it forked."""
+        if self.process is None:
+            return
+        if self.process.poll() is None:
+            try:
+                os.killpg(self.process.pid, signal.SIGTERM)
+                self.process.wait(timeout=5)
+            except (ProcessLookupError, subprocess.TimeoutExpired):
+                pass
+        try:  # the forked session worker can outlive the parent: clear the whole group
+            os.killpg(self.process.pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        self.process.wait()
+
+    def __enter__(self) -> "LocalRPCServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+        self._log.close()
+        if not any(exc):
+            self.log_path.unlink(missing_ok=True)

@@ -1,0 +1,50 @@
+"""Reports: the JSON file and the table printed for people."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+
+def write_json(report: dict, path: str | Path) -> Path:
+    """Write the report atomically (a crash never leaves half a file)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.partial")
+    try:
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
+def format_table(report: dict) -> str:
+    """A readable summary: latency of TVM on the device beside the host peers, then accuracy."""
+    lat = report["latency_ms"]
+    rows = [("TVM (" + report["target"]["name"] + ", on device)", lat)]
+    rows += [(f"{name} (host)", peer["latency_ms"]) for name, peer in report.get("peers", {}).items()]
+    ort = report.get("peers", {}).get("onnxruntime")
+    head = f"{'runtime':<30} {'median':>9} {'p90':>9} {'min':>9} {'std':>8} {'vs ORT':>7}"
+    lines = [f"{report.get('model') or report['artifact']}  on  {report['device']['kind']} device "
+             f"({_where(report['device'])})", "", "latency (ms, batch 1)", head, "-" * len(head)]
+    for name, s in rows:
+        ratio = f"{s['median'] / ort['latency_ms']['median']:.2f}x" if ort else "-"
+        lines.append(f"{name:<30} {s['median']:>9.3f} {s['p90']:>9.3f} {s['min']:>9.3f} {s['std']:>8.3f} "
+                     f"{ratio:>7}")
+    acc = report["accuracy"]
+    lines += ["", f"accuracy against the desktop {acc['reference']} reference ({acc['num_images']} images)",
+              f"  top-1 agreement        {acc['top1_agreement']:.1f} %",
+              f"  top-5 overlap          {acc['top5_overlap']:.1f} %",
+              f"  max abs error          {acc['max_abs_error']:.2e}",
+              f"  mean cosine similarity {acc['mean_cosine_similarity']:.6f}"]
+    return "\n".join(lines)
+
+
+def _where(device: dict) -> str:
+    if device["kind"] == "tracker":
+        return f"key {device['key']} via {device['host']}:{device['port']}"
+    if device["kind"] == "local":
+        return "embedded server on 127.0.0.1"
+    return f"{device['host']}:{device['port']}"

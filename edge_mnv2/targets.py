@@ -1,0 +1,88 @@
+"""Hardware targets, read from declarative files in ``targets/`` (one TOML file per target).
+
+Adding a board is adding a file. A target file names the TVM target (as a dict; TVM 0.27 rejects
+``"llvm -mtriple=..."`` strings), the TVM device kind, the RPC key, and how to export the library.
+The value ``"native"`` stands for what this machine detects (its CPU, its core count).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from edge_mnv2.errors import UnknownTargetError
+
+TARGETS_ENV = "EDGE_MNV2_TARGETS"
+_REPO_TARGETS = Path(__file__).resolve().parent.parent / "targets"
+
+
+def targets_dir() -> Path:
+    """The folder target files are read from (``$EDGE_MNV2_TARGETS`` or the project's ``targets/``)."""
+    return Path(os.environ.get(TARGETS_ENV, _REPO_TARGETS))
+
+
+@dataclass(frozen=True)
+class TargetSpec:
+    """A target as its file describes it."""
+
+    name: str
+    description: str
+    tvm: dict
+    device: str = "cpu"
+    rpc_key: str = ""
+    export: dict = field(default_factory=dict)
+    path: Path | None = None
+
+    def resolved_tvm(self) -> dict:
+        """The TVM target dict with ``"native"`` values replaced by what this machine detects."""
+        from tvm.target import codegen
+
+        resolved = dict(self.tvm)
+        if resolved.get("mcpu") == "native":
+            resolved["mcpu"] = codegen.llvm_get_system_cpu()
+        if resolved.get("num-cores") == "native":
+            resolved["num-cores"] = len(os.sched_getaffinity(0))
+        return resolved
+
+    def tvm_target(self):
+        """The ``tvm.target.Target`` to compile for."""
+        import tvm
+
+        return tvm.target.Target(self.resolved_tvm())
+
+    @property
+    def export_format(self) -> str:
+        return self.export.get("format", "so")
+
+    @property
+    def cross_compiler(self) -> str | None:
+        return self.export.get("cross_compiler") or None
+
+
+def list_targets() -> list[str]:
+    """Names of the targets that have a file."""
+    folder = targets_dir()
+    return sorted(p.stem for p in folder.glob("*.toml")) if folder.is_dir() else []
+
+
+def load_target(name_or_path: str | Path) -> TargetSpec:
+    """Read a target by name (``targets/<name>.toml``) or by the path of a TOML file."""
+    candidate = Path(name_or_path)
+    path = candidate if candidate.suffix == ".toml" else targets_dir() / f"{name_or_path}.toml"
+    if not path.is_file():
+        valid = ", ".join(list_targets()) or f"none (no .toml files in {targets_dir()})"
+        raise UnknownTargetError(f"unknown target {str(name_or_path)!r}; valid targets: {valid}")
+    try:
+        data = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as exc:
+        raise UnknownTargetError(f"target file {str(path)!r} is not valid TOML: {exc}") from exc
+    for key in ("name", "tvm"):
+        if key not in data:
+            raise UnknownTargetError(f"target file {str(path)!r} lacks the required key {key!r}")
+    if not isinstance(data["tvm"], dict) or "kind" not in data["tvm"]:
+        raise UnknownTargetError(f"target file {str(path)!r}: [tvm] must be a table with a 'kind'")
+    return TargetSpec(name=data["name"], description=data.get("description", ""), tvm=data["tvm"],
+                      device=data.get("device", "cpu"), rpc_key=data.get("rpc_key", data["name"]),
+                      export=data.get("export", {}), path=path)
