@@ -85,14 +85,15 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
 
     target_spec = load_target(target)
     from_file = is_onnx_path(model_or_onnx)
+    # Fail on bad input before anything is written.
+    proto = load_onnx(model_or_onnx) if from_file else None
     if not from_file:
-        get_spec(str(model_or_onnx))  # fail on a bad name before any work
+        get_spec(str(model_or_onnx))
     output_dir = Path(output_dir) if output_dir else default_output_dir(model_or_onnx, target_spec.name)
     started = time.perf_counter()
     with staged_output(output_dir) as staging:
         onnx_path = staging / ONNX_FILE
         if from_file:
-            proto = load_onnx(model_or_onnx)
             shutil.copyfile(model_or_onnx, onnx_path)
         else:
             with progress.stage(f"exporting {model_or_onnx} to ONNX"):

@@ -97,6 +97,15 @@ class LocalRPCServer:
         except ProcessLookupError:
             pass
         self.process.wait()
+        # Orphaned workers are reaped by init, not by us: wait (briefly) until the group is gone so
+        # the port is really free when stop() returns.
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.process.pid, 0)
+            except ProcessLookupError:
+                break
+            time.sleep(0.1)
 
     def __enter__(self) -> "LocalRPCServer":
         return self.start()

@@ -1,0 +1,22 @@
+# The README's two commands: `make demo` (set up, then the main job) and `make test` (set up, then tests).
+VENV ?= .venv
+BIN := $(VENV)/bin
+DEMO_DIR ?= demo-out
+PYTEST_ARGS ?=
+
+.PHONY: setup demo test test-fast clean
+
+setup:
+	@VENV=$(VENV) bash scripts/setup.sh
+
+demo: setup
+	$(BIN)/edge-mnv2 demo -o $(DEMO_DIR)
+
+test: setup
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)
+
+clean:
+	rm -rf build $(DEMO_DIR) .pytest_cache

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Install what a fresh machine lacks, then the project into a virtual environment (reused if current).
+#   VENV=path   where the virtual environment lives (default .venv)
+#   PYTHON=exe  the Python that creates it (default python3; 3.10 or newer)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+VENV=${VENV:-.venv}
+PYTHON=${PYTHON:-python3}
+
+# Debian packages, as "command:package": the host C++ compiler links TVM's exported libraries.
+need=()
+for pair in g++:g++ make:make; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+done
+"$PYTHON" -c "import venv, ensurepip" 2>/dev/null || need+=(python3-venv)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -q
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
+fi
+
+stamp="$VENV/.edge-mnv2-installed"
+want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  exit 0
+fi
+[ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
+echo "setup: installing edge-mnv2 and its dependencies into $VENV (first time: a few minutes)"
+# torch first and pinned: 2.13.0 is the local CPU build; letting a resolver pick torch pulls CUDA.
+"$VENV/bin/python" -m pip install -q --upgrade pip
+"$VENV/bin/python" -m pip install -q "torch==2.13.0"
+"$VENV/bin/python" -m pip install -q -e ".[dev]"
+echo "$want" > "$stamp"

@@ -1,0 +1,110 @@
+"""The ``edge-mnv2`` command: outputs, exit codes, and one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from edge_mnv2.cli import main
+
+
+def run_cli(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "edge_mnv2", "-q", *args], capture_output=True, text=True,
+                          cwd=cwd, timeout=600)
+
+
+def assert_one_line_error(result, *needles):
+    assert result.returncode == 2, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("edge-mnv2: error: ")
+    assert "Traceback" not in result.stderr
+    for needle in needles:
+        assert needle in lines[0]
+
+
+def test_models_lists_the_registry_with_published_figures(capsys):
+    assert main(["-q", "models", "--json"]) == 0
+    rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
+    assert len(rows) == 30
+    assert rows["mobilenet_v2_1.0_224"]["params"] == 3_504_872
+    assert rows["mobilenet_v2_1.0_224"]["madds"] == pytest.approx(300e6, rel=0.01)
+    assert main(["-q", "models"]) == 0
+    table = capsys.readouterr().out
+    assert "mobilenet_v2_1.4_224" in table and "3.50" in table and "300.8" in table
+
+
+@pytest.mark.parametrize("args, needles", [
+    (["export", "resnet50"], ["resnet50", "mobilenet_v2_1.0_224"]),
+    (["export", "mobilenet_v2_2.0_224"], ["width", "2.0", "0.35"]),
+    (["export", "mobilenet_v2_1.0_100"], ["resolution", "100", "224"]),
+    (["compile", "mobilenet_v2_0.35_96", "--target", "rpi9"], ["rpi9", "host"]),
+    (["compile", "missing.onnx"], ["missing.onnx", "does not exist"]),
+    (["bench", "no-such-artifact"], ["no-such-artifact", "edge-mnv2 compile"]),
+    (["bench", "x", "--rpc", "nonsense"], ["nonsense", "HOST:PORT"]),
+    (["bench", "x", "--tracker", "127.0.0.1:9190"], ["--key"]),
+    (["export", "mobilenet_v2_0.35_96", "--checkpoint", "nope.pt"], ["nope.pt"]),
+])
+def test_user_mistakes_are_one_line(tmp_path, args, needles):
+    assert_one_line_error(run_cli(*args, cwd=tmp_path), *needles)
+    assert [p.name for p in tmp_path.iterdir()] == []  # nothing half-written
+
+
+def test_not_an_onnx_file(tmp_path):
+    (tmp_path / "bad.onnx").write_text("hello")
+    result = run_cli("compile", "bad.onnx", "-o", "out", cwd=tmp_path)
+    assert_one_line_error(result, "bad.onnx", "not an ONNX model")
+    assert not (tmp_path / "out").exists()
+
+
+def test_export_command(tmp_path):
+    result = run_cli("export", "mobilenet_v2_0.35_96", "-o", "m.onnx", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "max abs error" in result.stdout
+    assert (tmp_path / "m.onnx").stat().st_size > 1_000_000
+
+
+@pytest.mark.slow
+def test_unanswering_rpc_address(small_artifact, tmp_path):
+    import socket
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)  # accepts (in the kernel backlog) but never answers the handshake
+    port = listener.getsockname()[1]
+    try:
+        result = run_cli("bench", str(small_artifact.directory), "--rpc", f"127.0.0.1:{port}",
+                         "--timeout", "3", "--no-peers", "--json", str(tmp_path / "r.json"))
+    finally:
+        listener.close()
+    assert_one_line_error(result, f"127.0.0.1:{port}", "did not answer")
+    assert not (tmp_path / "r.json").exists()
+
+
+@pytest.mark.slow
+def test_demo_writes_onnx_artifact_and_report(tmp_path):
+    result = run_cli("demo", "-o", "out", "--model", "mobilenet_v2_0.35_96", "--images", "8",
+                     "--repeat", "4", "--rounds", "2", "--warmup", "1", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    out = tmp_path / "out"
+    assert (out / "mobilenet_v2_0.35_96.onnx").is_file()
+    assert (out / "artifact" / "model.so").is_file() and (out / "artifact" / "artifact.json").is_file()
+    report = json.loads((out / "report.json").read_text())
+    assert report["accuracy"]["top1_agreement"] == 100.0
+    assert report["accuracy"]["max_abs_error"] <= 1e-4
+    for key in ("median", "p90"):
+        assert report["latency_ms"][key] > 0
+    assert report["peers"]["onnxruntime"]["latency_ms"]["median"] > 0
+    assert report["peers"]["torch"]["latency_ms"]["median"] > 0
+    assert "top-1 agreement" in result.stdout and "onnxruntime" in result.stdout
+
+
+@pytest.mark.slow
+def test_bench_json_report(small_artifact, tmp_path):
+    result = run_cli("bench", str(small_artifact.directory), "--images", "4", "--repeat", "2",
+                     "--rounds", "1", "--warmup", "0", "--json", str(tmp_path / "r.json"))
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["accuracy"]["top1_agreement"] == 100.0
+    assert set(report["peers"]) == {"onnxruntime", "torch"}
