@@ -77,7 +77,7 @@ def load_artifact(path: str | Path) -> Artifact:
         metadata = json.loads(meta_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{str(meta_path)!r} is not valid JSON ({exc}); compile the model again") from exc
-    if metadata.get("schema") != SCHEMA_VERSION or "files" not in metadata:
+    if not isinstance(metadata, dict) or metadata.get("schema") != SCHEMA_VERSION or "files" not in metadata:
         raise ArtifactError(f"{str(meta_path)!r} is not an edge-mnv2 artifact of schema {SCHEMA_VERSION}; "
                             "compile the model again")
     return Artifact(directory=meta_path.parent, metadata=metadata)

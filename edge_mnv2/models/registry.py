@@ -13,7 +13,7 @@ from typing import Callable
 import torch
 
 from edge_mnv2.data.preprocessing import IMAGENET_PREPROCESSING, Preprocessing
-from edge_mnv2.errors import UnknownModelError
+from edge_mnv2.errors import EdgeMnv2Error, UnknownModelError
 
 
 @dataclass(frozen=True)
@@ -82,10 +82,13 @@ def get_spec(name: str) -> ModelSpec:
         return _REGISTRY[name]
     except KeyError:
         pass
-    for checker in _NAME_CHECKERS:
-        checker(name)
     close = difflib.get_close_matches(name, list(_REGISTRY), n=3)
     hint = f" Did you mean {', '.join(close)}?" if close else ""
+    for checker in _NAME_CHECKERS:
+        try:
+            checker(name)
+        except EdgeMnv2Error as exc:
+            raise type(exc)(f"{exc}.{hint}" if hint else str(exc)) from None
     raise UnknownModelError(
         f"unknown model {name!r}.{hint} Valid models: {', '.join(_REGISTRY)} "
         "(`edge-mnv2 models` lists them)."
