@@ -46,3 +46,14 @@ def latency_stats(seconds: list[float]) -> dict:
         "std": float(ms.std()),
         "samples": int(ms.size),
     }
+
+
+def topk_accuracy(outputs: np.ndarray, labels: np.ndarray, k: int = 1) -> float:
+    """Percentage of rows whose label is among the ``k`` highest outputs."""
+    outputs = np.asarray(outputs).reshape(len(outputs), -1)
+    labels = np.asarray(labels).reshape(-1)
+    if len(outputs) != len(labels) or len(labels) == 0:
+        raise ValueError(f"{len(outputs)} outputs for {len(labels)} labels")
+    k = min(k, outputs.shape[1])
+    top = np.argsort(-outputs, axis=1)[:, :k]
+    return float(100.0 * np.mean((top == labels[:, None]).any(axis=1)))

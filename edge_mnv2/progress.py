@@ -19,6 +19,10 @@ def set_quiet(quiet: bool) -> None:
     _quiet = quiet
 
 
+def is_quiet() -> bool:
+    return _quiet
+
+
 @contextlib.contextmanager
 def stage(title: str) -> Iterator[None]:
     """Announce a stage, and report how long it took when it ends."""
