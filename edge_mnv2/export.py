@@ -18,7 +18,7 @@ from edge_mnv2.data.evalset import evaluation_inputs
 from edge_mnv2.errors import ExportCheckError, ModelFileError
 from edge_mnv2.models import get_spec
 from edge_mnv2.models.registry import ModelSpec
-from edge_mnv2.models.weights import DEFAULT_SEED, build_model, describe
+from edge_mnv2.models.weights import DEFAULT_SEED, build_model, checkpoint_metadata, describe
 
 INPUT_NAME = "input"
 OUTPUT_NAME = "logits"
@@ -67,13 +67,14 @@ def export_onnx(model_name: str, output: str | Path, checkpoint: str | Path | No
     spec = get_spec(model_name)
     model = build_model(spec, checkpoint, seed)
     proto = onnx.load_from_string(_onnx_bytes(model, spec, opset))
-    metadata = dict(spec.metadata(), weights=describe(checkpoint, seed), opset=opset,
+    metadata = dict(spec.metadata(), **checkpoint_metadata(spec, checkpoint))
+    metadata = dict(metadata, weights=describe(checkpoint, seed, spec), opset=opset,
                     input_name=INPUT_NAME, output_name=OUTPUT_NAME, exporter=f"edge-mnv2 {__version__}",
                     torch=torch.__version__)
     proto.producer_name, proto.producer_version = "edge-mnv2", __version__
     proto.doc_string = f"{spec.name} exported by edge-mnv2 {__version__}"
     flat = {"model_name": spec.name, "width": str(spec.width), "resolution": str(spec.resolution),
-            "num_classes": str(spec.num_classes), "mean": json.dumps(list(spec.preprocessing.mean)),
+            "num_classes": str(metadata["num_classes"]), "mean": json.dumps(list(spec.preprocessing.mean)),
             "std": json.dumps(list(spec.preprocessing.std)), METADATA_KEY: json.dumps(metadata)}
     onnx.helper.set_model_props(proto, flat)
     onnx.checker.check_model(proto, full_check=True)

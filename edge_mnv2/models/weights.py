@@ -106,8 +106,15 @@ def file_sha256(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
-    """The state dict in a checkpoint file: a bare state dict, or one under ``state_dict``/``model``."""
+def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
+    """The state dict in a checkpoint file (in our layout) and the file's metadata, if any.
+
+    Accepts a bare state dict or one under ``state_dict``/``model``/``model_state_dict`` (with an
+    optional ``meta`` dict beside it), in our/torchvision's layout or timm's. Loads with
+    ``weights_only=True``: a checkpoint cannot run code.
+    """
+    from edge_mnv2.models.checkpoint_formats import to_torchvision_layout
+
     path = Path(path)
     if not path.is_file():
         raise CheckpointError(f"checkpoint {str(path)!r} does not exist; give the path of a .pt/.pth file")
@@ -117,18 +124,24 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CheckpointError(f"checkpoint {str(path)!r} cannot be read as a PyTorch state dict ({first})") \
             from exc
+    meta = obj.get("meta", {}) if isinstance(obj, dict) and isinstance(obj.get("meta"), dict) else {}
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
             obj = obj[key]
             break
-    if not isinstance(obj, dict) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
+    if not isinstance(obj, dict) or not obj or not all(isinstance(v, torch.Tensor) for v in obj.values()):
         raise CheckpointError(f"checkpoint {str(path)!r} holds no state dict of tensors")
-    return obj
+    state, fmt = to_torchvision_layout(obj)
+    return state, dict(meta, format=fmt)
 
 
-def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
-    """Load a checkpoint into ``model``, with an error that lists missing and unexpected keys."""
-    state = read_state_dict(path)
+def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
+    """The state dict of a checkpoint file, in our layout (see :func:`read_checkpoint`)."""
+    return read_checkpoint(path)[0]
+
+
+def fit_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: str) -> nn.Module:
+    """Load ``state`` into ``model`` strictly, with an error listing missing and unexpected keys."""
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -140,14 +153,28 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
             if keys:
                 shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
                 parts.append(f"{len(keys)} {label} ({shown})")
-        raise CheckpointError(f"checkpoint {str(path)!r} does not fit this model: {'; '.join(parts)}; "
-                              "check that the model name matches the checkpoint's width and class count")
+        raise CheckpointError(f"checkpoint {source} does not fit this model: {'; '.join(parts)}; "
+                              "check that the model name matches the checkpoint's width")
     model.load_state_dict(state)
     return model
 
 
-def describe(checkpoint: str | Path | None, seed: int = DEFAULT_SEED) -> dict:
+def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
+    """Load a checkpoint file into ``model`` (see :func:`read_checkpoint` for the formats)."""
+    return fit_state_dict(model, read_state_dict(path), repr(str(path)))
+
+
+def checkpoint_classes(state: dict[str, torch.Tensor]) -> int | None:
+    """The class count a checkpoint's classifier was trained for."""
+    weight = state.get("classifier.1.weight")
+    return int(weight.shape[0]) if weight is not None and weight.ndim == 2 else None
+
+
+def describe(checkpoint: str | Path | None, seed: int = DEFAULT_SEED, spec=None) -> dict:
     """A JSON-ready record of where the weights came from, enough to rebuild the same model."""
+    if checkpoint is None and spec is not None and spec.pretrained is not None:
+        p = spec.pretrained
+        return {"kind": "pretrained", "tag": p.tag, "path": str(p.path), "sha256": p.sha256}
     if checkpoint is None:
         return {"kind": "random", "seed": seed}
     path = Path(checkpoint).resolve()
@@ -155,25 +182,45 @@ def describe(checkpoint: str | Path | None, seed: int = DEFAULT_SEED) -> dict:
 
 
 def build_model(spec, checkpoint: str | Path | None = None, seed: int = DEFAULT_SEED) -> nn.Module:
-    """The model of ``spec`` in eval mode, with checkpoint weights or seeded random ones."""
-    model = spec.build()
+    """The model of ``spec`` in eval mode: from a checkpoint, the spec's shipped weights, or seeded random.
+
+    The class count follows the checkpoint's classifier, so a 10-class checkpoint of a 1000-class
+    architecture loads without ceremony.
+    """
+    if checkpoint is None and spec.pretrained is not None:
+        spec.pretrained.check()
+        checkpoint = spec.pretrained.path
     if checkpoint is None:
-        randomize(model, seed)
-    else:
-        load_checkpoint(model, checkpoint)
-    return model.eval()
+        return randomize(spec.build(), seed).eval()
+    state, _meta = read_checkpoint(checkpoint)
+    model = spec.build(num_classes=checkpoint_classes(state) or spec.num_classes)
+    return fit_state_dict(model, state, repr(str(checkpoint))).eval()
+
+
+def checkpoint_metadata(spec, checkpoint: str | Path | None) -> dict:
+    """What a checkpoint (or the spec's shipped weights) says about classes and data set."""
+    if checkpoint is None and spec.pretrained is not None:
+        checkpoint = spec.pretrained.path
+    if checkpoint is None:
+        return {}
+    state, meta = read_checkpoint(checkpoint)
+    out = {"num_classes": checkpoint_classes(state) or spec.num_classes}
+    for key in ("classes", "dataset"):
+        if key in meta:
+            out[key] = meta[key]
+    return out
 
 
 def build_from_record(spec, record: dict) -> nn.Module:
-    """Rebuild the model a :func:`describe` record names, checking a checkpoint is unchanged."""
+    """Rebuild the model a :func:`describe` record names, checking a weights file is unchanged."""
     if record.get("kind") == "random":
         return build_model(spec, None, int(record.get("seed", DEFAULT_SEED)))
-    if record.get("kind") == "checkpoint":
+    if record.get("kind") in ("checkpoint", "pretrained"):
         path = Path(record["path"])
         if not path.is_file():
-            raise CheckpointError(f"the reference checkpoint {str(path)!r} is gone; restore it or recompile")
+            raise CheckpointError(f"the reference weights {str(path)!r} are gone; restore them or recompile")
         if file_sha256(path) != record.get("sha256"):
-            raise CheckpointError(f"checkpoint {str(path)!r} changed since the model was exported; "
+            raise CheckpointError(f"weights {str(path)!r} changed since the model was exported; "
                                   "export and compile again")
         return build_model(spec, path)
     raise CheckpointError(f"unknown weights record {record!r}; recompile the artifact")
