@@ -14,8 +14,9 @@ from edge_mnv2 import __version__, progress
 from edge_mnv2.artifact import Artifact, load_artifact
 from edge_mnv2.data.evalset import EVAL_SEED, evaluation_inputs
 from edge_mnv2.data.preprocessing import IMAGENET_PREPROCESSING, Preprocessing
-from edge_mnv2.errors import ArtifactError
-from edge_mnv2.metrics import latency_stats, output_agreement
+from edge_mnv2.data.labelled import open_split
+from edge_mnv2.errors import ArtifactError, EdgeMnv2Error
+from edge_mnv2.metrics import latency_stats, output_agreement, topk_accuracy
 from edge_mnv2.models import get_spec
 from edge_mnv2.models.weights import build_from_record
 from edge_mnv2.peers import OnnxRuntimePeer, Peer, TorchPeer
@@ -24,11 +25,16 @@ from edge_mnv2.remote.server import LocalRPCServer
 from edge_mnv2.remote.session import DeviceSession, Timeouts
 
 
+SYNTHETIC_IMAGES = 32
+LABELLED_IMAGES = 500
+
+
 @dataclass(frozen=True)
 class BenchSettings:
     """How much to measure."""
 
-    images: int = 32     # evaluation inputs compared with the reference
+    images: int | None = None  # evaluation inputs (default: 500 labelled, or 32 synthetic)
+    data: str | None = None    # 'shapes', an ImageFolder path, or 'synthetic'; default: the model's data set
     warmup: int = 5      # untimed runs before timing, per runtime
     repeat: int = 50     # timed runs per runtime, in total
     rounds: int = 5      # the timed runs are split into this many interleaved rounds
@@ -39,7 +45,7 @@ class BenchSettings:
         from edge_mnv2.errors import EdgeMnv2Error
 
         for name in ("images", "repeat", "rounds"):
-            if getattr(self, name) < 1:
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise EdgeMnv2Error(f"--{name} must be at least 1, got {getattr(self, name)}")
         if self.warmup < 0:
             raise EdgeMnv2Error(f"--warmup must be 0 or more, got {self.warmup}")
@@ -54,6 +60,31 @@ def _reference(artifact: Artifact):
         spec = get_spec(meta["model"])
         return "pytorch", build_from_record(spec, meta["weights"])
     return "onnxruntime", None
+
+
+def evaluation_set(artifact: Artifact, settings: BenchSettings,
+                   preprocessing: Preprocessing) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """Model inputs, their labels (None for unlabelled synthetic images) and a description of the set.
+
+    By default a model trained on a labelled set is evaluated on that set's validation split; other
+    models on seeded synthetic images, where only agreement with the reference can be measured.
+    """
+    meta = artifact.metadata.get("model", {})
+    data = settings.data or meta.get("dataset") or "synthetic"
+    resolution = artifact.input_shape[2]
+    if data == "synthetic":
+        count = settings.images or SYNTHETIC_IMAGES
+        return (evaluation_inputs(count, resolution, preprocessing), None,
+                {"name": "synthetic", "size": count, "seed": EVAL_SEED, "labelled": False})
+    count = settings.images or LABELLED_IMAGES
+    classes = tuple(meta["classes"]) if meta.get("classes") else None
+    dataset = open_split(data, "val", resolution, count, preprocessing=preprocessing, classes=classes)
+    num_outputs = int(np.prod(artifact.metadata["output"]["shape"][1:]))
+    if len(dataset.classes) > num_outputs:
+        raise EdgeMnv2Error(f"data {data!r} has {len(dataset.classes)} classes but the model outputs "
+                            f"{num_outputs}; evaluate on data the model was trained for")
+    images = dataset.batch(np.arange(len(dataset)))
+    return preprocessing.normalize(images), dataset.labels, dict(dataset.describe(), labelled=True)
 
 
 def _split(total: int, parts: int) -> list[int]:
@@ -94,8 +125,7 @@ def bench_artifact(artifact_path, address: DeviceAddress | None = None,
         raise ArtifactError(f"artifact input dtype {artifact.input_dtype} is not supported by bench yet")
     pre_dict = artifact.metadata.get("preprocessing")
     preprocessing = Preprocessing.from_dict(pre_dict) if pre_dict else IMAGENET_PREPROCESSING
-    shape = artifact.input_shape
-    inputs = evaluation_inputs(settings.images, shape[2], preprocessing)
+    inputs, labels, eval_data = evaluation_set(artifact, settings, preprocessing)
 
     with progress.stage("computing the desktop reference"):
         reference_kind, torch_model = _reference(artifact)
@@ -115,12 +145,18 @@ def bench_artifact(artifact_path, address: DeviceAddress | None = None,
         with progress.stage(f"uploading {artifact.library_path.name} to the device"):
             model = session.load_model(artifact.library_path, artifact.metadata["target"]["device"])
         outputs = []
-        with progress.stage(f"evaluating {len(inputs)} images on the device"):
+        with progress.stage(f"evaluating {len(inputs)} {eval_data['name']} images on the device"):
             for i in progress.bar(range(len(inputs)), "images", total=len(inputs)):
                 outputs.append(model.run(inputs[i:i + 1]))
-        accuracy = output_agreement(np.concatenate(outputs), reference)
+        device_outputs = np.concatenate(outputs)
+        accuracy = output_agreement(device_outputs, reference)
         accuracy["reference"] = reference_kind
-        accuracy["eval_seed"] = EVAL_SEED
+        accuracy["data"] = eval_data
+        if labels is not None:
+            accuracy.update(device_top1=topk_accuracy(device_outputs, labels, 1),
+                            reference_top1=topk_accuracy(reference, labels, 1),
+                            device_top5=topk_accuracy(device_outputs, labels, 5),
+                            reference_top5=topk_accuracy(reference, labels, 5))
 
         samples: dict[str, list[float]] = {"tvm": [], **{name: [] for name in peers}}
         with progress.stage(f"timing {settings.repeat} runs each, interleaved in {settings.rounds} rounds"):

@@ -15,6 +15,7 @@ from edge_mnv2 import __version__, progress
 from edge_mnv2.errors import EdgeMnv2Error
 
 DEMO_MODEL = "mobilenet_v2_1.0_224"
+DEMO_TRAINED = "mobilenet_v2_0.35_96.shapes"  # shipped weights (edge_mnv2/pretrained/)
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
@@ -26,15 +27,21 @@ def _cmd_models(args: argparse.Namespace) -> int:
     for name in progress.bar(list_models(), "counting", total=len(list_models())):
         spec = get_spec(name)
         c = measure(spec.build(), spec.input_shape)
-        rows.append({"name": name, "family": spec.family, "width": spec.width, "resolution": spec.resolution,
-                     "classes": spec.num_classes, "params": c.params, "madds": c.madds})
+        row = {"name": name, "family": spec.family, "width": spec.width, "resolution": spec.resolution,
+               "classes": spec.num_classes, "params": c.params, "madds": c.madds, "weights": None}
+        if spec.pretrained is not None:
+            row["weights"] = {"dataset": spec.pretrained.dataset, "file": spec.pretrained.path.name,
+                              "command": spec.pretrained.command, **spec.pretrained.metrics}
+        rows.append(row)
     if args.json:
         print(json.dumps(rows, indent=2))
         return 0
-    print(f"{'model':<24} {'width':>5} {'res':>4} {'params (M)':>10} {'MAdds (M)':>10}")
+    print(f"{'model':<30} {'width':>5} {'res':>4} {'classes':>7} {'params (M)':>10} {'MAdds (M)':>10}  weights")
     for r in rows:
-        print(f"{r['name']:<24} {format_width(r['width']):>5} {r['resolution']:>4} {r['params'] / 1e6:>10.2f} "
-              f"{r['madds'] / 1e6:>10.1f}")
+        w = r["weights"]
+        weights = f"trained on {w['dataset']}, val top-1 {w['val_top1']:.2f}%" if w else "random (seeded)"
+        print(f"{r['name']:<30} {format_width(r['width']):>5} {r['resolution']:>4} {r['classes']:>7} "
+              f"{r['params'] / 1e6:>10.2f} {r['madds'] / 1e6:>10.1f}  {weights}")
     return 0
 
 
@@ -62,10 +69,35 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    import time
+
+    from edge_mnv2.models import get_spec
+    from edge_mnv2.train import TrainConfig, metrics_path, state_path, train
+
+    get_spec(args.model)
+    cfg = TrainConfig(model=args.model, data=args.data, epochs=args.epochs, batch_size=args.batch_size,
+                      lr=args.lr, lr_decay=args.lr_decay, warmup_epochs=args.warmup_epochs,
+                      label_smoothing=args.label_smoothing, train_size=args.train_size, val_size=args.val_size,
+                      seed=args.seed)
+    output = args.output or Path("checkpoints") / f"{args.model}.{Path(args.data).name}.pt"
+    started = time.perf_counter()
+    try:
+        last = train(cfg, output, resume=args.resume)
+    except KeyboardInterrupt:
+        print(f"edge-mnv2: interrupted; state saved to {state_path(output)}, continue with the same command "
+              "and --resume", file=sys.stderr)
+        return 130
+    print(f"{output}: val top-1 {last.get('val_top1', float('nan')):.2f}%, top-5 "
+          f"{last.get('val_top5', float('nan')):.2f}% after {last.get('epoch', 0)} epochs "
+          f"({time.perf_counter() - started:.0f} s); log {metrics_path(output)}")
+    return 0
+
+
 def _bench_settings(args: argparse.Namespace):
     from edge_mnv2.bench import BenchSettings
 
-    return BenchSettings(images=args.images, warmup=args.warmup, repeat=args.repeat, rounds=args.rounds,
+    return BenchSettings(images=args.images, data=args.data, warmup=args.warmup, repeat=args.repeat, rounds=args.rounds,
                          peers=not args.no_peers, timeout=args.timeout)
 
 
@@ -82,29 +114,41 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
+def _demo_one(model: str, out: Path, args: argparse.Namespace) -> dict:
     from edge_mnv2.bench import bench_artifact
     from edge_mnv2.compile import compile_model
     from edge_mnv2.export import export_onnx
     from edge_mnv2.report import format_table, write_json
 
-    from edge_mnv2.models import get_spec
-
-    get_spec(args.model)
-    out = Path(args.output)
-    onnx_path = out / f"{args.model}.onnx"
-    with progress.stage(f"exporting {args.model} to {onnx_path}"):
-        export_onnx(args.model, onnx_path)
+    onnx_path = out / f"{model}.onnx"
+    with progress.stage(f"exporting {model} to {onnx_path}"):
+        export_onnx(model, onnx_path)
     artifact = compile_model(onnx_path, "host", out / "artifact")
     report = bench_artifact(artifact.directory, None, _bench_settings(args))
     report_path = write_json(report, out / "report.json")
     print(format_table(report))
-    print(f"\nwrote {onnx_path}, {artifact.directory}/, {report_path}")
+    print(f"\nwrote {onnx_path}, {artifact.directory}/, {report_path}\n", flush=True)
+    return report
+
+
+def _cmd_demo(args: argparse.Namespace) -> int:
+    from edge_mnv2.models import get_spec
+
+    get_spec(args.model)
+    trained = None if args.trained == "none" else args.trained
+    if trained:
+        get_spec(trained)
+    out = Path(args.output)
+    _demo_one(args.model, out, args)
+    if trained:
+        _demo_one(trained, out / "trained", args)
     return 0
 
 
 def _add_bench_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--images", type=int, default=32, help="evaluation images compared with the reference")
+    p.add_argument("--images", type=int, help="evaluation images (default: 500 labelled, 32 synthetic)")
+    p.add_argument("--data", help="evaluation data: 'shapes', an ImageFolder path with val/, or 'synthetic' "
+                                  "(default: the model's own data set, else synthetic)")
     p.add_argument("--repeat", type=int, default=50, help="timed runs per runtime")
     p.add_argument("--warmup", type=int, default=5, help="untimed runs before timing")
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds the timed runs are split into")
@@ -139,6 +183,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, help="artifact folder (default: build/MODEL-TARGET)")
     p.set_defaults(func=_cmd_compile)
 
+    p = sub.add_parser("train", help="train a model with the paper's recipe (RMSProp, lr 0.045 x 0.98/epoch)")
+    p.add_argument("model", help="registered model name (see `edge-mnv2 models`)")
+    p.add_argument("--data", default="shapes",
+                   help="'shapes' (the procedural set) or a folder with train/ and val/ ImageNet-style subfolders")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=96)
+    p.add_argument("--lr", type=float, default=0.045, help="initial learning rate")
+    p.add_argument("--lr-decay", type=float, default=0.98, help="learning-rate factor per epoch")
+    p.add_argument("--warmup-epochs", type=float, default=0.0, help="linear learning-rate warm-up")
+    p.add_argument("--label-smoothing", type=float, default=0.0)
+    p.add_argument("--train-size", type=int, help="shapes: images in the train split (default 20000)")
+    p.add_argument("--val-size", type=int, help="validation images (default: shapes 2000, folders all)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from its saved state")
+    p.add_argument("-o", "--output", type=Path, help="weights file (default checkpoints/MODEL.DATA.pt)")
+    p.set_defaults(func=_cmd_train)
+
     p = sub.add_parser("bench", help="measure an artifact on a device through TVM RPC")
     p.add_argument("artifact", help="artifact folder written by compile")
     where = p.add_argument_group("device (default: a local RPC server started for the run)")
@@ -151,7 +212,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("demo", help=f"export, compile and bench {DEMO_MODEL} on the local RPC device")
     p.add_argument("-o", "--output", default="demo-out", help="folder for the ONNX, artifact and report")
-    p.add_argument("--model", default=DEMO_MODEL, help="model to run the demo with")
+    p.add_argument("--model", default=DEMO_MODEL, help="model to run the demo with (written to DIR)")
+    p.add_argument("--trained", default=DEMO_TRAINED,
+                   help="a trained model measured on its labelled validation set too (written to DIR/trained; "
+                        "'none' to skip)")
     _add_bench_options(p)
     p.set_defaults(func=_cmd_demo)
     return parser

@@ -34,7 +34,13 @@ def format_table(report: dict) -> str:
         lines.append(f"{name:<30} {s['median']:>9.3f} {s['p90']:>9.3f} {s['min']:>9.3f} {s['std']:>8.3f} "
                      f"{ratio:>7}")
     acc = report["accuracy"]
-    lines += ["", f"accuracy against the desktop {acc['reference']} reference ({acc['num_images']} images)",
+    data = acc.get("data", {}).get("name", "synthetic")
+    if "device_top1" in acc:
+        lines += ["", f"accuracy on {data} validation ({acc['num_images']} labelled images)",
+                  f"  {'':<22} {'device':>8} {'desktop':>8}",
+                  f"  {'top-1 %':<22} {acc['device_top1']:>8.2f} {acc['reference_top1']:>8.2f}",
+                  f"  {'top-5 %':<22} {acc['device_top5']:>8.2f} {acc['reference_top5']:>8.2f}"]
+    lines += ["", f"device vs desktop {acc['reference']} reference ({acc['num_images']} {data} images)",
               f"  top-1 agreement        {acc['top1_agreement']:.1f} %",
               f"  top-5 overlap          {acc['top5_overlap']:.1f} %",
               f"  max abs error          {acc['max_abs_error']:.2e}",

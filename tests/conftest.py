@@ -60,3 +60,14 @@ def rpc_tracker():
         except ProcessLookupError:
             pass
         tracker.wait()
+
+
+TRAINED_MODEL = "mobilenet_v2_0.35_96.shapes"
+
+
+@pytest.fixture(scope="session")
+def trained_artifact(tmp_path_factory):
+    """The shipped trained model (shapes, 10 classes) compiled for the host, built once per session."""
+    from edge_mnv2.compile import compile_model
+
+    return compile_model(TRAINED_MODEL, "host", tmp_path_factory.mktemp("artifacts") / "trained")

@@ -88,3 +88,41 @@ def test_a_wrong_library_is_caught_by_the_accuracy_check(small_artifact, tmp_pat
     report = bench_artifact(mixed, None, BenchSettings(images=16, warmup=0, repeat=1, rounds=1, peers=False))
     assert report["accuracy"]["top1_agreement"] < 50
     assert report["accuracy"]["max_abs_error"] > 0.05
+
+
+def test_trained_model_on_its_labelled_validation_set(trained_artifact):
+    """Acceptance: the shipped model's device top-1 equals the desktop top-1 on 500 validation images."""
+    report = bench_artifact(trained_artifact.directory, None,
+                            BenchSettings(warmup=1, repeat=4, rounds=2, peers=False))
+    acc = report["accuracy"]
+    assert acc["data"]["name"] == "shapes" and acc["data"]["labelled"] and acc["num_images"] == 500
+    assert acc["reference_top1"] > 90.0
+    assert abs(acc["device_top1"] - acc["reference_top1"]) <= 0.1
+    assert abs(acc["device_top5"] - acc["reference_top5"]) <= 0.1
+    assert acc["max_abs_error"] <= 1e-4 and acc["top1_agreement"] >= 99.8
+    meta = trained_artifact.metadata["model"]
+    assert meta["num_classes"] == 10 and meta["dataset"] == "shapes" and meta["weights"]["kind"] == "pretrained"
+
+
+def test_labelled_image_folder(trained_artifact, tmp_path):
+    """Real image files in ImageNet layout, class folders mapped through the model's class list."""
+    from PIL import Image
+
+    from edge_mnv2.data.shapes import CLASSES, ShapesSplit
+
+    images, labels = ShapesSplit("test", 96, 20).arrays()
+    for i, (img, label) in enumerate(zip(images, labels)):
+        folder = tmp_path / "val" / CLASSES[label]
+        folder.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(folder / f"{i}.png")
+    report = bench_artifact(trained_artifact.directory, None,
+                            BenchSettings(data=str(tmp_path), warmup=0, repeat=1, rounds=1, peers=False))
+    acc = report["accuracy"]
+    assert acc["data"]["name"] == "imagefolder" and acc["num_images"] == 20
+    assert acc["device_top1"] == acc["reference_top1"] >= 80.0
+
+
+def test_synthetic_data_can_be_forced(trained_artifact):
+    report = bench_artifact(trained_artifact.directory, None,
+                            BenchSettings(data="synthetic", images=4, warmup=0, repeat=1, rounds=1, peers=False))
+    assert report["accuracy"]["data"]["name"] == "synthetic" and "device_top1" not in report["accuracy"]

@@ -27,12 +27,16 @@ def assert_one_line_error(result, *needles):
 def test_models_lists_the_registry_with_published_figures(capsys):
     assert main(["-q", "models", "--json"]) == 0
     rows = {r["name"]: r for r in json.loads(capsys.readouterr().out)}
-    assert len(rows) == 30
+    assert len([r for r in rows.values() if r["weights"] is None]) == 30  # the paper's grid
+    shipped = rows["mobilenet_v2_0.35_96.shapes"]
+    assert shipped["classes"] == 10 and shipped["weights"]["dataset"] == "shapes"
+    assert shipped["weights"]["val_top1"] >= 90 and "edge-mnv2 train" in shipped["weights"]["command"]
     assert rows["mobilenet_v2_1.0_224"]["params"] == 3_504_872
     assert rows["mobilenet_v2_1.0_224"]["madds"] == pytest.approx(300e6, rel=0.01)
     assert main(["-q", "models"]) == 0
     table = capsys.readouterr().out
     assert "mobilenet_v2_1.4_224" in table and "3.50" in table and "300.8" in table
+    assert "trained on shapes, val top-1" in table
 
 
 @pytest.mark.parametrize("args, needles", [
@@ -86,6 +90,10 @@ def test_unanswering_rpc_address(small_artifact, tmp_path):
 def test_demo_writes_onnx_artifact_and_report(tmp_path):
     result = run_cli("demo", "-o", "out", "--model", "mobilenet_v2_0.35_96", "--images", "8",
                      "--repeat", "4", "--rounds", "2", "--warmup", "1", cwd=tmp_path)
+    trained = json.loads((tmp_path / "out" / "trained" / "report.json").read_text())
+    assert trained["model"] == "mobilenet_v2_0.35_96.shapes"
+    assert trained["accuracy"]["device_top1"] == trained["accuracy"]["reference_top1"]
+    assert "accuracy on shapes validation" in result.stdout
     assert result.returncode == 0, result.stderr
     out = tmp_path / "out"
     assert (out / "mobilenet_v2_0.35_96.onnx").is_file()

@@ -50,7 +50,18 @@ def test_table_contents(report):
     assert "96.9 %" in table
     assert "99.4 %" in table
     assert "3.20e-05" in table
-    assert "pytorch reference (32 images)" in table
+    assert "pytorch reference (32 synthetic images)" in table
+    assert "validation" not in table  # unlabelled: no accuracy block
+
+
+def test_table_with_labelled_accuracy(report):
+    report["accuracy"].update(data={"name": "shapes", "labelled": True}, device_top1=93.4, reference_top1=93.6,
+                              device_top5=99.8, reference_top5=99.8)
+    table = format_table(report)
+    assert "accuracy on shapes validation (32 labelled images)" in table
+    top1 = _row(table, "  top-1 %")
+    assert top1.split()[-2:] == ["93.40", "93.60"]
+    assert _row(table, "  top-5 %").split()[-2:] == ["99.80", "99.80"]
 
 
 def test_table_without_peers(report):

@@ -28,6 +28,7 @@ class ModelSpec:
     builder: Callable[..., torch.nn.Module] = field(repr=False, compare=False)
     preprocessing: Preprocessing = IMAGENET_PREPROCESSING
     task: str = "classification"
+    pretrained: object | None = field(default=None, compare=False)  # models.pretrained.PretrainedWeights
 
     @property
     def input_shape(self) -> tuple[int, int, int, int]:
@@ -42,7 +43,7 @@ class ModelSpec:
 
     def metadata(self) -> dict:
         """The facts about this variant recorded in ONNX and artifact metadata."""
-        return {
+        meta = {
             "model": self.name,
             "family": self.family,
             "task": self.task,
@@ -51,6 +52,9 @@ class ModelSpec:
             "num_classes": self.num_classes,
             "preprocessing": self.preprocessing.to_dict(),
         }
+        if self.pretrained is not None:
+            meta.update(dataset=self.pretrained.dataset, classes=list(self.pretrained.classes))
+        return meta
 
 
 _REGISTRY: dict[str, ModelSpec] = {}

@@ -14,13 +14,15 @@ from edge_mnv2.models.complexity import measure
 from edge_mnv2.models.mobilenet_v2 import InvertedResidual, MobileNetV2, make_divisible
 
 ALL_MODELS = list_models()
+GRID = [n for n in ALL_MODELS if get_spec(n).pretrained is None]
+TAGGED = [n for n in ALL_MODELS if get_spec(n).pretrained is not None]
 
 
 def test_registry_has_the_paper_grid():
-    assert len(ALL_MODELS) == 30
-    assert len(set(ALL_MODELS)) == 30
-    widths = {get_spec(n).width for n in ALL_MODELS}
-    resolutions = {get_spec(n).resolution for n in ALL_MODELS}
+    assert len(GRID) == 30
+    assert len(set(ALL_MODELS)) == len(ALL_MODELS)
+    widths = {get_spec(n).width for n in GRID}
+    resolutions = {get_spec(n).resolution for n in GRID}
     assert widths == {0.35, 0.5, 0.75, 1.0, 1.3, 1.4}
     assert resolutions == {96, 128, 160, 192, 224}
 
@@ -28,7 +30,7 @@ def test_registry_has_the_paper_grid():
 @pytest.mark.parametrize("name", ALL_MODELS)
 def test_variant_builds_and_classifies(name):
     spec = get_spec(name)
-    match = re.fullmatch(r"mobilenet_v2_(\d+(?:\.\d+)?)_(\d+)", name)
+    match = re.fullmatch(r"mobilenet_v2_(\d+(?:\.\d+)?)_(\d+)(?:\.[a-z0-9_]+)?", name)
     assert match, name
     assert float(match[1]) == spec.width
     assert int(match[2]) == spec.resolution
@@ -38,7 +40,7 @@ def test_variant_builds_and_classifies(name):
     assert model.width == spec.width and model.resolution == spec.resolution
     with torch.no_grad():
         out = model(torch.randn(spec.input_shape))
-    assert out.shape == (1, 1000)
+    assert out.shape == (1, spec.num_classes)
     assert torch.isfinite(out).all()
 
 
@@ -268,3 +270,13 @@ def test_project_errors_caught_by_base_class():
     for name in ("resnet50", "mobilenet_v2_2.0_224", "mobilenet_v2_1.0_100"):
         with pytest.raises(EdgeMnv2Error):
             get_spec(name)
+
+
+def test_shipped_weights_are_tagged_variants():
+    assert "mobilenet_v2_0.35_96.shapes" in TAGGED
+    for name in TAGGED:
+        spec = get_spec(name)
+        base = get_spec(name.rsplit(".", 1)[0])
+        assert (spec.width, spec.resolution, spec.family) == (base.width, base.resolution, base.family)
+        assert spec.num_classes == len(spec.pretrained.classes)
+        spec.pretrained.check()  # file present, sha256 as on its card
