@@ -122,7 +122,8 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
             "output": output_info,
             "preprocessing": model_meta.get("preprocessing"),
             "target": {"name": target_spec.name, "tvm": target_spec.resolved_tvm(),
-                       "device": target_spec.device, "rpc_key": target_spec.rpc_key},
+                       "device": target_spec.device, "rpc_key": target_spec.rpc_key,
+                       "cross_compiler": target_spec.cross_compiler, "emulate": target_spec.emulate},
             "files": {
                 "library": {"path": library_name, "sha256": file_sha256(staging / library_name)},
                 "onnx": {"path": ONNX_FILE, "sha256": file_sha256(onnx_path)},

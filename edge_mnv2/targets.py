@@ -33,6 +33,7 @@ class TargetSpec:
     device: str = "cpu"
     rpc_key: str = ""
     export: dict = field(default_factory=dict)
+    emulate: dict = field(default_factory=dict)  # how to emulate the device (see remote/emulator.py)
     path: Path | None = None
 
     def resolved_tvm(self) -> dict:
@@ -85,4 +86,4 @@ def load_target(name_or_path: str | Path) -> TargetSpec:
         raise UnknownTargetError(f"target file {str(path)!r}: [tvm] must be a table with a 'kind'")
     return TargetSpec(name=data["name"], description=data.get("description", ""), tvm=data["tvm"],
                       device=data.get("device", "cpu"), rpc_key=data.get("rpc_key", data["name"]),
-                      export=data.get("export", {}), path=path)
+                      export=data.get("export", {}), emulate=data.get("emulate", {}), path=path)

@@ -7,9 +7,11 @@ cd "$(dirname "$0")/.."
 VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
-# Debian packages, as "command:package": the host C++ compiler links TVM's exported libraries.
+# Debian packages, as "command:package": the host C++ compiler links TVM's exported libraries; the
+# cross compilers link Raspberry Pi builds; qemu-user runs the emulated Raspberry Pi.
 need=()
-for pair in g++:g++ make:make; do
+for pair in g++:g++ make:make aarch64-linux-gnu-g++:g++-aarch64-linux-gnu \
+            arm-linux-gnueabihf-g++:g++-arm-linux-gnueabihf qemu-aarch64:qemu-user; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
 "$PYTHON" -c "import venv, ensurepip" 2>/dev/null || need+=(python3-venv)
