@@ -3,7 +3,6 @@ interleaved with ONNX Runtime and PyTorch eager on the host."""
 
 from __future__ import annotations
 
-import contextlib
 import platform
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -15,14 +14,15 @@ from edge_mnv2.artifact import Artifact, load_artifact
 from edge_mnv2.data.evalset import EVAL_SEED, evaluation_inputs
 from edge_mnv2.data.preprocessing import IMAGENET_PREPROCESSING, Preprocessing
 from edge_mnv2.data.labelled import open_split
-from edge_mnv2.errors import ArtifactError, EdgeMnv2Error
+from edge_mnv2.errors import ArtifactError, DeviceError, EdgeMnv2Error
 from edge_mnv2.metrics import latency_stats, output_agreement, topk_accuracy
 from edge_mnv2.models import get_spec
 from edge_mnv2.models.weights import build_from_record
 from edge_mnv2.peers import OnnxRuntimePeer, Peer, TorchPeer
 from edge_mnv2.remote.address import DeviceAddress
+from edge_mnv2.remote.harness import DeviceHarness
 from edge_mnv2.remote.server import LocalRPCServer
-from edge_mnv2.remote.session import DeviceSession, Timeouts
+from edge_mnv2.remote.session import Timeouts
 
 
 SYNTHETIC_IMAGES = 32
@@ -87,29 +87,76 @@ def evaluation_set(artifact: Artifact, settings: BenchSettings,
     return preprocessing.normalize(images), dataset.labels, dict(dataset.describe(), labelled=True)
 
 
+def _host_cpu() -> str:
+    from tvm.target import codegen
+
+    return codegen.llvm_get_system_cpu()
+
+
 def _split(total: int, parts: int) -> list[int]:
     parts = min(parts, total)
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
-@contextlib.contextmanager
-def open_device(address: DeviceAddress, timeouts: Timeouts):
-    """A connected :class:`DeviceSession`; for ``local`` it starts and later stops its own server."""
-    server = None
-    try:
-        if address.kind == "local":
-            with progress.stage("starting the local TVM RPC server"):
-                server = LocalRPCServer().start()
-            address = DeviceAddress("local", server.host, server.port)
-        with progress.stage(f"connecting to {address.describe()}"):
-            session = DeviceSession(address, timeouts).connect()
-        try:
-            yield session
-        finally:
-            session.close()
-    finally:
-        if server is not None:
-            server.stop()
+@dataclass
+class DeviceRun:
+    """What one session on the device produced."""
+
+    outputs: np.ndarray                 # device outputs for every evaluation input
+    samples: dict[str, list[float]]     # timing samples (s): "tvm" and each host peer, interleaved
+    device_info: dict
+
+
+def _run_on_device(device: DeviceHarness, artifact: Artifact, settings: BenchSettings, inputs: np.ndarray,
+                   peers: dict[str, Peer]) -> DeviceRun:
+    """Upload, evaluate every input, then time the device and the host peers in interleaved rounds."""
+    samples: dict[str, list[float]] = {"tvm": [], **{name: [] for name in peers}}
+    with device:
+        with progress.stage(f"uploading {artifact.library_path.name} to the device"):
+            device.load(artifact.library_path, artifact.metadata["target"]["device"])
+        info = device.device_info()
+        outputs = []
+        with progress.stage(f"evaluating {len(inputs)} images on the device"):
+            for i in progress.bar(range(len(inputs)), "images", total=len(inputs)):
+                outputs.append(device.step(f"run image {i}", lambda: device.model.run(inputs[i:i + 1])))
+
+        def timed(count: int) -> list[float]:
+            device.model.set_input(inputs[:1])
+            return device.model.time(count)
+
+        with progress.stage(f"timing {settings.repeat} runs each, interleaved in {settings.rounds} rounds"):
+            x = inputs[:1]
+            if settings.warmup:
+                device.step("warm up", lambda: timed(settings.warmup))
+                for peer in peers.values():
+                    peer.time(x, settings.warmup)
+            for count in progress.bar(_split(settings.repeat, settings.rounds), "rounds"):
+                samples["tvm"] += device.step("time the model", lambda: timed(count))
+                for name, peer in peers.items():
+                    samples[name] += peer.time(x, count)
+    return DeviceRun(np.concatenate(outputs), samples, info)
+
+
+def default_device(artifact: Artifact) -> tuple[DeviceAddress, LocalRPCServer]:
+    """The embedded device for an artifact: a local server for host builds, an emulator for boards."""
+    target = artifact.metadata["target"]
+    if target.get("emulate"):
+        from edge_mnv2.remote.emulator import EmulatedRPCServer, EmulatorRecipe, prepare
+
+        image = prepare(EmulatorRecipe.from_target(_TargetView(target)))
+        return DeviceAddress("emulated", key=target.get("rpc_key", "")), EmulatedRPCServer(image)
+    if target.get("cross_compiler") or target["device"] != "cpu":
+        raise ArtifactError(f"artifact {str(artifact.directory)!r} is built for {target['name']}, which cannot "
+                            "run on this machine and has no emulator; give --rpc HOST:PORT or --tracker "
+                            "HOST:PORT --key KEY for a real device")
+    return DeviceAddress("local"), LocalRPCServer()
+
+
+class _TargetView:
+    """The parts of a target an artifact records, shaped like a TargetSpec for the emulator."""
+
+    def __init__(self, recorded: dict):
+        self.name, self.emulate = recorded["name"], recorded.get("emulate") or {}
 
 
 def bench_artifact(artifact_path, address: DeviceAddress | None = None,
@@ -118,9 +165,6 @@ def bench_artifact(artifact_path, address: DeviceAddress | None = None,
     address = address or DeviceAddress("local")
     artifact = load_artifact(artifact_path)
     artifact.verify()
-    if artifact.metadata["target"]["device"] != "cpu" and address.kind == "local":
-        raise ArtifactError(f"artifact {str(artifact.directory)!r} is built for a "
-                            f"{artifact.metadata['target']['device']} device; give --rpc or --tracker for one")
     if artifact.input_dtype != "float32":
         raise ArtifactError(f"artifact input dtype {artifact.input_dtype} is not supported by bench yet")
     pre_dict = artifact.metadata.get("preprocessing")
@@ -140,51 +184,39 @@ def bench_artifact(artifact_path, address: DeviceAddress | None = None,
             peers["torch"] = TorchPeer(torch_model)
 
     timeouts = Timeouts.scaled(settings.timeout)
-    with open_device(address, timeouts) as session:
-        address = session.address
-        with progress.stage(f"uploading {artifact.library_path.name} to the device"):
-            model = session.load_model(artifact.library_path, artifact.metadata["target"]["device"])
-        outputs = []
-        with progress.stage(f"evaluating {len(inputs)} {eval_data['name']} images on the device"):
-            for i in progress.bar(range(len(inputs)), "images", total=len(inputs)):
-                outputs.append(model.run(inputs[i:i + 1]))
-        device_outputs = np.concatenate(outputs)
-        accuracy = output_agreement(device_outputs, reference)
-        accuracy["reference"] = reference_kind
-        accuracy["data"] = eval_data
-        if labels is not None:
-            accuracy.update(device_top1=topk_accuracy(device_outputs, labels, 1),
-                            reference_top1=topk_accuracy(reference, labels, 1),
-                            device_top5=topk_accuracy(device_outputs, labels, 5),
-                            reference_top5=topk_accuracy(reference, labels, 5))
+    server = None
+    if address.kind == "local":
+        address, server = default_device(artifact)
+    device = DeviceHarness(address, timeouts, server)
+    try:
+        run = _run_on_device(device, artifact, settings, inputs, peers)
+    except DeviceError as exc:
+        exc.details = {"device": device.address.to_dict(), "incidents": device.incidents}
+        raise
+    accuracy = output_agreement(run.outputs, reference)
+    accuracy["reference"] = reference_kind
+    accuracy["data"] = eval_data
+    if labels is not None:
+        accuracy.update(device_top1=topk_accuracy(run.outputs, labels, 1),
+                        reference_top1=topk_accuracy(reference, labels, 1),
+                        device_top5=topk_accuracy(run.outputs, labels, 5),
+                        reference_top5=topk_accuracy(reference, labels, 5))
 
-        samples: dict[str, list[float]] = {"tvm": [], **{name: [] for name in peers}}
-        with progress.stage(f"timing {settings.repeat} runs each, interleaved in {settings.rounds} rounds"):
-            x = inputs[:1]
-            model.set_input(x)
-            if settings.warmup:
-                model.time(settings.warmup)
-                for peer in peers.values():
-                    peer.time(x, settings.warmup)
-            for count in progress.bar(_split(settings.repeat, settings.rounds), "rounds"):
-                samples["tvm"] += model.time(count)
-                for name, peer in peers.items():
-                    samples[name] += peer.time(x, count)
-
-    latency = latency_stats(samples["tvm"])
+    latency = latency_stats(run.samples["tvm"])
     report = {
         "model": artifact.model_name,
         "artifact": str(artifact.directory),
         "target": artifact.metadata["target"],
-        "device": address.to_dict(),
+        "status": "ok",
+        "device": dict(device.address.to_dict(), **run.device_info),
+        "incidents": device.incidents,
         "input": artifact.metadata["input"],
         "latency_ms": latency,
         "accuracy": accuracy,
-        "peers": {name: dict(peer.describe(), where="host", latency_ms=latency_stats(samples[name]))
+        "peers": {name: dict(peer.describe(), where="host", latency_ms=latency_stats(run.samples[name]))
                   for name, peer in peers.items()},
         "settings": settings.__dict__,
-        "environment": {"host": platform.node(), "machine": platform.machine(),
-                        "processor": artifact.metadata["target"]["tvm"].get("mcpu"),
+        "environment": {"host": platform.node(), "machine": platform.machine(), "host_cpu": _host_cpu(),
                         "edge_mnv2": __version__, "tvm": artifact.metadata["versions"]["tvm"]},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

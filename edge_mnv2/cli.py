@@ -94,6 +94,61 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def _wait_until_interrupted(what: str) -> None:
+    import time
+
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        print(f"\nstopping {what}", file=sys.stderr)
+
+
+def _cmd_tracker(args: argparse.Namespace) -> int:
+    from edge_mnv2.remote.tracker import LocalTracker
+
+    with LocalTracker(args.host, args.port) as tracker:
+        print(f"RPC tracker listening on {tracker.host}:{tracker.port}. Register a device with\n"
+              f"  python -m tvm.exec.rpc_server --tracker {tracker.host}:{tracker.port} --key KEY\n"
+              f"or `edge-mnv2 device emulate rpi4b --tracker {tracker.host}:{tracker.port}`; "
+              "Ctrl-C stops it.", flush=True)
+        _wait_until_interrupted("the tracker")
+    return 0
+
+
+def _emulator_image(target_name: str):
+    from edge_mnv2.remote.emulator import EmulatorRecipe, prepare
+    from edge_mnv2.targets import load_target
+
+    return prepare(EmulatorRecipe.from_target(load_target(target_name)))
+
+
+def _cmd_device(args: argparse.Namespace) -> int:
+    from edge_mnv2.remote.address import parse_host_port
+    from edge_mnv2.remote.emulator import EmulatedRPCServer
+    from edge_mnv2.targets import load_target
+
+    target = load_target(args.target)
+    tracker = parse_host_port(args.tracker, "--tracker") if getattr(args, "tracker", None) else None
+    image = _emulator_image(args.target)
+    if args.action == "prepare":
+        print(f"{target.name}: emulator image ready in {image.root}")
+        return 0
+    server = EmulatedRPCServer(image, tracker=tracker, key=target.rpc_key, port=args.port)
+    with progress.stage(f"starting TVM's RPC server on an emulated {target.name} ({image.recipe.cpu})"):
+        server.start()
+    try:
+        where = f"registered with the tracker {tracker[0]}:{tracker[1]} as key {target.rpc_key!r}" if tracker \
+            else f"bench with --rpc {server.host}:{server.port}"
+        print(f"emulated {target.name} ({image.recipe.qemu} -cpu {image.recipe.cpu}) serving on "
+              f"{server.host}:{server.port}; {where}. Timings under emulation are not device timings. "
+              "Ctrl-C stops it.", flush=True)
+        _wait_until_interrupted(f"the emulated {target.name}")
+    finally:
+        server.stop()
+    return 0
+
+
 def _bench_settings(args: argparse.Namespace):
     from edge_mnv2.bench import BenchSettings
 
@@ -103,11 +158,21 @@ def _bench_settings(args: argparse.Namespace):
 
 def _cmd_bench(args: argparse.Namespace) -> int:
     from edge_mnv2.bench import bench_artifact
+    from edge_mnv2.errors import DeviceError
     from edge_mnv2.remote.address import device_address
     from edge_mnv2.report import format_table, write_json
 
     address = device_address(args.rpc, args.tracker, args.key)
-    report = bench_artifact(args.artifact, address, _bench_settings(args))
+    try:
+        report = bench_artifact(args.artifact, address, _bench_settings(args))
+    except DeviceError as exc:
+        if args.json:  # the report says what failed
+            details = getattr(exc, "details", {})
+            write_json({"status": "failed", "artifact": str(args.artifact),
+                        "device": details.get("device", address.to_dict()),
+                        "incidents": details.get("incidents", []),
+                        "failure": {"error": str(exc), "type": type(exc).__name__}}, args.json)
+        raise
     print(format_table(report))
     if args.json:
         print(f"\nreport: {write_json(report, args.json)}")
@@ -209,6 +274,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
     _add_bench_options(p)
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("tracker", help="run TVM's RPC tracker (devices register with it under a key)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for other machines)")
+    p.add_argument("--port", type=int, default=9190)
+    p.set_defaults(func=_cmd_tracker)
+
+    p = sub.add_parser("device", help="emulated devices: prepare one, or run TVM's RPC server on one")
+    actions = p.add_subparsers(dest="action", required=True, metavar="ACTION")
+    a = actions.add_parser("emulate", help="run TVM's RPC server on an emulated board until Ctrl-C")
+    a.add_argument("target", help="a target with an [emulate] recipe, e.g. rpi4b")
+    a.add_argument("--tracker", metavar="HOST:PORT", help="register with this tracker under the target's key")
+    a.add_argument("--port", type=int, help="port to serve on (default: a free one)")
+    a = actions.add_parser("prepare", help="build (once, cached) the emulator image for a target")
+    a.add_argument("target")
+    p.set_defaults(func=_cmd_device)
 
     p = sub.add_parser("demo", help=f"export, compile and bench {DEMO_MODEL} on the local RPC device")
     p.add_argument("-o", "--output", default="demo-out", help="folder for the ONNX, artifact and report")

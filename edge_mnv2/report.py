@@ -23,12 +23,20 @@ def write_json(report: dict, path: str | Path) -> Path:
 def format_table(report: dict) -> str:
     """A readable summary: latency of TVM on the device beside the host peers, then accuracy."""
     lat = report["latency_ms"]
-    rows = [("TVM (" + report["target"]["name"] + ", on device)", lat)]
+    where = "emulated" if report["device"].get("emulated") else "on device"
+    rows = [("TVM (" + report["target"]["name"] + f", {where})", lat)]
     rows += [(f"{name} (host)", peer["latency_ms"]) for name, peer in report.get("peers", {}).items()]
     ort = report.get("peers", {}).get("onnxruntime")
     head = f"{'runtime':<30} {'median':>9} {'p90':>9} {'min':>9} {'std':>8} {'vs ORT':>7}"
     lines = [f"{report.get('model') or report['artifact']}  on  {report['device']['kind']} device "
-             f"({_where(report['device'])})", "", "latency (ms, batch 1)", head, "-" * len(head)]
+             f"({_where(report['device'])})"]
+    if report["device"].get("emulated"):
+        lines.append(f"NOTE: this device is emulated ({report['device'].get('emulator', 'qemu')}): timings under "
+                     "emulation are NOT device timings; outputs and accuracy are real.")
+    for incident in report.get("incidents", []):
+        lines.append(f"incident: failed to {incident['step']} ({incident['error']}); "
+                     f"{incident.get('action', '')}, {incident.get('outcome', 'not recovered')}")
+    lines += ["", "latency (ms, batch 1)", head, "-" * len(head)]
     for name, s in rows:
         ratio = f"{s['median'] / ort['latency_ms']['median']:.2f}x" if ort else "-"
         lines.append(f"{name:<30} {s['median']:>9.3f} {s['p90']:>9.3f} {s['min']:>9.3f} {s['std']:>8.3f} "
@@ -53,4 +61,6 @@ def _where(device: dict) -> str:
         return f"key {device['key']} via {device['host']}:{device['port']}"
     if device["kind"] == "local":
         return "embedded server on 127.0.0.1"
+    if device["kind"] == "emulated":
+        return f"{device.get('key') or 'board'}, emulated CPU {device.get('cpu', '?')} on 127.0.0.1"
     return f"{device['host']}:{device['port']}"

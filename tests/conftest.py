@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
-
 import pytest
 
-from edge_mnv2.remote.server import LocalRPCServer, free_port
+from edge_mnv2.remote.server import LocalRPCServer
+from edge_mnv2.remote.tracker import LocalTracker
 
 SMALL_MODEL = "mobilenet_v2_0.35_96"
 
@@ -33,33 +28,9 @@ def rpc_server():
 @pytest.fixture(scope="session")
 def rpc_tracker():
     """TVM's RPC tracker on 127.0.0.1, with one local server registered under the key ``host``."""
-    from tvm import rpc
-
-    port = free_port()
-    tracker = subprocess.Popen([sys.executable, "-m", "tvm.exec.rpc_tracker", "--host", "127.0.0.1",
-                                "--port", str(port), "--port-end", str(port + 1)],
-                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    server = LocalRPCServer(tracker=("127.0.0.1", port), key="host")
-    try:
-        server.start()
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if "host" in rpc.connect_tracker("127.0.0.1", port).summary()["queue_info"]:
-                    break
-            except Exception:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("the RPC server did not register with the tracker in 60 s")
-            time.sleep(0.5)
-        yield ("127.0.0.1", port)
-    finally:
-        server.stop()
-        try:
-            os.killpg(tracker.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
-        tracker.wait()
+    with LocalTracker() as tracker, LocalRPCServer(tracker=tracker.address, key="host"):
+        tracker.wait_for_key("host")
+        yield tracker.address
 
 
 TRAINED_MODEL = "mobilenet_v2_0.35_96.shapes"
@@ -71,3 +42,20 @@ def trained_artifact(tmp_path_factory):
     from edge_mnv2.compile import compile_model
 
     return compile_model(TRAINED_MODEL, "host", tmp_path_factory.mktemp("artifacts") / "trained")
+
+
+@pytest.fixture(scope="session")
+def rpi4b_artifact(tmp_path_factory):
+    """The shipped trained model cross-compiled for the Raspberry Pi 4 (aarch64)."""
+    from edge_mnv2.compile import compile_model
+
+    return compile_model(TRAINED_MODEL, "rpi4b", tmp_path_factory.mktemp("artifacts") / "rpi4b")
+
+
+@pytest.fixture(scope="session")
+def rpi4b_image():
+    """The emulated Raspberry Pi 4 image (built once, cached in ~/.cache/edge-mnv2)."""
+    from edge_mnv2.remote.emulator import EmulatorRecipe, prepare
+    from edge_mnv2.targets import load_target
+
+    return prepare(EmulatorRecipe.from_target(load_target("rpi4b")))

@@ -48,7 +48,8 @@ def test_direct_rpc_address(small_artifact, rpc_server):
     report = bench_artifact(small_artifact.directory, address, BenchSettings(
         images=QUICK.images, warmup=1, repeat=4, rounds=2, peers=False))
     check_matches_reference(report)
-    assert report["device"] == {"kind": "rpc", "host": rpc_server.host, "port": rpc_server.port, "key": None}
+    assert report["device"] == {"kind": "rpc", "host": rpc_server.host, "port": rpc_server.port, "key": None,
+                                "emulated": False}
     assert report["peers"] == {}
 
 

@@ -83,7 +83,9 @@ def test_unanswering_rpc_address(small_artifact, tmp_path):
     finally:
         listener.close()
     assert_one_line_error(result, f"127.0.0.1:{port}", "did not answer")
-    assert not (tmp_path / "r.json").exists()
+    failed = json.loads((tmp_path / "r.json").read_text())  # the report says what failed
+    assert failed["status"] == "failed" and "did not answer" in failed["failure"]["error"]
+    assert failed["device"]["port"] == port
 
 
 @pytest.mark.slow
@@ -116,3 +118,57 @@ def test_bench_json_report(small_artifact, tmp_path):
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["accuracy"]["top1_agreement"] == 100.0
     assert set(report["peers"]) == {"onnxruntime", "torch"}
+
+
+def _start_and_interrupt(args, ready_text, timeout=240):
+    """Run a long-lived command until it prints ``ready_text``, then press Ctrl-C; return its output."""
+    import os
+    import signal
+    import time
+
+    proc = subprocess.Popen([sys.executable, "-m", "edge_mnv2", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    lines, deadline = [], time.monotonic() + timeout
+    try:
+        for line in proc.stdout:
+            lines.append(line)
+            if ready_text in line or time.monotonic() > deadline:
+                break
+        assert any(ready_text in line for line in lines), "".join(lines)
+        os.kill(proc.pid, signal.SIGINT)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    with pytest.raises(ProcessLookupError):  # nothing of its process group is left
+        for _ in range(100):
+            os.killpg(proc.pid, 0)
+            time.sleep(0.1)
+    return "".join(lines)
+
+
+@pytest.mark.slow
+def test_tracker_command_runs_until_ctrl_c():
+    from edge_mnv2.remote.server import free_port, port_open
+
+    port = free_port()
+    out = _start_and_interrupt(["tracker", "--port", str(port)], "RPC tracker listening")
+    assert f"127.0.0.1:{port}" in out
+    assert not port_open("127.0.0.1", port)
+
+
+@pytest.mark.slow
+def test_device_emulate_registers_with_a_tracker_and_stops_on_ctrl_c(rpi4b_image):
+    from edge_mnv2.remote.tracker import LocalTracker
+
+    with LocalTracker() as tracker:
+        host, port = tracker.address
+        out = _start_and_interrupt(["device", "emulate", "rpi4b", "--tracker", f"{host}:{port}"], "serving on")
+        assert "key 'rpi4b'" in out and "not device timings" in out
+    import re
+
+    from edge_mnv2.remote.server import port_open
+
+    served = int(re.search(r"serving on 127\.0\.0\.1:(\d+)", out)[1])
+    assert not port_open("127.0.0.1", served)  # the server's own process group was stopped too

@@ -9,7 +9,8 @@ from edge_mnv2.errors import DeviceError
 
 @dataclass(frozen=True)
 class DeviceAddress:
-    """How to reach a device. ``kind`` is ``local`` (start a server here), ``rpc`` or ``tracker``."""
+    """How to reach a device. ``kind``: ``local`` or ``emulated`` (a server bench starts here), ``rpc``
+    (an address) or ``tracker`` (a key at a tracker)."""
 
     kind: str
     host: str = "127.0.0.1"
@@ -21,6 +22,9 @@ class DeviceAddress:
             return f"key {self.key!r} via tracker {self.host}:{self.port}"
         if self.kind == "local":
             return f"local RPC server {self.host}:{self.port}" if self.port else "local RPC server"
+        if self.kind == "emulated":
+            where = f" on {self.host}:{self.port}" if self.port else ""
+            return f"emulated {self.key or 'device'}{where}"
         return f"RPC server {self.host}:{self.port}"
 
     def to_dict(self) -> dict:

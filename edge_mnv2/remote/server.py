@@ -39,12 +39,16 @@ class LocalRPCServer:
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int | None = None,
-                 tracker: tuple[str, int] | None = None, key: str = "", python: str | None = None):
+                 tracker: tuple[str, int] | None = None, key: str = "", python: str | None = None,
+                 env: dict[str, str] | None = None, ready_timeout: float = READY_TIMEOUT):
         self.host, self.port = host, port or free_port(host)
         self.tracker, self.key = tracker, key
         self.python = python or sys.executable
+        self.env = env or {}
+        self.ready_timeout = ready_timeout
         self.process: subprocess.Popen | None = None
         self._log = tempfile.NamedTemporaryFile(prefix="edge-mnv2-rpc-", suffix=".log", delete=False)
+        self._log_start = 0
 
     @property
     def log_path(self) -> Path:
@@ -57,27 +61,50 @@ class LocalRPCServer:
             cmd += ["--tracker", f"{self.tracker[0]}:{self.tracker[1]}", "--key", self.key]
         return cmd
 
-    def start(self, timeout: float = READY_TIMEOUT) -> "LocalRPCServer":
+    def describe(self) -> str:
+        return f"local RPC server {self.host}:{self.port}"
+
+    def start(self, timeout: float | None = None) -> "LocalRPCServer":
         """Start the server and wait until it accepts connections."""
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        timeout = timeout or self.ready_timeout
+        env = dict(os.environ)
+        if self.env:  # another Python (an emulated device's): the host's PYTHONHOME must not leak in
+            env.pop("PYTHONHOME", None)
+        env.update(self.env, PYTHONUNBUFFERED="1")
+        self._log.seek(0, os.SEEK_END)
+        self._log_start = self._log.tell()  # after a restart, readiness is read from the new lines only
         self.process = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, start_new_session=True, env=env)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise DeviceError(f"the local RPC server exited with code {self.process.returncode} before "
-                                  f"it was ready; its log: {self.log_path}")
+                raise DeviceError(f"{self.describe()} exited with code {self.process.returncode} before it "
+                                  f"was ready; its log: {self.log_path}")
             if self._log_says("bind to"):
                 return self
             time.sleep(0.1)
         self.stop()
-        raise DeviceError(f"the local RPC server was not ready within {timeout:g} s; its log: {self.log_path}")
+        raise DeviceError(f"{self.describe()} was not ready within {timeout:g} s; its log: {self.log_path}")
 
     def _log_says(self, text: str) -> bool:
         try:
-            return text in self.log_path.read_text(errors="replace")
+            with open(self.log_path, "rb") as f:
+                f.seek(self._log_start)
+                return text.encode() in f.read()
         except OSError:
             return False
+
+    def log_tail(self, lines: int = 5) -> str:
+        """The last lines the server printed (for error messages)."""
+        try:
+            return " | ".join(self.log_path.read_text(errors="replace").strip().splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def restart(self) -> "LocalRPCServer":
+        """Stop and start again on the same port (after a crash, or a hang)."""
+        self.stop()
+        return self.start()
 
     def alive(self) -> bool:
         return self.process is not None and self.process.poll() is None

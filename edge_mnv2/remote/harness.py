@@ -1,0 +1,133 @@
+"""A device for one measurement run, which never hangs and recovers from a crash where it can.
+
+Every remote call runs under a deadline (:mod:`edge_mnv2.remote.deadline`). When the harness started
+the server itself (the embedded local server or an emulated device), a failed step restarts the
+server, reconnects, reloads the model and retries the step once; each such incident is recorded for
+the report. A device the harness does not own (``--rpc``, ``--tracker``) fails with one clear error.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import sys
+from pathlib import Path
+from typing import Callable, TypeVar
+
+from edge_mnv2 import progress
+from edge_mnv2.errors import DeviceError
+from edge_mnv2.remote.address import DeviceAddress
+from edge_mnv2.remote.server import LocalRPCServer
+from edge_mnv2.remote.session import DeviceSession, RemoteModel, Timeouts
+
+T = TypeVar("T")
+
+
+_HINTS = {"SIGILL": "an instruction the device's CPU does not have: was the artifact compiled for this "
+                   "board's CPU and features?",
+          "SIGSEGV": "a memory fault on the device",
+          "SIGBUS": "a misaligned or invalid memory access on the device"}
+
+
+def explain_crash(server_log: str) -> str:
+    """Name the signal a device worker died of (TVM's server logs ``error code -N``), with a hint."""
+    match = re.search(r"error code -(\d+)", server_log)
+    if not match:
+        return ""
+    try:
+        name = signal.Signals(int(match[1])).name
+    except ValueError:
+        return ""
+    hint = _HINTS.get(name)
+    return f" (the device's worker died of {name}" + (f": {hint})" if hint else ")")
+
+
+class DeviceHarness:
+    """Connects to ``address`` (starting ``server`` first if given) and runs steps on a loaded model."""
+
+    def __init__(self, address: DeviceAddress, timeouts: Timeouts = Timeouts(),
+                 server: LocalRPCServer | None = None):
+        self.address, self.timeouts, self.server = address, timeouts, server
+        self.session: DeviceSession | None = None
+        self.model: RemoteModel | None = None
+        self.incidents: list[dict] = []
+        self._library: tuple[Path, str] | None = None
+
+    @property
+    def name(self) -> str:
+        return self.server.describe() if self.server else self.address.describe()
+
+    def open(self) -> "DeviceHarness":
+        if self.server is not None:
+            with progress.stage(f"starting the {self.server.describe()}"):
+                self.server.start()
+            self.address = DeviceAddress(self.address.kind, self.server.host, self.server.port, self.address.key)
+        with progress.stage(f"connecting to {self.address.describe()}"):
+            self.session = DeviceSession(self.address, self.timeouts).connect()
+        return self
+
+    def close(self) -> None:
+        if self.session is not None:
+            self.session.close()
+        if self.server is not None:
+            self.server.stop()
+
+    def __enter__(self) -> "DeviceHarness":
+        try:
+            return self.open()
+        except BaseException:
+            self.close()
+            raise
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+    def load(self, library: Path, device_kind: str = "cpu") -> RemoteModel:
+        self._library = (library, device_kind)
+        self.model = self.step(f"load {library.name}", self._load, reload=False)
+        return self.model
+
+    def _load(self) -> RemoteModel:
+        library, kind = self._library
+        return self.session.load_model(library, kind)
+
+    def step(self, name: str, fn: Callable[[], T], reload: bool = True) -> T:
+        """Run a step; on a device failure, restart an owned server (reloading the model) and retry once."""
+        try:
+            return fn()
+        except DeviceError as exc:
+            if self.server is None:
+                raise DeviceError(f"{exc} (step: {name})") from exc
+            incident = {"step": name, "error": str(exc), "server_log": self.server.log_tail()}
+            self.incidents.append(incident)
+        print(f"  {self.name} failed to {name}; restarting it and retrying once", flush=True, file=sys.stderr)
+        self.session.close()
+        self.server.restart()
+        self.session = DeviceSession(self.address, self.timeouts).connect()
+        if reload and self._library is not None:
+            self.model = self._load()
+        incident["action"] = "server restarted, step retried"
+        try:
+            result = fn()
+        except DeviceError as exc:
+            incident["retry_error"] = str(exc)
+            raise DeviceError(f"{self.name} failed to {name} twice, also after a restart: {exc}"
+                              f"{explain_crash(self.server.log_tail(3))}; server log: {self.server.log_tail(3)}") \
+                from exc
+        incident["outcome"] = "recovered"
+        return result
+
+    def device_info(self) -> dict:
+        """What the device says about itself (emulated devices answer; real ones may not)."""
+        remote = self.session.remote
+
+        def query():
+            try:
+                return json.loads(remote.get_function("edge_mnv2.device_info")())
+            except Exception:  # no such function on a plain TVM server
+                return {}
+
+        info = self.session.call("ask what it is", query, self.timeouts.connect)
+        info.setdefault("emulated", False)
+        return info
