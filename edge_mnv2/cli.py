@@ -62,7 +62,8 @@ def _cmd_export(args: argparse.Namespace) -> int:
 def _cmd_compile(args: argparse.Namespace) -> int:
     from edge_mnv2.compile import compile_model
 
-    artifact = compile_model(args.model, args.target, args.output, checkpoint=args.checkpoint, seed=args.seed)
+    artifact = compile_model(args.model, args.target, args.output, checkpoint=args.checkpoint, seed=args.seed,
+                             use_tuning=not args.no_tuning_log)
     files = artifact.metadata["files"]
     print(f"{artifact.directory}: {files['library']['path']} for {artifact.target_name} "
           f"({artifact.metadata['target']['tvm']}), sha256 {files['library']['sha256'][:16]}…")
@@ -94,10 +95,12 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wait_until_interrupted(what: str) -> None:
+def _serve_until_interrupted(message: str, what: str) -> None:
+    """Say where a service is, then wait for Ctrl-C (the message is inside the try: no window for a race)."""
     import time
 
     try:
+        print(message, flush=True)
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
@@ -108,11 +111,11 @@ def _cmd_tracker(args: argparse.Namespace) -> int:
     from edge_mnv2.remote.tracker import LocalTracker
 
     with LocalTracker(args.host, args.port) as tracker:
-        print(f"RPC tracker listening on {tracker.host}:{tracker.port}. Register a device with\n"
-              f"  python -m tvm.exec.rpc_server --tracker {tracker.host}:{tracker.port} --key KEY\n"
-              f"or `edge-mnv2 device emulate rpi4b --tracker {tracker.host}:{tracker.port}`; "
-              "Ctrl-C stops it.", flush=True)
-        _wait_until_interrupted("the tracker")
+        _serve_until_interrupted(
+            f"RPC tracker listening on {tracker.host}:{tracker.port}. Register a device with\n"
+            f"  python -m tvm.exec.rpc_server --tracker {tracker.host}:{tracker.port} --key KEY\n"
+            f"or `edge-mnv2 device emulate rpi4b --tracker {tracker.host}:{tracker.port}`; Ctrl-C stops it.",
+            "the tracker")
     return 0
 
 
@@ -140,12 +143,32 @@ def _cmd_device(args: argparse.Namespace) -> int:
     try:
         where = f"registered with the tracker {tracker[0]}:{tracker[1]} as key {target.rpc_key!r}" if tracker \
             else f"bench with --rpc {server.host}:{server.port}"
-        print(f"emulated {target.name} ({image.recipe.qemu} -cpu {image.recipe.cpu}) serving on "
-              f"{server.host}:{server.port}; {where}. Timings under emulation are not device timings. "
-              "Ctrl-C stops it.", flush=True)
-        _wait_until_interrupted(f"the emulated {target.name}")
+        _serve_until_interrupted(
+            f"emulated {target.name} ({image.recipe.qemu} -cpu {image.recipe.cpu}) serving on "
+            f"{server.host}:{server.port}; {where}. Timings under emulation are not device timings. "
+            "Ctrl-C stops it.", f"the emulated {target.name}")
     finally:
         server.stop()
+    return 0
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from edge_mnv2.remote.address import device_address
+    from edge_mnv2.targets import load_target
+    from edge_mnv2.tune import tune_model
+
+    target = load_target(args.target)
+    address = device_address(None, args.tracker, args.key) if args.tracker or args.key else None
+    try:
+        result = tune_model(args.model, target, args.trials, tracker=address, checkpoint=args.checkpoint)
+    except KeyboardInterrupt:
+        print("edge-mnv2: interrupted; every measured trial is kept in the log, rerun the same command to "
+              "continue", file=sys.stderr)
+        return 130
+    estimate = f"{result.estimated_ms:.2f} ms" if result.estimated_ms is not None else "n/a (not all tasks tuned)"
+    print(f"{result.log}: {result.trials_after} trials ({result.trials_after - result.trials_before} new), "
+          f"{result.covered} of {result.tasks} tasks tuned, MetaSchedule's latency estimate {estimate} "
+          f"({result.seconds / 60:.1f} min)")
     return 0
 
 
@@ -246,7 +269,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="PyTorch state dict (when MODEL is a name)")
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights when no checkpoint")
     p.add_argument("-o", "--output", type=Path, help="artifact folder (default: build/MODEL-TARGET)")
+    p.add_argument("--no-tuning-log", action="store_true",
+                   help="ignore tuning_logs/TARGET/MODEL and build with TVM's default schedules")
     p.set_defaults(func=_cmd_compile)
+
+    p = sub.add_parser("tune", help="auto-tune a model with MetaSchedule into tuning_logs/TARGET/MODEL")
+    p.add_argument("model", metavar="MODEL_OR_ONNX", help="registered model name or .onnx file")
+    p.add_argument("--target", default="host", help="target name from targets/ or a .toml path")
+    p.add_argument("--trials", type=int, default=512,
+                   help="measured candidates the log should hold in all (a re-run adds only the rest)")
+    p.add_argument("--tracker", metavar="HOST:PORT", help="measure on a device from this tracker (RPC runner)")
+    p.add_argument("--key", help="device key at the tracker (e.g. rpi4b)")
+    p.add_argument("--checkpoint", help="PyTorch state dict (when MODEL is a name)")
+    p.set_defaults(func=_cmd_tune)
 
     p = sub.add_parser("train", help="train a model with the paper's recipe (RMSProp, lr 0.045 x 0.98/epoch)")
     p.add_argument("model", help="registered model name (see `edge-mnv2 models`)")

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import json
 import platform
 import shutil
+import sys
+import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -46,18 +49,58 @@ def relax_module(proto: onnx.ModelProto):
                            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from exc
 
 
-def build(mod, target: TargetSpec):
-    """``tvm.compile`` the Relax module for the target with the default (fusing) pipeline."""
+def build(mod, target: TargetSpec, database=None):
+    """``tvm.compile`` the Relax module for the target with the default (fusing) pipeline, or with a
+    MetaSchedule database's schedules applied where it has them."""
     import tvm
     from tvm import relax
 
     tvm_target = target.tvm_target()
     try:
+        if database is not None:
+            from tvm.s_tir import meta_schedule as ms
+
+            return ms.relax_integration.compile_relax(database, mod, tvm_target, params=None)
         with tvm_target:
             return tvm.compile(mod, target=tvm_target, relax_pipeline=relax.get_default_pipeline(tvm_target))
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CompileError(f"TVM failed to build for target {target.name!r}: {first}") from exc
+
+
+def tuning_for(mod, target: TargetSpec, model_name: str | None, log_root: Path | None = None):
+    """The tuning log that fits (target, model), opened, with what it covers; (None, None) if none."""
+    from edge_mnv2 import tune
+
+    path = tune.find_log(target.name, model_name, log_root)
+    if path is None:
+        return None, None
+    database = tune.open_database(path)
+    tasks = tune.extract_tasks(mod, target.tvm_target())
+    covered, total = tune.coverage(database, tasks)
+    meta_path = path / tune.META_FILE
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    tuned_for = meta.get("tvm_target", {}).get("mcpu")
+    here = target.resolved_tvm().get("mcpu")
+    info = {"log": str(path), "covered_tasks": covered, "tasks": total, "records": meta.get("records"),
+            "tuned_for": tuned_for}
+    if tuned_for and here and tuned_for != here:
+        print(f"warning: the tuning log {path} was tuned on {tuned_for}; this build is for {here}, so its "
+              "schedules may not fit this CPU (retune with `edge-mnv2 tune`)", file=sys.stderr)
+        info["cpu_mismatch"] = True
+    return database, info
+
+
+def load_source(model_or_onnx: str | Path, checkpoint=None, seed: int = DEFAULT_SEED) -> tuple[onnx.ModelProto, str | None]:
+    """The ONNX model a CLI argument names (a registered model is exported on the fly) and its name."""
+    if is_onnx_path(model_or_onnx):
+        proto = load_onnx(model_or_onnx)
+        return proto, read_metadata(proto).get("model")
+    get_spec(str(model_or_onnx))
+    with tempfile.TemporaryDirectory() as tmp:
+        with progress.stage(f"exporting {model_or_onnx} to ONNX"):
+            export_onnx(str(model_or_onnx), Path(tmp) / "model.onnx", checkpoint=checkpoint, seed=seed)
+        return load_onnx(Path(tmp) / "model.onnx"), str(model_or_onnx)
 
 
 def export_library(executable, path: Path, target: TargetSpec) -> None:
@@ -79,8 +122,12 @@ def default_output_dir(model_or_onnx: str | Path, target: str) -> Path:
 
 
 def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output_dir: str | Path | None = None,
-                  checkpoint: str | Path | None = None, seed: int = DEFAULT_SEED) -> Artifact:
-    """Compile a registered model (exported first) or an ONNX file for ``target`` into ``output_dir``."""
+                  checkpoint: str | Path | None = None, seed: int = DEFAULT_SEED, use_tuning: bool = True,
+                  log_root: Path | None = None) -> Artifact:
+    """Compile a registered model (exported first) or an ONNX file for ``target`` into ``output_dir``.
+
+    A tuning log in ``tuning_logs/<target>/<model>/`` is applied unless ``use_tuning`` is False.
+    """
     import tvm
 
     target_spec = load_target(target)
@@ -109,8 +156,13 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
 
         with progress.stage(f"importing into TVM Relax ({len(proto.graph.node)} ONNX nodes)"):
             mod = relax_module(proto)
+        database, tuning = (None, None) if not use_tuning else \
+            tuning_for(mod, target_spec, model_meta.get("model"), log_root)
+        if tuning:
+            print(f"  applying tuning log {tuning['log']}: {tuning['covered_tasks']} of {tuning['tasks']} "
+                  "tasks tuned", file=sys.stderr, flush=True)
         with progress.stage(f"compiling for {target_spec.name} ({target_spec.tvm_target()})"):
-            executable = build(mod, target_spec)
+            executable = build(mod, target_spec, database)
         library_name = f"model.{target_spec.export_format}"
         with progress.stage(f"exporting {library_name}"):
             export_library(executable, staging / library_name, target_spec)
@@ -121,6 +173,7 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
             "input": input_info,
             "output": output_info,
             "preprocessing": model_meta.get("preprocessing"),
+            "tuning": tuning,
             "target": {"name": target_spec.name, "tvm": target_spec.resolved_tvm(),
                        "device": target_spec.device, "rpc_key": target_spec.rpc_key,
                        "cross_compiler": target_spec.cross_compiler, "emulate": target_spec.emulate},

@@ -185,8 +185,11 @@ class EmulatedRPCServer(LocalRPCServer):
 
     def __init__(self, image: EmulatorImage, tracker: tuple[str, int] | None = None, key: str = "",
                  port: int | None = None):
+        # Runtime-only TVM leaves out libtvm_runtime_extra (random fill, which MetaSchedule's RPC
+        # runner needs, among others); the server loads it, as a Pi used for tuning must too.
+        extra = tuple(str(p) for p in image.site.glob("tvm/lib/libtvm_runtime_extra.so"))
         super().__init__(port=port, tracker=tracker, key=key, python=str(image.python),
-                         env=device_environment(image),
+                         env=device_environment(image), load_libraries=extra,
                          ready_timeout=SERVER_READY_S)
         self.image = image
 

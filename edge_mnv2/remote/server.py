@@ -40,12 +40,14 @@ class LocalRPCServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int | None = None,
                  tracker: tuple[str, int] | None = None, key: str = "", python: str | None = None,
-                 env: dict[str, str] | None = None, ready_timeout: float = READY_TIMEOUT):
+                 env: dict[str, str] | None = None, ready_timeout: float = READY_TIMEOUT,
+                 load_libraries: tuple[str, ...] = ()):
         self.host, self.port = host, port or free_port(host)
         self.tracker, self.key = tracker, key
         self.python = python or sys.executable
         self.env = env or {}
         self.ready_timeout = ready_timeout
+        self.load_libraries = load_libraries
         self.process: subprocess.Popen | None = None
         self._log = tempfile.NamedTemporaryFile(prefix="edge-mnv2-rpc-", suffix=".log", delete=False)
         self._log_start = 0
@@ -59,6 +61,8 @@ class LocalRPCServer:
                "--port-end", str(self.port + 1)]
         if self.tracker:
             cmd += ["--tracker", f"{self.tracker[0]}:{self.tracker[1]}", "--key", self.key]
+        if self.load_libraries:
+            cmd += ["--load-library", ":".join(self.load_libraries)]
         return cmd
 
     def describe(self) -> str:

@@ -1,0 +1,111 @@
+"""Benchmark (run by hand): TVM untuned and tuned against ONNX Runtime and PyTorch eager on the host.
+
+    .venv/bin/python benchmarks/tvm_vs_ort.py [--models mobilenet_v2_1.0_224 mobilenet_v2_0.35_96]
+                                              [--rounds 20] [--runs 5] [-o benchmarks/results.md]
+
+All runtimes run in this process, batch 1, interleaved round by round (each round times every runtime
+``--runs`` times, in a shuffled order), so machine load hits them alike; the table gives medians over
+all runs and ratios to ONNX Runtime with its default threads. "TVM tuned" applies the model's log in
+tuning_logs/host/ (and is left out when there is none). Not a test: run it on a quiet machine.
+"""
+
+from __future__ import annotations
+
+import argparse
+import random
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+
+def tvm_runner(library: Path):
+    import tvm
+    from tvm import relax
+
+    vm = relax.VirtualMachine(tvm.runtime.load_module(str(library)), tvm.cpu())
+
+    def run(x):
+        vm.set_input("main", tvm.runtime.tensor(x))
+        vm.invoke_stateful("main")
+        return vm.get_outputs("main").numpy()
+
+    return run
+
+
+def runtimes(model: str, work: Path) -> dict:
+    import torch
+
+    from edge_mnv2.compile import compile_model
+    from edge_mnv2.models import get_spec
+    from edge_mnv2.models.weights import build_model
+    from edge_mnv2.peers import OnnxRuntimePeer, TorchPeer
+
+    untuned = compile_model(model, "host", work / f"{model}-untuned", use_tuning=False)
+    out = {"TVM untuned": tvm_runner(untuned.library_path)}
+    tuned = compile_model(model, "host", work / f"{model}-tuned")
+    if tuned.metadata.get("tuning"):
+        t = tuned.metadata["tuning"]
+        out[f"TVM tuned ({t['covered_tasks']}/{t['tasks']} tasks)"] = tvm_runner(tuned.library_path)
+    out["ONNX Runtime (default threads)"] = OnnxRuntimePeer(untuned.onnx_path)
+    out["ONNX Runtime (2 threads)"] = OnnxRuntimePeer(untuned.onnx_path, threads=2)
+    out[f"PyTorch eager ({torch.get_num_threads()} threads)"] = TorchPeer(build_model(get_spec(model)))
+    return out
+
+
+def measure(runs: dict, x: np.ndarray, rounds: int, per_round: int) -> dict[str, list[float]]:
+    samples = {name: [] for name in runs}
+    for fn in runs.values():  # warm up
+        for _ in range(3):
+            fn(x)
+    order = list(runs)
+    rng = random.Random(0)
+    for _ in range(rounds):
+        rng.shuffle(order)
+        for name in order:
+            for _ in range(per_round):
+                start = time.perf_counter()
+                runs[name](x)
+                samples[name].append(time.perf_counter() - start)
+    return samples
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--models", nargs="+", default=["mobilenet_v2_1.0_224", "mobilenet_v2_0.35_96"])
+    parser.add_argument("--rounds", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=5, help="runs per runtime per round")
+    parser.add_argument("-o", "--output", type=Path, help="also write the Markdown table here")
+    args = parser.parse_args()
+
+    from tvm.target import codegen
+
+    from edge_mnv2.data.evalset import evaluation_inputs
+    from edge_mnv2.models import get_spec
+
+    lines = [f"Host CPU {codegen.llvm_get_system_cpu()}, batch 1, {args.rounds} interleaved rounds x "
+             f"{args.runs} runs, medians (ms).", ""]
+    with tempfile.TemporaryDirectory() as tmp:
+        for model in args.models:
+            spec = get_spec(model)
+            x = evaluation_inputs(1, spec.resolution, spec.preprocessing)
+            runs = runtimes(model, Path(tmp))
+            samples = measure(runs, x, args.rounds, args.runs)
+            ort = float(np.median(samples["ONNX Runtime (default threads)"]))
+            lines += [f"### {model}", "", "| runtime | median ms | p90 ms | / ONNX Runtime |", "|---|---|---|---|"]
+            for name, s in samples.items():
+                ms = np.asarray(s) * 1e3
+                lines.append(f"| {name} | {np.median(ms):.3f} | {np.percentile(ms, 90):.3f} | "
+                             f"{np.median(ms) / (ort * 1e3):.2f} |")
+            lines.append("")
+    text = "\n".join(lines)
+    print(text)
+    if args.output:
+        args.output.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,287 @@
+"""MetaSchedule auto-tuning into ``tuning_logs/<target>/<model>/``, resumable after any interruption.
+
+The database is MetaSchedule's JSON pair (``database_workload.json``, ``database_tuning_record.json``),
+appended to as each batch of candidates is measured, so a killed run loses nothing already measured.
+A re-run counts what the log already holds and spends only the remaining trials, starting its
+search from the best records so far. ``tuning.json`` beside them records what was tuned, for which
+CPU, and every run's figures.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from edge_mnv2 import progress
+from edge_mnv2.errors import EdgeMnv2Error
+from edge_mnv2.remote.address import DeviceAddress
+from edge_mnv2.targets import TargetSpec
+
+LOGS_ENV = "EDGE_MNV2_TUNING_LOGS"
+_REPO_LOGS = Path(__file__).resolve().parent.parent / "tuning_logs"
+DB_FILES = ("database_workload.json", "database_tuning_record.json")
+META_FILE = "tuning.json"
+# MetaSchedule's 30 s defaults time out on a busy 2-core machine (each build starts a fresh process).
+BUILD_TIMEOUT_S = 120.0
+# Candidates per task per round: MetaSchedule gives every task one round before it follows the gradient,
+# so small rounds reach all ~33 tasks of a MobileNetV2 sooner (64 would need ~2000 trials for that).
+TRIALS_PER_ROUND = 16
+RUN_TIMEOUT_S = 60.0
+
+
+def logs_root() -> Path:
+    return Path(os.environ.get(LOGS_ENV, _REPO_LOGS))
+
+
+def log_dir(target: str, model: str, root: Path | None = None) -> Path:
+    return (root or logs_root()) / target / model
+
+
+def find_log(target: str, model: str | None, root: Path | None = None) -> Path | None:
+    """The log for (target, model): the model's own, else its architecture's (``<arch>.<tag>`` -> ``<arch>``).
+
+    Weights do not change the tuned workloads, so a tagged model uses its architecture's log; a log of
+    another architecture or target is never looked at.
+    """
+    if not model:
+        return None
+    for name in (model, architecture_of(model)):
+        path = log_dir(target, name, root)
+        if all((path / f).is_file() for f in DB_FILES):
+            return path
+    return None
+
+
+def architecture_of(model: str) -> str:
+    """``mobilenet_v2_0.35_96`` for ``mobilenet_v2_0.35_96.shapes`` (the registry knows the tag)."""
+    from edge_mnv2.errors import UnknownModelError
+    from edge_mnv2.models import get_spec
+
+    try:
+        spec = get_spec(model)
+    except (UnknownModelError, EdgeMnv2Error):
+        return model
+    tag = getattr(spec.pretrained, "tag", None)
+    return model[: -len(tag) - 1] if tag and model.endswith(f".{tag}") else model
+
+
+def repair(path: Path) -> int:
+    """Drop a torn last line (a run killed mid-write) from the database files; returns lines dropped."""
+    dropped = 0
+    for name in DB_FILES:
+        file = path / name
+        if not file.is_file():
+            continue
+        lines = file.read_text().splitlines()
+        good = []
+        for line in lines:
+            try:
+                json.loads(line)
+                good.append(line)
+            except json.JSONDecodeError:
+                dropped += 1
+        if len(good) != len(lines):
+            file.write_text("".join(f"{line}\n" for line in good))
+    return dropped
+
+
+def open_database(path: Path):
+    """MetaSchedule's JSON database in ``path`` (created if missing, repaired if torn)."""
+    from tvm.s_tir import meta_schedule as ms
+
+    path.mkdir(parents=True, exist_ok=True)
+    repair(path)
+    return ms.database.JSONDatabase(work_dir=str(path), module_equality="structural")
+
+
+def fused_module(mod):
+    """The Relax module lowered and fused as the build will see it, so extracted tasks match."""
+    from tvm import relax
+
+    return relax.get_pipeline("zero")(mod)
+
+
+def extract_tasks(mod, target):
+    from tvm.s_tir import meta_schedule as ms
+
+    return ms.relax_integration.extract_tasks(fused_module(mod), target)
+
+
+def coverage(database, tasks) -> tuple[int, int]:
+    """How many of ``tasks`` have a tuning record in ``database``."""
+    covered = sum(1 for t in tasks if database.has_workload(t.dispatched[0])
+                  and database.get_top_k(database.commit_workload(t.dispatched[0]), 1))
+    return covered, len(tasks)
+
+
+def records_for(database, tasks) -> int:
+    """Measured candidates the database holds for these tasks."""
+    total = 0
+    for t in tasks:
+        mod = t.dispatched[0]
+        if database.has_workload(mod):
+            total += len(database.get_top_k(database.commit_workload(mod), 1 << 30))
+    return total
+
+
+def estimated_latency_ms(database, tasks) -> float | None:
+    """Sum over tasks of best measured latency x occurrences: MetaSchedule's estimate of the model."""
+    total = 0.0
+    for t in tasks:
+        mod = t.dispatched[0]
+        top = database.get_top_k(database.commit_workload(mod), 1) if database.has_workload(mod) else []
+        if not top or not top[0].run_secs:
+            return None
+        secs = [float(s) for s in top[0].run_secs]
+        total += sum(secs) / len(secs) * t.weight
+    return total * 1e3
+
+
+def cross_export(library) -> str:
+    """Export a candidate for an aarch64 device (picklable by reference for MetaSchedule's workers)."""
+    import tempfile
+
+    from tvm.support import cc
+
+    path = os.path.join(tempfile.mkdtemp(prefix="edge-mnv2-ms-"), "candidate.so")
+    library.export_library(path, fcompile=cc.cross_compiler(os.environ["EDGE_MNV2_CROSS_CXX"]))
+    return path
+
+
+def _progress_callback(total: int, done_before: int, tasks):
+    """A MetaSchedule measure callback that drives a progress bar."""
+    from tqdm.auto import tqdm
+    from tvm.s_tir import meta_schedule as ms
+    from tvm.ir.utils import derived_object
+
+    bar = tqdm(total=total, initial=done_before, desc="  trials", unit="trial", dynamic_ncols=True,
+               disable=True if progress.is_quiet() else None)
+    best: dict[int, float] = {}
+    started = time.perf_counter()
+
+    @derived_object
+    class Progress(ms.measure_callback.PyMeasureCallback):
+        def apply(self, task_scheduler, task_id, measure_candidates, builder_results, runner_results):
+            for result in runner_results:
+                if result.run_secs:
+                    secs = sum(float(s) for s in result.run_secs) / len(result.run_secs)
+                    best[task_id] = min(best.get(task_id, secs), secs)
+            bar.update(len(runner_results))
+            done = bar.n - done_before
+            left = (total - bar.n) * (time.perf_counter() - started) / max(done, 1)
+            estimate = sum(best[i] * tasks[i].weight for i in best) * 1e3
+            bar.set_postfix_str(f"{len(best)}/{len(tasks)} tasks, tuned part {estimate:.2f} ms, "
+                                f"~{left / 60:.0f} min left")
+
+    return Progress(), bar
+
+
+def _unnamed_handlers_off() -> None:
+    """MetaSchedule rebuilds its logging with dictConfig, naming its logger's existing handlers; an
+    unnamed one (left by an earlier run in the same process, or a test harness) breaks that with
+    "'NoneType' object has no attribute 'format'". Drop those before a run."""
+    import logging
+
+    ms_logger = logging.getLogger("tvm.s_tir.meta_schedule")
+    for handler in list(ms_logger.handlers):
+        if handler.get_name() is None:
+            ms_logger.removeHandler(handler)
+
+
+@dataclass(frozen=True)
+class TuneResult:
+    log: Path
+    trials_before: int
+    trials_after: int
+    tasks: int
+    covered: int
+    estimated_ms: float | None
+    seconds: float
+
+
+def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: DeviceAddress | None = None,
+               log_root: Path | None = None, checkpoint=None) -> TuneResult:
+    """Tune the model's tasks for ``target`` until the log holds ``trials`` measured candidates."""
+    from tvm.s_tir import meta_schedule as ms
+
+    from edge_mnv2.compile import load_source, relax_module
+
+    if trials < 1:
+        raise EdgeMnv2Error(f"--trials must be at least 1, got {trials}")
+    proto, model_name = load_source(model_or_onnx, checkpoint)
+    tvm_target = target.tvm_target()
+    if "num-cores" not in target.resolved_tvm():
+        raise EdgeMnv2Error(f"target {target.name!r} needs 'num-cores' in its [tvm] table for tuning")
+    if target.cross_compiler and tracker is None:
+        raise EdgeMnv2Error(f"target {target.name!r} runs on another machine: tune it through a device with "
+                            "--tracker HOST:PORT --key KEY")
+    path = log_dir(target.name, model_name, log_root)
+    database = open_database(path)
+    mod = relax_module(proto)
+    with progress.stage("extracting tuning tasks"):
+        tasks = extract_tasks(mod, tvm_target)
+    before = records_for(database, tasks)
+    remaining = trials - before
+    started = time.perf_counter()
+    if remaining > 0:
+        if tracker is not None:
+            config = ms.runner.RPCConfig(tracker_host=tracker.host, tracker_port=tracker.port,
+                                         tracker_key=tracker.key, session_timeout_sec=600)
+            runner = ms.runner.RPCRunner(config, ms.runner.EvaluatorConfig(number=3, repeat=1, min_repeat_ms=0))
+        else:
+            runner = ms.runner.LocalRunner(timeout_sec=RUN_TIMEOUT_S, evaluator_config=ms.runner.EvaluatorConfig(
+                number=3, repeat=1, min_repeat_ms=50, enable_cpu_cache_flush=False))
+        export = None
+        if target.cross_compiler:
+            os.environ["EDGE_MNV2_CROSS_CXX"] = target.cross_compiler
+            export = cross_export
+        builder = ms.builder.LocalBuilder(timeout_sec=BUILD_TIMEOUT_S, f_export=export)
+        # MetaSchedule's own per-task logs (why a candidate failed) go beside the cache, not into the log.
+        from edge_mnv2.remote.emulator import cache_dir
+
+        work = cache_dir() / "tuning-work" / target.name / model_name
+        shutil.rmtree(work, ignore_errors=True)
+        _unnamed_handlers_off()
+        callback, bar = _progress_callback(trials, before, tasks)
+        with progress.stage(f"tuning {len(tasks)} tasks, {remaining} trials ({before} already in {path})"):
+            try:
+                ms.relax_integration.tune_relax(
+                    mod=fused_module(mod), params={}, target=tvm_target, work_dir=str(work),
+                    max_trials_global=remaining, num_trials_per_iter=min(TRIALS_PER_ROUND, remaining),
+                    max_trials_per_task=max(64, 4 * trials // max(len(tasks), 1)), database=database,
+                    builder=builder, runner=runner,
+                    measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"), callback],
+                    task_scheduler="gradient", seed=0)
+            finally:
+                bar.close()
+    after = records_for(database, tasks)
+    if remaining > 0 and after == before:
+        raise EdgeMnv2Error(f"no candidate of {remaining} built and ran successfully on "
+                            f"{tracker.describe() if tracker else 'this machine'}; MetaSchedule's logs are in "
+                            f"{work / 'logs'}")
+    covered, total = coverage(database, tasks)
+    estimate = estimated_latency_ms(database, tasks)
+    _record_run(path, model_name, target, trials, before, after, covered, total, estimate,
+                time.perf_counter() - started)
+    return TuneResult(path, before, after, total, covered, estimate, time.perf_counter() - started)
+
+
+def _record_run(path: Path, model: str, target: TargetSpec, trials: int, before: int, after: int,
+                covered: int, tasks: int, estimate: float | None, seconds: float) -> None:
+    import tvm
+
+    meta_path = path / META_FILE
+    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {"runs": []}
+    meta.update(model=model, target=target.name, tvm_target=target.resolved_tvm(), tvm=tvm.__version__,
+                tasks=tasks, covered=covered, records=after, estimated_ms=estimate)
+    meta["runs"].append({"finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                         "trials_requested": trials, "records_before": before, "records_after": after,
+                         "estimated_ms": estimate, "seconds": round(seconds, 1)})
+    tmp = meta_path.with_suffix(".partial")
+    tmp.write_text(json.dumps(meta, indent=2) + "\n")
+    os.replace(tmp, meta_path)

@@ -1,0 +1,114 @@
+"""MetaSchedule tuning: logs that survive a kill, are found by target and model, and apply (slow)."""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+
+from edge_mnv2 import tune
+from edge_mnv2.compile import compile_model
+from edge_mnv2.targets import load_target
+
+MODEL = "mobilenet_v2_0.35_96"
+
+
+@pytest.fixture(scope="module")
+def tuned_root(tmp_path_factory):
+    """A log root holding a short host tuning run of mobilenet_v2_0.35_96."""
+    root = tmp_path_factory.mktemp("tuning_logs")
+    result = tune.tune_model(MODEL, load_target("host"), trials=16, log_root=root)
+    return root, result
+
+
+def valid_records(path):
+    lines = (path / "database_tuning_record.json").read_text().splitlines()
+    return [line for line in lines if json.loads(line)[1][1][0] < 1e9]  # run_secs of failed builds are 1e10
+
+
+@pytest.mark.slow
+def test_tuning_writes_a_log_and_a_rerun_adds_nothing(tuned_root):
+    root, result = tuned_root
+    assert result.log == root / "host" / MODEL
+    assert result.trials_after >= 1 and result.covered >= 1 and result.tasks > 20
+    assert valid_records(result.log)
+    meta = json.loads((result.log / "tuning.json").read_text())
+    assert meta["model"] == MODEL and meta["tvm_target"]["mcpu"] == load_target("host").resolved_tvm()["mcpu"]
+    again = tune.tune_model(MODEL, load_target("host"), trials=result.trials_after, log_root=root)
+    assert again.trials_before == again.trials_after == result.trials_after  # nothing left to spend
+    assert len(json.loads((result.log / "tuning.json").read_text())["runs"]) == 2
+
+
+@pytest.mark.slow
+def test_compile_applies_the_log_and_stays_correct(tuned_root, tmp_path):
+    import torch
+    import tvm
+    from tvm import relax
+
+    from edge_mnv2.data.evalset import evaluation_inputs
+    from edge_mnv2.models import get_spec
+    from edge_mnv2.models.weights import build_model
+
+    root, result = tuned_root
+    tuned = compile_model(MODEL, "host", tmp_path / "tuned", log_root=root)
+    info = tuned.metadata["tuning"]
+    assert info["log"] == str(result.log) and info["covered_tasks"] == result.covered
+    assert info["tasks"] == result.tasks
+    plain = compile_model(MODEL, "host", tmp_path / "plain", log_root=root, use_tuning=False)
+    assert plain.metadata["tuning"] is None
+
+    spec = get_spec(MODEL)
+    x = evaluation_inputs(2, 96, spec.preprocessing)
+    vm = relax.VirtualMachine(tvm.runtime.load_module(str(tuned.library_path)), tvm.cpu())
+    got = np.concatenate([vm["main"](tvm.runtime.tensor(x[i:i + 1])).numpy() for i in range(2)])
+    with torch.inference_mode():
+        assert np.abs(got - build_model(spec)(torch.from_numpy(x)).numpy()).max() <= 1e-4
+
+
+def test_logs_are_found_by_target_and_architecture(tmp_path):
+    for target, model in (("host", "mobilenet_v2_0.35_96"), ("rpi4b", "mobilenet_v2_1.0_224")):
+        path = tmp_path / target / model
+        path.mkdir(parents=True)
+        for name in tune.DB_FILES:
+            (path / name).write_text("")
+    assert tune.find_log("host", "mobilenet_v2_0.35_96", tmp_path) == tmp_path / "host" / "mobilenet_v2_0.35_96"
+    # a tagged model (other weights, same workloads) uses its architecture's log
+    assert tune.find_log("host", "mobilenet_v2_0.35_96.shapes", tmp_path) == tmp_path / "host" / "mobilenet_v2_0.35_96"
+    assert tune.find_log("host", "mobilenet_v2_1.0_224", tmp_path) is None   # another model's target only
+    assert tune.find_log("rpi5", "mobilenet_v2_1.0_224", tmp_path) is None   # another target
+    assert tune.find_log("host", None, tmp_path) is None
+
+
+def test_a_torn_last_line_is_repaired(tmp_path):
+    good = json.dumps([0, [[["a"], []], [1e-5], {}, []]])
+    (tmp_path / "database_tuning_record.json").write_text(f"{good}\n{good[:17]}")
+    (tmp_path / "database_workload.json").write_text("")
+    assert tune.repair(tmp_path) == 1
+    assert (tmp_path / "database_tuning_record.json").read_text() == f"{good}\n"
+
+
+@pytest.mark.slow
+def test_cpu_mismatch_warns(tuned_root, tmp_path, capsys):
+    root, result = tuned_root
+    other = tmp_path / "host" / MODEL
+    shutil.copytree(result.log, other)
+    meta = json.loads((other / "tuning.json").read_text())
+    meta["tvm_target"]["mcpu"] = "cortex-a72-pretend"
+    (other / "tuning.json").write_text(json.dumps(meta))
+    artifact = compile_model(MODEL, "host", tmp_path / "out", log_root=tmp_path)
+    assert artifact.metadata["tuning"]["cpu_mismatch"] is True
+    assert "was tuned on cortex-a72-pretend" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_rpc_runner_on_the_emulated_rpi4b(tmp_path, rpi4b_image):
+    from edge_mnv2.remote.address import DeviceAddress
+    from edge_mnv2.remote.emulator import EmulatedRPCServer
+    from edge_mnv2.remote.tracker import LocalTracker
+
+    with LocalTracker() as tracker, EmulatedRPCServer(rpi4b_image, tracker=tracker.address, key="rpi4b"):
+        tracker.wait_for_key("rpi4b", timeout=180)
+        result = tune.tune_model("mobilenet_v2_0.35_96.shapes", load_target("rpi4b"), trials=4,
+                                 tracker=DeviceAddress("tracker", *tracker.address, "rpi4b"), log_root=tmp_path)
+    assert result.log == tmp_path / "rpi4b" / "mobilenet_v2_0.35_96.shapes"
+    assert valid_records(result.log), "no candidate ran on the emulated device"
