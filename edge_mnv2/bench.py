@@ -143,20 +143,13 @@ def default_device(artifact: Artifact) -> tuple[DeviceAddress, LocalRPCServer]:
     if target.get("emulate"):
         from edge_mnv2.remote.emulator import EmulatedRPCServer, EmulatorRecipe, prepare
 
-        image = prepare(EmulatorRecipe.from_target(_TargetView(target)))
+        image = prepare(EmulatorRecipe.from_table(target['name'], target.get('emulate')))
         return DeviceAddress("emulated", key=target.get("rpc_key", "")), EmulatedRPCServer(image)
     if target.get("cross_compiler") or target["device"] != "cpu":
         raise ArtifactError(f"artifact {str(artifact.directory)!r} is built for {target['name']}, which cannot "
                             "run on this machine and has no emulator; give --rpc HOST:PORT or --tracker "
                             "HOST:PORT --key KEY for a real device")
     return DeviceAddress("local"), LocalRPCServer()
-
-
-class _TargetView:
-    """The parts of a target an artifact records, shaped like a TargetSpec for the emulator."""
-
-    def __init__(self, recorded: dict):
-        self.name, self.emulate = recorded["name"], recorded.get("emulate") or {}
 
 
 def bench_artifact(artifact_path, address: DeviceAddress | None = None,

@@ -59,12 +59,11 @@ def find_log(target: str, model: str | None, root: Path | None = None) -> Path |
 
 def architecture_of(model: str) -> str:
     """``mobilenet_v2_0.35_96`` for ``mobilenet_v2_0.35_96.shapes`` (the registry knows the tag)."""
-    from edge_mnv2.errors import UnknownModelError
     from edge_mnv2.models import get_spec
 
     try:
         spec = get_spec(model)
-    except (UnknownModelError, EdgeMnv2Error):
+    except EdgeMnv2Error:
         return model
     tag = getattr(spec.pretrained, "tag", None)
     return model[: -len(tag) - 1] if tag and model.endswith(f".{tag}") else model

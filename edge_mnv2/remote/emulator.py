@@ -48,16 +48,27 @@ class EmulatorRecipe:
 
     @classmethod
     def from_target(cls, target) -> "EmulatorRecipe":
-        table = dict(getattr(target, "emulate", None) or {})
+        return cls.from_table(target.name, target.emulate)
+
+    @classmethod
+    def from_table(cls, target_name: str, emulate: dict | None) -> "EmulatorRecipe":
+        """The recipe in a target's ``[emulate]`` table (as its file or an artifact records it)."""
+        table = dict(emulate or {})
         if not table:
-            raise DeviceError(f"target {target.name!r} has no [emulate] recipe; run TVM's RPC server on the "
+            raise DeviceError(f"target {target_name!r} has no [emulate] recipe; run TVM's RPC server on the "
                               "real device and give --rpc or --tracker")
         if table.pop("kind", "qemu-user") != "qemu-user":
-            raise DeviceError(f"target {target.name!r}: only qemu-user emulation is supported")
+            raise DeviceError(f"target {target_name!r}: only qemu-user emulation is supported")
         table.pop("note", None)
         for key in ("wheel_platforms", "debian_packages"):
             if key in table:
                 table[key] = tuple(table[key])
+        known = set(cls.__dataclass_fields__)
+        unknown, missing = sorted(set(table) - known), sorted(
+            k for k in ("qemu", "cpu", "debian_arch", "wheel_platforms") if k not in table)
+        if unknown or missing:
+            raise DeviceError(f"target {target_name!r}: [emulate] has unknown keys {unknown} and lacks {missing}; "
+                              f"valid keys: {', '.join(sorted(known))}")
         return cls(**table)
 
     @property
