@@ -95,12 +95,17 @@ def load_source(model_or_onnx: str | Path, checkpoint=None, seed: int = DEFAULT_
     """The ONNX model a CLI argument names (a registered model is exported on the fly) and its name."""
     if is_onnx_path(model_or_onnx):
         proto = load_onnx(model_or_onnx)
-        return proto, read_metadata(proto).get("model")
+        return proto, log_name(proto, model_or_onnx)
     get_spec(str(model_or_onnx))
     with tempfile.TemporaryDirectory() as tmp:
         with progress.stage(f"exporting {model_or_onnx} to ONNX"):
             export_onnx(str(model_or_onnx), Path(tmp) / "model.onnx", checkpoint=checkpoint, seed=seed)
         return load_onnx(Path(tmp) / "model.onnx"), str(model_or_onnx)
+
+
+def log_name(proto: onnx.ModelProto, source: str | Path) -> str:
+    """The name tuning logs go by: the model recorded at export, else the ONNX file's stem."""
+    return read_metadata(proto).get("model") or Path(source).stem
 
 
 def export_library(executable, path: Path, target: TargetSpec) -> None:
@@ -157,7 +162,7 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
         with progress.stage(f"importing into TVM Relax ({len(proto.graph.node)} ONNX nodes)"):
             mod = relax_module(proto)
         database, tuning = (None, None) if not use_tuning else \
-            tuning_for(mod, target_spec, model_meta.get("model"), log_root)
+            tuning_for(mod, target_spec, log_name(proto, model_or_onnx), log_root)
         if tuning:
             print(f"  applying tuning log {tuning['log']}: {tuning['covered_tasks']} of {tuning['tasks']} "
                   "tasks tuned", file=sys.stderr, flush=True)

@@ -9,9 +9,13 @@ CPU, and every run's figures.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import signal
+import sys
+import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -192,6 +196,33 @@ def _unnamed_handlers_off() -> None:
             ms_logger.removeHandler(handler)
 
 
+INTERRUPTED_MESSAGE = ("edge-mnv2: interrupted; every measured trial is kept in the log, rerun the same command "
+                       "to continue")
+
+
+@contextlib.contextmanager
+def _ctrl_c_exits():
+    """Ctrl-C while MetaSchedule runs ends the process at once, cleanly.
+
+    A KeyboardInterrupt raised inside MetaSchedule's C++ loop (e.g. while its cost model trains)
+    cannot unwind through it: the process dies in std::terminate. Python signal handlers run only
+    between Python steps, never inside the database's C++ writes, and every measured candidate is
+    already on disk, so exiting from the handler loses nothing.
+    """
+    def handler(signum, frame):
+        print(f"\n{INTERRUPTED_MESSAGE}", file=sys.stderr, flush=True)
+        os._exit(130)
+
+    if threading.current_thread() is not threading.main_thread():   # only the main thread gets signals
+        yield
+        return
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
 @dataclass(frozen=True)
 class TuneResult:
     log: Path
@@ -247,7 +278,8 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
         shutil.rmtree(work, ignore_errors=True)
         _unnamed_handlers_off()
         callback, bar = _progress_callback(trials, before, tasks)
-        with progress.stage(f"tuning {len(tasks)} tasks, {remaining} trials ({before} already in {path})"):
+        with progress.stage(f"tuning {len(tasks)} tasks, {remaining} trials ({before} already in {path})"), \
+                _ctrl_c_exits():
             try:
                 ms.relax_integration.tune_relax(
                     mod=fused_module(mod), params={}, target=tvm_target, work_dir=str(work),

@@ -112,3 +112,58 @@ def test_rpc_runner_on_the_emulated_rpi4b(tmp_path, rpi4b_image):
                                  tracker=DeviceAddress("tracker", *tracker.address, "rpi4b"), log_root=tmp_path)
     assert result.log == tmp_path / "rpi4b" / "mobilenet_v2_0.35_96.shapes"
     assert valid_records(result.log), "no candidate ran on the emulated device"
+
+
+def tiny_onnx(path):
+    """A two-layer ONNX model with few, small tasks, so a tuning run takes seconds per round."""
+    import torch
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(8, 16, 1), torch.nn.ReLU(), torch.nn.Conv2d(16, 16, 3, padding=1,
+                                                                                          groups=16)).eval()
+    torch.onnx.export(net, (torch.randn(1, 8, 16, 16),), str(path), dynamo=False, opset_version=17)
+    return path
+
+
+def _records(log):
+    file = log / "database_tuning_record.json"
+    return file.read_text().splitlines() if file.is_file() else []
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("how", ["kill", "ctrl-c"])
+def test_killing_a_run_keeps_every_record_and_a_rerun_continues(tmp_path, how):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    model = tiny_onnx(tmp_path / "tiny.onnx")
+    env = {**os.environ, tune.LOGS_ENV: str(tmp_path / "logs")}
+    log = tmp_path / "logs" / "host" / "tiny"
+    cmd = [sys.executable, "-m", "edge_mnv2", "-q", "tune", str(model), "--target", "host", "--trials", "400"]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True)   # its own group: a terminal's Ctrl-C reaches all of it
+    deadline = time.monotonic() + 400
+    while len(_records(log)) < 16 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert proc.poll() is None, proc.stdout.read()
+    if how == "kill":
+        os.killpg(proc.pid, signal.SIGKILL)   # the run and its builder/runner workers, mid-round
+    else:
+        os.killpg(proc.pid, signal.SIGINT)
+    out = proc.communicate(timeout=120)[0]
+    if how == "ctrl-c":
+        assert proc.returncode == 130 and "rerun the same command" in out, out
+    kept = _records(log)
+    assert len(kept) >= 16
+
+    wanted = len(kept) + 16
+    rerun = subprocess.run([*cmd[:-1], str(wanted)], env=env, capture_output=True, text=True, timeout=600)
+    assert rerun.returncode == 0, rerun.stdout + rerun.stderr
+    after = _records(log)
+    assert set(kept) <= set(after)              # nothing measured before the kill was lost
+    import re
+
+    total, new = map(int, re.search(r"(\d+) trials \((\d+) new\)", rerun.stdout).groups())
+    assert total - new >= 16 and new <= 32      # it continued from the log instead of starting again
