@@ -46,3 +46,35 @@ class DeviceError(EdgeMnv2Error):
 
 class DeviceTimeoutError(DeviceError):
     """A device step that did not finish in its time limit."""
+
+
+class BoardConfigError(UnknownTargetError):
+    """A microcontroller target file whose [micro] or [flash] tables are missing or wrong."""
+
+
+class FirmwareBuildError(EdgeMnv2Error):
+    """The firmware could not be built (toolchain missing, compile or link failure)."""
+
+
+class FirmwareTooLargeError(FirmwareBuildError):
+    """The firmware does not fit the board's flash or RAM."""
+
+
+class SerialProtocolError(DeviceError):
+    """The serial link carried no valid answer: corrupt frames, wrong protocol version, no reply."""
+
+
+class DeviceReportedError(DeviceError):
+    """The device answered with an ERROR frame (bad request, model failure, fault)."""
+
+    def __init__(self, message: str, code: int = 0):
+        super().__init__(message)
+        self.code = code
+
+
+class FlashError(DeviceError):
+    """Firmware could not be put on the board (flasher missing or failed, emulator failed)."""
+
+
+class EmulatorError(FlashError):
+    """The emulated board (qemu-system-arm) could not start or died."""

@@ -34,7 +34,14 @@ class TargetSpec:
     rpc_key: str = ""
     export: dict = field(default_factory=dict)
     emulate: dict = field(default_factory=dict)  # how to emulate the device (see remote/emulator.py)
+    micro: dict = field(default_factory=dict)    # a microcontroller board: CPU, memory, UART (see micro/)
+    flash: dict = field(default_factory=dict)    # how firmware reaches the board: qemu or a flasher
     path: Path | None = None
+
+    @property
+    def is_micro(self) -> bool:
+        """A microcontroller board: compiled to C and firmware, measured over a serial link."""
+        return bool(self.micro)
 
     def resolved_tvm(self) -> dict:
         """The TVM target dict with ``"native"`` values replaced by what this machine detects."""
@@ -86,4 +93,5 @@ def load_target(name_or_path: str | Path) -> TargetSpec:
         raise UnknownTargetError(f"target file {str(path)!r}: [tvm] must be a table with a 'kind'")
     return TargetSpec(name=data["name"], description=data.get("description", ""), tvm=data["tvm"],
                       device=data.get("device", "cpu"), rpc_key=data.get("rpc_key", data["name"]),
-                      export=data.get("export", {}), emulate=data.get("emulate", {}), path=path)
+                      export=data.get("export", {}), emulate=data.get("emulate", {}),
+                      micro=data.get("micro", {}), flash=data.get("flash", {}), path=path)

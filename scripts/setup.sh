@@ -8,12 +8,15 @@ VENV=${VENV:-.venv}
 PYTHON=${PYTHON:-python3}
 
 # Debian packages, as "command:package": the host C++ compiler links TVM's exported libraries; the
-# cross compilers link Raspberry Pi builds; qemu-user runs the emulated Raspberry Pi.
+# cross compilers link Raspberry Pi builds; qemu-user runs the emulated Raspberry Pi; the Arm GNU
+# toolchain with newlib builds microcontroller firmware, which qemu-system-arm runs on emulated boards.
 need=()
 for pair in g++:g++ make:make aarch64-linux-gnu-g++:g++-aarch64-linux-gnu \
-            arm-linux-gnueabihf-g++:g++-arm-linux-gnueabihf qemu-aarch64:qemu-user; do
+            arm-linux-gnueabihf-g++:g++-arm-linux-gnueabihf qemu-aarch64:qemu-user \
+            arm-none-eabi-gcc:gcc-arm-none-eabi qemu-system-arm:qemu-system-arm; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
 done
+[ -d /usr/lib/arm-none-eabi/newlib ] || need+=(libnewlib-arm-none-eabi)
 "$PYTHON" -c "import venv, ensurepip" 2>/dev/null || need+=(python3-venv)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need[*]}"
