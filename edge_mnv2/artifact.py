@@ -34,6 +34,15 @@ class Artifact:
         return self.directory / self.metadata["files"]["library"]["path"]
 
     @property
+    def is_micro(self) -> bool:
+        """Built for a microcontroller: firmware and generated C instead of a shared library."""
+        return self.metadata.get("kind") == "micro"
+
+    @property
+    def firmware_path(self) -> Path:
+        return self.directory / self.metadata["files"]["firmware"]["path"]
+
+    @property
     def onnx_path(self) -> Path:
         return self.directory / self.metadata["files"]["onnx"]["path"]
 

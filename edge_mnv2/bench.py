@@ -11,7 +11,8 @@ import numpy as np
 
 from edge_mnv2 import __version__, progress
 from edge_mnv2.artifact import Artifact, load_artifact
-from edge_mnv2.data.evalset import EVAL_SEED, evaluation_inputs
+from edge_mnv2.data.evalset import EVAL_SEED
+from edge_mnv2.data.synthetic import synthetic_images
 from edge_mnv2.data.preprocessing import IMAGENET_PREPROCESSING, Preprocessing
 from edge_mnv2.data.labelled import open_split
 from edge_mnv2.errors import ArtifactError, DeviceError, EdgeMnv2Error
@@ -53,7 +54,7 @@ class BenchSettings:
             raise EdgeMnv2Error(f"--timeout must be positive, got {self.timeout}")
 
 
-def _reference(artifact: Artifact):
+def reference_model(artifact: Artifact):
     """The desktop reference for this artifact: the PyTorch model it was exported from, if known."""
     meta = artifact.metadata.get("model", {})
     if meta.get("model") and meta.get("weights"):
@@ -62,9 +63,10 @@ def _reference(artifact: Artifact):
     return "onnxruntime", None
 
 
-def evaluation_set(artifact: Artifact, settings: BenchSettings,
-                   preprocessing: Preprocessing) -> tuple[np.ndarray, np.ndarray | None, dict]:
-    """Model inputs, their labels (None for unlabelled synthetic images) and a description of the set.
+def evaluation_images(artifact: Artifact, settings: BenchSettings,
+                      default_count: int | None = None) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """``(N, H, W, 3)`` uint8 evaluation images, their labels (None for unlabelled synthetic images) and
+    a description of the set.
 
     By default a model trained on a labelled set is evaluated on that set's validation split; other
     models on seeded synthetic images, where only agreement with the reference can be measured.
@@ -73,18 +75,26 @@ def evaluation_set(artifact: Artifact, settings: BenchSettings,
     data = settings.data or meta.get("dataset") or "synthetic"
     resolution = artifact.input_shape[2]
     if data == "synthetic":
-        count = settings.images or SYNTHETIC_IMAGES
-        return (evaluation_inputs(count, resolution, preprocessing), None,
+        count = settings.images or default_count or SYNTHETIC_IMAGES
+        return (synthetic_images(count, resolution, EVAL_SEED), None,
                 {"name": "synthetic", "size": count, "seed": EVAL_SEED, "labelled": False})
-    count = settings.images or LABELLED_IMAGES
+    count = settings.images or default_count or LABELLED_IMAGES
     classes = tuple(meta["classes"]) if meta.get("classes") else None
+    pre = artifact.metadata.get("preprocessing")
+    preprocessing = Preprocessing.from_dict(pre) if pre else IMAGENET_PREPROCESSING
     dataset = open_split(data, "val", resolution, count, preprocessing=preprocessing, classes=classes)
     num_outputs = int(np.prod(artifact.metadata["output"]["shape"][1:]))
     if len(dataset.classes) > num_outputs:
         raise EdgeMnv2Error(f"data {data!r} has {len(dataset.classes)} classes but the model outputs "
                             f"{num_outputs}; evaluate on data the model was trained for")
-    images = dataset.batch(np.arange(len(dataset)))
-    return preprocessing.normalize(images), dataset.labels, dict(dataset.describe(), labelled=True)
+    return dataset.batch(np.arange(len(dataset))), dataset.labels, dict(dataset.describe(), labelled=True)
+
+
+def evaluation_set(artifact: Artifact, settings: BenchSettings,
+                   preprocessing: Preprocessing) -> tuple[np.ndarray, np.ndarray | None, dict]:
+    """Model inputs (float32 NCHW) for :func:`evaluation_images`, with labels and description."""
+    images, labels, description = evaluation_images(artifact, settings)
+    return preprocessing.normalize(images), labels, description
 
 
 def _host_cpu() -> str:
@@ -158,6 +168,10 @@ def bench_artifact(artifact_path, address: DeviceAddress | None = None,
     address = address or DeviceAddress("local")
     artifact = load_artifact(artifact_path)
     artifact.verify()
+    if artifact.is_micro:
+        raise ArtifactError(f"artifact {str(artifact.directory)!r} is firmware for {artifact.target_name}: "
+                            "bench it over its serial link (`edge-mnv2 bench ARTIFACT --target BOARD "
+                            "[--port PORT]`)")
     if artifact.input_dtype != "float32":
         raise ArtifactError(f"artifact input dtype {artifact.input_dtype} is not supported by bench yet")
     pre_dict = artifact.metadata.get("preprocessing")
@@ -165,7 +179,7 @@ def bench_artifact(artifact_path, address: DeviceAddress | None = None,
     inputs, labels, eval_data = evaluation_set(artifact, settings, preprocessing)
 
     with progress.stage("computing the desktop reference"):
-        reference_kind, torch_model = _reference(artifact)
+        reference_kind, torch_model = reference_model(artifact)
         ort_peer = OnnxRuntimePeer(artifact.onnx_path)
         ref_runner: Peer = TorchPeer(torch_model) if torch_model is not None else ort_peer
         reference = np.concatenate([ref_runner(inputs[i:i + 1]) for i in range(len(inputs))])

@@ -65,6 +65,13 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     artifact = compile_model(args.model, args.target, args.output, checkpoint=args.checkpoint, seed=args.seed,
                              use_tuning=not args.no_tuning_log)
     files = artifact.metadata["files"]
+    if artifact.is_micro:
+        micro = artifact.metadata["micro"]
+        print(f"{artifact.directory}: {files['firmware']['path']} for {artifact.target_name}: {micro['kernels']} "
+              f"C kernels, {micro['calls']} steps, arena {micro['arena_bytes']:,} B (one buffer per tensor: "
+              f"{micro['unshared_arena_bytes']:,} B), flash {micro['memory']['flash_total']:,} B, "
+              f"RAM {micro['memory']['ram_total']:,} B")
+        return 0
     print(f"{artifact.directory}: {files['library']['path']} for {artifact.target_name} "
           f"({artifact.metadata['target']['tvm']}), sha256 {files['library']['sha256'][:16]}…")
     return 0
@@ -161,9 +168,10 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     address = device_address(None, args.tracker, args.key) if args.tracker or args.key else None
     try:
         result = tune_model(args.model, target, args.trials, tracker=address, checkpoint=args.checkpoint)
-    except KeyboardInterrupt:
-        print("edge-mnv2: interrupted; every measured trial is kept in the log, rerun the same command to "
-              "continue", file=sys.stderr)
+    except KeyboardInterrupt:   # before or after MetaSchedule runs (during it, tune.py exits by itself)
+        from edge_mnv2.tune import INTERRUPTED_MESSAGE
+
+        print(INTERRUPTED_MESSAGE, file=sys.stderr)
         return 130
     estimate = f"{result.estimated_ms:.2f} ms" if result.estimated_ms is not None else "n/a (not all tasks tuned)"
     print(f"{result.log}: {result.trials_after} trials ({result.trials_after - result.trials_before} new), "
@@ -185,6 +193,17 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from edge_mnv2.remote.address import device_address
     from edge_mnv2.report import format_table, write_json
 
+    if args.target or args.port or _is_firmware(args.artifact):
+        if args.rpc or args.tracker or args.key:
+            raise EdgeMnv2Error("--rpc/--tracker/--key reach TVM RPC devices; firmware is measured over its "
+                                "serial link (--target BOARD [--port PORT])")
+        from edge_mnv2.micro.bench import bench_micro
+
+        report = bench_micro(args.artifact, args.target, args.port, _bench_settings(args))
+        print(format_table(report))
+        if args.json:
+            print(f"\nreport: {write_json(report, args.json)}")
+        return 0
     address = device_address(args.rpc, args.tracker, args.key)
     try:
         report = bench_artifact(args.artifact, address, _bench_settings(args))
@@ -200,6 +219,51 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     if args.json:
         print(f"\nreport: {write_json(report, args.json)}")
     return 0
+
+
+def _is_firmware(artifact: str) -> bool:
+    from edge_mnv2.artifact import load_artifact
+
+    try:
+        return load_artifact(artifact).is_micro
+    except EdgeMnv2Error:
+        return False   # bench_artifact reports the problem
+
+
+def _cmd_flash(args: argparse.Namespace) -> int:
+    from edge_mnv2.artifact import load_artifact
+    from edge_mnv2.micro.flash import flash
+    from edge_mnv2.targets import load_target
+
+    artifact = load_artifact(args.artifact)
+    artifact.verify()
+    if not artifact.is_micro:
+        raise EdgeMnv2Error(f"artifact {args.artifact!r} is not firmware (built for {artifact.target_name}); "
+                            "compile it for a microcontroller target first")
+    target = load_target(args.target or artifact.target_name)
+    if target.name != artifact.target_name:
+        raise EdgeMnv2Error(f"artifact {args.artifact!r} was built for {artifact.target_name}, not {target.name}")
+    from edge_mnv2.micro.qemu import EmulatedBoard
+
+    board = flash(artifact.firmware_path, target, args.port)
+    if not isinstance(board, EmulatedBoard):
+        print(f"flashed {target.name}; its serial port is {board.url}\n"
+              f"  edge-mnv2 bench {args.artifact} --target {target.name} --port {board.url}")
+        return 0
+    import time
+
+    try:
+        print(f"{target.name} is running {artifact.firmware_path} under qemu; its UART is {board.url}\n"
+              f"  edge-mnv2 bench {args.artifact} --target {target.name} --port {board.url}\n"
+              "Ctrl-C stops the board.", flush=True)
+        while board.alive():
+            time.sleep(0.5)
+        print("edge-mnv2: the emulated board stopped", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        board.stop()
 
 
 def _demo_one(model: str, out: Path, args: argparse.Namespace) -> dict:
@@ -306,9 +370,18 @@ def build_parser() -> argparse.ArgumentParser:
     where.add_argument("--rpc", metavar="HOST:PORT", help="a TVM RPC server to connect to directly")
     where.add_argument("--tracker", metavar="HOST:PORT", help="a TVM RPC tracker to request a device from")
     where.add_argument("--key", help="device key at the tracker (e.g. rpi4b)")
+    where.add_argument("--target", help="a microcontroller board: measure its firmware over the serial link "
+                       "(emulated boards start qemu unless --port is given)")
+    where.add_argument("--port", help="the board's serial port (/dev/ttyACM0, socket://HOST:PORT)")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
     _add_bench_options(p)
     p.set_defaults(func=_cmd_bench)
+
+    p = sub.add_parser("flash", help="flash firmware to a board (emulated boards: run it under qemu until Ctrl-C)")
+    p.add_argument("artifact", help="artifact folder written by compile for a microcontroller target")
+    p.add_argument("--target", help="the board (default: the one the artifact was built for)")
+    p.add_argument("--port", help="the board's serial port, printed for bench (default: the target's)")
+    p.set_defaults(func=_cmd_flash)
 
     p = sub.add_parser("tracker", help="run TVM's RPC tracker (devices register with it under a key)")
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0 for other machines)")

@@ -137,6 +137,15 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
 
     target_spec = load_target(target)
     from_file = is_onnx_path(model_or_onnx)
+    if target_spec.is_micro:
+        from edge_mnv2.micro.pipeline import compile_micro
+
+        if from_file:
+            load_onnx(model_or_onnx)
+        else:
+            get_spec(str(model_or_onnx))
+        out = Path(output_dir) if output_dir else default_output_dir(model_or_onnx, target_spec.name)
+        return compile_micro(model_or_onnx, target_spec, out, checkpoint=checkpoint, seed=seed)
     # Fail on bad input before anything is written.
     proto = load_onnx(model_or_onnx) if from_file else None
     if not from_file:

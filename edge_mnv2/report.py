@@ -41,6 +41,19 @@ def format_table(report: dict) -> str:
         ratio = f"{s['median'] / ort['latency_ms']['median']:.2f}x" if ort else "-"
         lines.append(f"{name:<30} {s['median']:>9.3f} {s['p90']:>9.3f} {s['min']:>9.3f} {s['std']:>8.3f} "
                      f"{ratio:>7}")
+    if "cycles" in report:
+        c = report["cycles"]
+        lines.append(f"{'ticks (median)':<30} {c['median']:>12,.0f} at {c['clock_hz'] / 1e6:g} MHz")
+    if "instructions" in report:
+        lines.append(f"{'instructions (median)':<30} {report['instructions']['median']:>12,.0f}  "
+                     "(qemu -icount: deterministic)")
+    if "memory" in report:
+        m = report["memory"]
+        lines += ["", "memory on the board (bytes)",
+                  f"  flash {m['flash_total']:>10,} of {m['flash_available']:,}: code {m['flash_code']:,}, "
+                  f"weights {m['flash_weights']:,}",
+                  f"  RAM   {m['ram_total']:>10,} of {m['ram_available']:,}: arena {m['ram_arena']:,}, "
+                  f"I/O {m['ram_io']:,}, stack {m['ram_stack']:,}, other {m['ram_other']:,}"]
     acc = report["accuracy"]
     data = acc.get("data", {}).get("name", "synthetic")
     if "device_top1" in acc:
@@ -53,6 +66,10 @@ def format_table(report: dict) -> str:
               f"  top-5 overlap          {acc['top5_overlap']:.1f} %",
               f"  max abs error          {acc['max_abs_error']:.2e}",
               f"  mean cosine similarity {acc['mean_cosine_similarity']:.6f}"]
+    if "max_abs_error_vs_host" in acc:
+        lines += ["", "device vs the same generated C on the host",
+                  f"  top-1 agreement        {acc['top1_agreement_vs_host']:.1f} %",
+                  f"  max abs error          {acc['max_abs_error_vs_host']:.2e}"]
     return "\n".join(lines)
 
 
