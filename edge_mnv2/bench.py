@@ -19,7 +19,7 @@ from edge_mnv2.errors import ArtifactError, DeviceError, EdgeMnv2Error
 from edge_mnv2.metrics import latency_stats, output_agreement, topk_accuracy
 from edge_mnv2.models import get_spec
 from edge_mnv2.models.weights import build_from_record
-from edge_mnv2.peers import OnnxRuntimePeer, Peer, TorchPeer
+from edge_mnv2.peers import OnnxRuntimePeer, Peer, TorchCudaPeer, TorchPeer
 from edge_mnv2.remote.address import DeviceAddress
 from edge_mnv2.remote.harness import DeviceHarness
 from edge_mnv2.remote.server import LocalRPCServer
@@ -155,7 +155,7 @@ def default_device(artifact: Artifact) -> tuple[DeviceAddress, LocalRPCServer]:
 
         image = prepare(EmulatorRecipe.from_table(target['name'], target.get('emulate')))
         return DeviceAddress("emulated", key=target.get("rpc_key", "")), EmulatedRPCServer(image)
-    if target.get("cross_compiler") or target["device"] != "cpu":
+    if target.get("cross_compiler") or target["device"] not in ("cpu", "cuda"):
         raise ArtifactError(f"artifact {str(artifact.directory)!r} is built for {target['name']}, which cannot "
                             "run on this machine and has no emulator; give --rpc HOST:PORT or --tracker "
                             "HOST:PORT --key KEY for a real device")
@@ -189,6 +189,13 @@ def bench_artifact(artifact_path, address: DeviceAddress | None = None,
         peers["onnxruntime"] = ort_peer
         if torch_model is not None:
             peers["torch"] = TorchPeer(torch_model)
+        if torch_model is not None and artifact.metadata["target"]["device"] == "cuda" and address.kind == "local":
+            import copy
+
+            import torch
+
+            if torch.cuda.is_available():   # the GPU the artifact runs on: PyTorch CUDA eager beside it
+                peers["torch-cuda"] = TorchCudaPeer(copy.deepcopy(torch_model))
 
     timeouts = Timeouts.scaled(settings.timeout)
     server = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import platform
 import shutil
@@ -103,6 +104,18 @@ def load_source(model_or_onnx: str | Path, checkpoint=None, seed: int = DEFAULT_
         return load_onnx(Path(tmp) / "model.onnx"), str(model_or_onnx)
 
 
+def _cuda_code(library: Path, target: TargetSpec) -> dict:
+    """What the library's CUDA code targets; a library without device code is an error, not an artifact."""
+    from edge_mnv2 import cuda
+
+    arches = sorted(set(cuda.cubin_architectures(library.read_bytes())))
+    wanted = target.resolved_tvm()["arch"]
+    if arches != [wanted]:
+        raise CompileError(f"the {target.name} library holds CUDA code for {arches or 'no GPU architecture'}, "
+                           f"not {wanted}; TVM built CUDA source only (is nvcc working?)")
+    return {"arch": wanted, "cubins": arches, "nvcc": cuda.toolkit()[0], "format": "fatbin"}
+
+
 def log_name(proto: onnx.ModelProto, source: str | Path) -> str:
     """The name tuning logs go by: the model recorded at export, else the ONNX file's stem."""
     return read_metadata(proto).get("model") or Path(source).stem
@@ -175,11 +188,19 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
         if tuning:
             print(f"  applying tuning log {tuning['log']}: {tuning['covered_tasks']} of {tuning['tasks']} "
                   "tasks tuned", file=sys.stderr, flush=True)
-        with progress.stage(f"compiling for {target_spec.name} ({target_spec.tvm_target()})"):
+        gpu = target_spec.device == "cuda"
+        if gpu:
+            from edge_mnv2 import cuda
+
+            cuda.check_architecture(target_spec.name, target_spec.resolved_tvm()["arch"],
+                                    target_spec.cuda.get("jetpack"))
+        with progress.stage(f"compiling for {target_spec.name} ({target_spec.tvm_target()})"), \
+                (cuda.nvcc_build() if gpu else contextlib.nullcontext()):
             executable = build(mod, target_spec, database)
         library_name = f"model.{target_spec.export_format}"
         with progress.stage(f"exporting {library_name}"):
             export_library(executable, staging / library_name, target_spec)
+        gpu_code = _cuda_code(staging / library_name, target_spec) if gpu else None
 
         metadata = {
             "schema": SCHEMA_VERSION,
@@ -188,6 +209,7 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
             "output": output_info,
             "preprocessing": model_meta.get("preprocessing"),
             "tuning": tuning,
+            "cuda": gpu_code,
             "target": {"name": target_spec.name, "tvm": target_spec.resolved_tvm(),
                        "device": target_spec.device, "rpc_key": target_spec.rpc_key,
                        "cross_compiler": target_spec.cross_compiler, "emulate": target_spec.emulate},

@@ -66,3 +66,33 @@ class TorchPeer(Peer):
 
     def describe(self) -> dict:
         return {"version": torch.__version__, "threads": torch.get_num_threads()}
+
+
+class TorchCudaPeer(Peer):
+    """The PyTorch module eager on this machine's GPU: input copied in, output copied back, like TVM's run."""
+
+    name = "torch-cuda"
+
+    def __init__(self, model: torch.nn.Module, device: str = "cuda"):
+        self.device = torch.device(device)
+        self.model = model.eval().to(self.device)
+
+    def __call__(self, x: np.ndarray) -> np.ndarray:
+        with torch.inference_mode():
+            return self.model(torch.from_numpy(x).to(self.device)).cpu().numpy()   # .cpu() synchronises
+
+    def time(self, x: np.ndarray, repeat: int) -> list[float]:
+        """Compute only, input already on the GPU, as TVM's time_evaluator times its VM."""
+        samples = []
+        with torch.inference_mode():
+            x_gpu = torch.from_numpy(x).to(self.device)
+            torch.cuda.synchronize(self.device)
+            for _ in range(repeat):
+                start = time.perf_counter()
+                self.model(x_gpu)
+                torch.cuda.synchronize(self.device)
+                samples.append(time.perf_counter() - start)
+        return samples
+
+    def describe(self) -> dict:
+        return {"version": torch.__version__, "gpu": torch.cuda.get_device_name(self.device)}

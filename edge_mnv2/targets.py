@@ -36,6 +36,7 @@ class TargetSpec:
     emulate: dict = field(default_factory=dict)  # how to emulate the device (see remote/emulator.py)
     micro: dict = field(default_factory=dict)    # a microcontroller board: CPU, memory, UART (see micro/)
     flash: dict = field(default_factory=dict)    # how firmware reaches the board: qemu or a flasher
+    cuda: dict = field(default_factory=dict)     # a CUDA target's notes (the board's JetPack, ...)
     path: Path | None = None
 
     @property
@@ -45,14 +46,7 @@ class TargetSpec:
 
     def resolved_tvm(self) -> dict:
         """The TVM target dict with ``"native"`` values replaced by what this machine detects."""
-        from tvm.target import codegen
-
-        resolved = dict(self.tvm)
-        if resolved.get("mcpu") == "native":
-            resolved["mcpu"] = codegen.llvm_get_system_cpu()
-        if resolved.get("num-cores") == "native":
-            resolved["num-cores"] = len(os.sched_getaffinity(0))
-        return resolved
+        return _resolve_native(self.tvm)
 
     def tvm_target(self):
         """The ``tvm.target.Target`` to compile for."""
@@ -67,6 +61,23 @@ class TargetSpec:
     @property
     def cross_compiler(self) -> str | None:
         return self.export.get("cross_compiler") or None
+
+
+def _resolve_native(table: dict) -> dict:
+    from tvm.target import codegen
+
+    resolved = dict(table)
+    if resolved.get("mcpu") == "native":
+        resolved["mcpu"] = codegen.llvm_get_system_cpu()
+    if resolved.get("num-cores") == "native":
+        resolved["num-cores"] = len(os.sched_getaffinity(0))
+    if resolved.get("arch") == "native" and resolved.get("kind") == "cuda":
+        from edge_mnv2.cuda import local_architecture
+
+        resolved["arch"] = local_architecture()
+    if isinstance(resolved.get("host"), dict):
+        resolved["host"] = _resolve_native(resolved["host"])
+    return resolved
 
 
 def list_targets() -> list[str]:
@@ -94,4 +105,5 @@ def load_target(name_or_path: str | Path) -> TargetSpec:
     return TargetSpec(name=data["name"], description=data.get("description", ""), tvm=data["tvm"],
                       device=data.get("device", "cpu"), rpc_key=data.get("rpc_key", data["name"]),
                       export=data.get("export", {}), emulate=data.get("emulate", {}),
-                      micro=data.get("micro", {}), flash=data.get("flash", {}), path=path)
+                      micro=data.get("micro", {}), flash=data.get("flash", {}), cuda=data.get("cuda", {}),
+                      path=path)
