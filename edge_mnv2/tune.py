@@ -184,6 +184,64 @@ def _progress_callback(total: int, done_before: int, tasks):
     return Progress(), bar
 
 
+def largest_first_scheduler():
+    """A MetaSchedule task scheduler that commits every round and spends trials where the time goes.
+
+    MetaSchedule's own schedulers collect a task's measurements only when they return to that task:
+    the gradient scheduler first gives each of ~33 tasks a round, so the first ~500 measured trials
+    sit in memory and a run killed then loses them all. This one joins the last round before choosing
+    the next (so the database always holds everything measured but the round in flight), tries every
+    task once, largest share of the model's FLOPs first, then picks the task with the largest share of
+    the estimated latency, discounted by how many of its recent rounds brought no improvement.
+    """
+    from tvm.ir.utils import derived_object
+    from tvm.s_tir import meta_schedule as ms
+
+    @derived_object
+    class LargestFirst(ms.task_scheduler.PyTaskScheduler):
+        def __init__(self):
+            super().__init__()
+            self.pending: int | None = None
+            self.best: dict[int, float] = {}       # task -> best mean run seconds
+            self.stale: dict[int, int] = {}        # task -> rounds in a row without improvement
+
+        @property
+        def tasks(self):
+            return self._outer().tasks_   # the C++ scheduler's task records
+
+        def _join(self) -> None:
+            task_id, self.pending = self.pending, None
+            if task_id is None or self.tasks[task_id].is_terminated:
+                return   # terminated tasks have nothing in flight (MetaSchedule joined or never sent)
+            secs = [sum(float(s) for s in r.run_secs) / len(r.run_secs)
+                    for r in self.join_running_task(task_id) if r.run_secs and r.error_msg is None]
+            before = self.best.get(task_id)
+            if secs and (before is None or min(secs) < before * 0.995):
+                self.best[task_id] = min(secs + ([before] if before else []))
+                self.stale[task_id] = 0
+            else:
+                self.stale[task_id] = self.stale.get(task_id, 0) + 1
+
+        def next_task_id(self) -> int:
+            self._join()
+            tasks = self.tasks
+            live = [i for i, t in enumerate(tasks) if not t.is_terminated]
+            if not live:
+                return -1
+            untried = [i for i in live if i not in self.best and i not in self.stale]
+            if untried:
+                choice = max(untried, key=lambda i: tasks[i].flop * tasks[i].task_weight)
+            else:
+                def share(i: int) -> float:
+                    latency = self.best.get(i, 1.0) * tasks[i].task_weight   # never ran: try again
+                    return latency * 0.5 ** self.stale.get(i, 0)
+                choice = max(live, key=share)
+            self.pending = choice
+            return choice
+
+    return LargestFirst()
+
+
 def _unnamed_handlers_off() -> None:
     """MetaSchedule rebuilds its logging with dictConfig, naming its logger's existing handlers; an
     unnamed one (left by an earlier run in the same process, or a test harness) breaks that with
@@ -287,7 +345,7 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
                     max_trials_per_task=max(64, 4 * trials // max(len(tasks), 1)), database=database,
                     builder=builder, runner=runner,
                     measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"), callback],
-                    task_scheduler="gradient", seed=0)
+                    task_scheduler=largest_first_scheduler(), seed=0)
             finally:
                 bar.close()
     after = records_for(database, tasks)
