@@ -1,7 +1,7 @@
 """Benchmark (run by hand): TVM untuned and tuned against ONNX Runtime and PyTorch eager on the host.
 
     .venv/bin/python benchmarks/tvm_vs_ort.py [--models mobilenet_v2_1.0_224 mobilenet_v2_0.35_96]
-                                              [--rounds 20] [--runs 5] [-o benchmarks/results.md]
+                                              [--rounds 20] [--runs 5] [--int8] [-o benchmarks/results.md]
 
 All runtimes run in this process, batch 1, interleaved round by round (each round times every runtime
 ``--runs`` times, in a shuffled order), so machine load hits them alike; the table gives medians over
@@ -35,7 +35,7 @@ def tvm_runner(library: Path):
     return run
 
 
-def runtimes(model: str, work: Path) -> dict:
+def runtimes(model: str, work: Path, int8: bool = False) -> dict:
     import torch
 
     from edge_mnv2.compile import compile_model
@@ -49,6 +49,9 @@ def runtimes(model: str, work: Path) -> dict:
     if tuned.metadata.get("tuning"):
         t = tuned.metadata["tuning"]
         out[f"TVM tuned ({t['covered_tasks']}/{t['tasks']} tasks)"] = tvm_runner(tuned.library_path)
+    if int8:
+        quantized = compile_model(model, "host", work / f"{model}-int8", quantize="int8")
+        out["TVM int8 untuned"] = tvm_runner(quantized.library_path)
     out["ONNX Runtime (default threads)"] = OnnxRuntimePeer(untuned.onnx_path)
     out["ONNX Runtime (2 threads)"] = OnnxRuntimePeer(untuned.onnx_path, threads=2)
     out[f"PyTorch eager ({torch.get_num_threads()} threads)"] = TorchPeer(build_model(get_spec(model)))
@@ -77,6 +80,7 @@ def main() -> int:
     parser.add_argument("--models", nargs="+", default=["mobilenet_v2_1.0_224", "mobilenet_v2_0.35_96"])
     parser.add_argument("--rounds", type=int, default=20)
     parser.add_argument("--runs", type=int, default=5, help="runs per runtime per round")
+    parser.add_argument("--int8", action="store_true", help="also time the int8 build (compile --quantize int8)")
     parser.add_argument("-o", "--output", type=Path, help="also write the Markdown table here")
     args = parser.parse_args()
 
@@ -91,7 +95,7 @@ def main() -> int:
         for model in args.models:
             spec = get_spec(model)
             x = evaluation_inputs(1, spec.resolution, spec.preprocessing)
-            runs = runtimes(model, Path(tmp))
+            runs = runtimes(model, Path(tmp), args.int8)
             samples = measure(runs, x, args.rounds, args.runs)
             ort = float(np.median(samples["ONNX Runtime (default threads)"]))
             lines += [f"### {model}", "", "| runtime | median ms | p90 ms | / ONNX Runtime |", "|---|---|---|---|"]

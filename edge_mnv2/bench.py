@@ -216,6 +216,11 @@ def bench_artifact(artifact_path, address: DeviceAddress | None = None,
                         device_top5=topk_accuracy(run.outputs, labels, 5),
                         reference_top5=topk_accuracy(reference, labels, 5))
 
+    from edge_mnv2.quantize import integer_reference, reference_accuracy
+
+    int8 = integer_reference(artifact.metadata, inputs)
+    if int8 is not None:
+        accuracy["int8_reference"] = reference_accuracy(run.outputs, int8, labels)
     latency = latency_stats(run.samples["tvm"])
     report = {
         "model": artifact.model_name,

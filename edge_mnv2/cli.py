@@ -63,7 +63,13 @@ def _cmd_compile(args: argparse.Namespace) -> int:
     from edge_mnv2.compile import compile_model
 
     artifact = compile_model(args.model, args.target, args.output, checkpoint=args.checkpoint, seed=args.seed,
-                             use_tuning=not args.no_tuning_log)
+                             use_tuning=not args.no_tuning_log, quantize=args.quantize,
+                             calibration=args.calibration)
+    quant = artifact.metadata.get("quantization")
+    if quant:
+        print(f"int8: weights {quant['weight_bytes']['total']:,} B = {quant['weight_ratio'] * 100:.1f}% of fp32's "
+              f"{quant['fp32_weight_bytes']:,} B, calibrated on {quant['calibration']['images']} "
+              f"{quant['calibration']['data']} images")
     files = artifact.metadata["files"]
     if artifact.is_micro:
         micro = artifact.metadata["micro"]
@@ -167,7 +173,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     target = load_target(args.target)
     address = device_address(None, args.tracker, args.key) if args.tracker or args.key else None
     try:
-        result = tune_model(args.model, target, args.trials, tracker=address, checkpoint=args.checkpoint)
+        result = tune_model(args.model, target, args.trials, tracker=address, checkpoint=args.checkpoint,
+                            quantize=args.quantize, calibration=args.calibration)
     except KeyboardInterrupt:   # before or after MetaSchedule runs (during it, tune.py exits by itself)
         from edge_mnv2.tune import INTERRUPTED_MESSAGE
 
@@ -335,6 +342,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-o", "--output", type=Path, help="artifact folder (default: build/MODEL-TARGET)")
     p.add_argument("--no-tuning-log", action="store_true",
                    help="ignore tuning_logs/TARGET/MODEL and build with TVM's default schedules")
+    p.add_argument("--quantize", choices=["int8"], help="post-training quantization: kernels compute in int8")
+    p.add_argument("--calibration", metavar="DATA",
+                   help="calibration images for --quantize: 'shapes', a folder with train/, or 'synthetic' "
+                        "(default: the model's training data set, else synthetic)")
     p.set_defaults(func=_cmd_compile)
 
     p = sub.add_parser("tune", help="auto-tune a model with MetaSchedule into tuning_logs/TARGET/MODEL")
@@ -345,6 +356,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--tracker", metavar="HOST:PORT", help="measure on a device from this tracker (RPC runner)")
     p.add_argument("--key", help="device key at the tracker (e.g. rpi4b)")
     p.add_argument("--checkpoint", help="PyTorch state dict (when MODEL is a name)")
+    p.add_argument("--quantize", choices=["int8"], help="tune the int8 build's kernels (log MODEL.int8)")
+    p.add_argument("--calibration", metavar="DATA", help="calibration images for --quantize (as compile)")
     p.set_defaults(func=_cmd_tune)
 
     p = sub.add_parser("train", help="train a model with the paper's recipe (RMSProp, lr 0.045 x 0.98/epoch)")

@@ -141,7 +141,8 @@ def default_output_dir(model_or_onnx: str | Path, target: str) -> Path:
 
 def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output_dir: str | Path | None = None,
                   checkpoint: str | Path | None = None, seed: int = DEFAULT_SEED, use_tuning: bool = True,
-                  log_root: Path | None = None) -> Artifact:
+                  log_root: Path | None = None, quantize: str | None = None,
+                  calibration: str | None = None) -> Artifact:
     """Compile a registered model (exported first) or an ONNX file for ``target`` into ``output_dir``.
 
     A tuning log in ``tuning_logs/<target>/<model>/`` is applied unless ``use_tuning`` is False.
@@ -158,7 +159,8 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
         else:
             get_spec(str(model_or_onnx))
         out = Path(output_dir) if output_dir else default_output_dir(model_or_onnx, target_spec.name)
-        return compile_micro(model_or_onnx, target_spec, out, checkpoint=checkpoint, seed=seed)
+        return compile_micro(model_or_onnx, target_spec, out, checkpoint=checkpoint, seed=seed,
+                             quantize=quantize, calibration=calibration)
     # Fail on bad input before anything is written.
     proto = load_onnx(model_or_onnx) if from_file else None
     if not from_file:
@@ -181,10 +183,20 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
         input_info = _tensor_info(proto.graph.input[0], Path(model_or_onnx))
         output_info = _tensor_info(proto.graph.output[0], Path(model_or_onnx))
 
-        with progress.stage(f"importing into TVM Relax ({len(proto.graph.node)} ONNX nodes)"):
-            mod = relax_module(proto)
+        quantization = None
+        if quantize:
+            from edge_mnv2.quantize import quantized_module
+
+            from edge_mnv2.tune import quantized_log_name
+
+            mod, quantization, _ = quantized_module(model_meta, quantize, calibration, tuple(input_info["shape"]))
+            tuning_name = quantized_log_name(log_name(proto, model_or_onnx), quantize)   # its own kernels' log
+        else:
+            with progress.stage(f"importing into TVM Relax ({len(proto.graph.node)} ONNX nodes)"):
+                mod = relax_module(proto)
+            tuning_name = log_name(proto, model_or_onnx)
         database, tuning = (None, None) if not use_tuning else \
-            tuning_for(mod, target_spec, log_name(proto, model_or_onnx), log_root)
+            tuning_for(mod, target_spec, tuning_name, log_root)
         if tuning:
             print(f"  applying tuning log {tuning['log']}: {tuning['covered_tasks']} of {tuning['tasks']} "
                   "tasks tuned", file=sys.stderr, flush=True)
@@ -209,6 +221,7 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
             "output": output_info,
             "preprocessing": model_meta.get("preprocessing"),
             "tuning": tuning,
+            "quantization": quantization,
             "cuda": gpu_code,
             "target": {"name": target_spec.name, "tvm": target_spec.resolved_tvm(),
                        "device": target_spec.device, "rpc_key": target_spec.rpc_key,

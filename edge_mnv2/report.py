@@ -66,6 +66,13 @@ def format_table(report: dict) -> str:
               f"  top-5 overlap          {acc['top5_overlap']:.1f} %",
               f"  max abs error          {acc['max_abs_error']:.2e}",
               f"  mean cosine similarity {acc['mean_cosine_similarity']:.6f}"]
+    if "int8_reference" in acc:
+        q = acc["int8_reference"]
+        lines += ["", "device vs the int8 desktop reference (the same integer arithmetic in numpy)",
+                  f"  top-1 agreement        {q['top1_agreement']:.1f} %",
+                  f"  max abs error          {q['max_abs_error']:.2e}"]
+        if "top1" in q:
+            lines.append(f"  int8 reference top-1   {q['top1']:.2f} %  (fp32 desktop {acc['reference_top1']:.2f} %)")
     if "max_abs_error_vs_host" in acc:
         lines += ["", "device vs the same generated C on the host",
                   f"  top-1 agreement        {acc['top1_agreement_vs_host']:.1f} %",

@@ -61,6 +61,12 @@ def find_log(target: str, model: str | None, root: Path | None = None) -> Path |
     return None
 
 
+def quantized_log_name(model: str, scheme: str) -> str:
+    """``mobilenet_v2_0.35_96.int8`` for an int8 build of ``mobilenet_v2_0.35_96[.shapes]``: the integer
+    kernels depend on the architecture, not on the weights' values."""
+    return f"{architecture_of(model)}.{scheme}"
+
+
 def architecture_of(model: str) -> str:
     """``mobilenet_v2_0.35_96`` for ``mobilenet_v2_0.35_96.shapes`` (the registry knows the tag)."""
     from edge_mnv2.models import get_spec
@@ -293,8 +299,12 @@ class TuneResult:
 
 
 def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: DeviceAddress | None = None,
-               log_root: Path | None = None, checkpoint=None) -> TuneResult:
-    """Tune the model's tasks for ``target`` until the log holds ``trials`` measured candidates."""
+               log_root: Path | None = None, checkpoint=None, quantize: str | None = None,
+               calibration: str | None = None) -> TuneResult:
+    """Tune the model's tasks for ``target`` until the log holds ``trials`` measured candidates.
+
+    With ``quantize``, the int8 model's kernels are tuned, into the ``<architecture>.int8`` log.
+    """
     from tvm.s_tir import meta_schedule as ms
 
     from edge_mnv2.compile import load_source, relax_module
@@ -308,9 +318,18 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
     if target.cross_compiler and tracker is None:
         raise EdgeMnv2Error(f"target {target.name!r} runs on another machine: tune it through a device with "
                             "--tracker HOST:PORT --key KEY")
+    if quantize:
+        from edge_mnv2.compile import _tensor_info
+        from edge_mnv2.export import read_metadata
+        from edge_mnv2.quantize import quantized_module
+
+        shape = tuple(_tensor_info(proto.graph.input[0], Path(str(model_or_onnx)))["shape"])
+        mod, _, _ = quantized_module(read_metadata(proto), quantize, calibration, shape)
+        model_name = quantized_log_name(model_name, quantize)
+    else:
+        mod = relax_module(proto)
     path = log_dir(target.name, model_name, log_root)
     database = open_database(path)
-    mod = relax_module(proto)
     with progress.stage("extracting tuning tasks"):
         tasks = extract_tasks(mod, tvm_target)
     before = records_for(database, tasks)

@@ -120,6 +120,11 @@ def bench_micro(artifact_path, target: str | TargetSpec | None = None, port: str
                         reference_top1=topk_accuracy(reference, labels, 1),
                         device_top5=topk_accuracy(outputs, labels, 5),
                         reference_top5=topk_accuracy(reference, labels, 5))
+    from edge_mnv2.quantize import integer_reference, reference_accuracy
+
+    int8 = integer_reference(artifact.metadata, inputs)
+    if int8 is not None:
+        accuracy["int8_reference"] = reference_accuracy(outputs, int8, labels)
     cycles = np.asarray(ticks, dtype=np.float64)
     report = {
         "model": artifact.model_name,

@@ -14,14 +14,15 @@ from edge_mnv2.micro.planner import plan_arena
 
 
 def generate_model_sources(proto: onnx.ModelProto, name: str, directory: Path,
-                           preprocessing: dict | None = None) -> ModelSources:
-    """Lower ``proto`` with TVM and write its C sources into ``directory``."""
+                           preprocessing: dict | None = None, module=None) -> ModelSources:
+    """Lower ``proto`` (or ``module``, a Relax module already built, e.g. int8) with TVM and write its C
+    sources into ``directory``."""
     from tqdm.auto import tqdm
 
     from edge_mnv2.compile import relax_module
 
     with progress.stage("importing into TVM Relax and fusing"):
-        mod = fused_module(relax_module(proto))
+        mod = fused_module(module if module is not None else relax_module(proto))
         plan = build_plan(mod)
     kernels = []
     for kernel in tqdm(plan.kernels, desc="  C kernels", unit="kernel", dynamic_ncols=True,

@@ -21,6 +21,8 @@ from edge_mnv2.errors import CompileError
 
 PIPELINE_NAME = "edge-mnv2-micro"
 # Headers and globals of TVM's C output that only the packed runtime needs.
+C_TYPES = {"float32": "float", "int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t",
+           "int64": "int64_t", "float64": "double"}
 _RUNTIME_LINES = re.compile(r'^(#include "tvm/.*"|#define TVM_EXPORTS|void\* __tvm_ffi__library_ctx = NULL;)$')
 
 
@@ -30,6 +32,7 @@ class Kernel:
 
     name: str
     params: tuple[str, ...]
+    param_types: tuple[str, ...]   # C element types of the pointer parameters ("float", "int8_t", ...)
     source: str
     stack_arrays: int  # bytes of fixed-size local arrays (accumulators) the kernel declares
 
@@ -101,6 +104,9 @@ def plain_pointer_api(func, name: str):
     for param in func.params:
         ty = param.ty
         dtype = _dtype_name(ty)
+        if dtype not in C_TYPES:
+            raise CompileError(f"kernel {name}: parameter {param.name} has dtype {dtype}, which the "
+                               "microcontroller path does not support")
         shape = "".join(f"{int(s)}, " for s in ty.shape)
         params.append(f'{param.name}_ptr: T.handle("{dtype}")')
         decls.append(f'    {param.name} = T.decl_buffer(({shape}), "{dtype}", data={param.name}_ptr)')
@@ -182,10 +188,12 @@ def generate_kernel(func, name: str) -> Kernel:
         raise CompileError(f"kernel {name} still needs a heap workspace after scheduling; "
                            "edge-mnv2's microcontroller path has no allocator for it")
     stack = sum(_ctype_bytes(m.group(1)) * int(m.group(2))
-                for m in re.finditer(r"^\s+(float|int32_t|int8_t|uint8_t|int64_t|double) \w+\[(\d+)\];",
+                for m in re.finditer(r"^\s+(float|int32_t|int8_t|uint8_t|int16_t|int64_t|double) \w+\[(\d+)\];",
                                      body, re.M))
-    return Kernel(name=name, params=tuple(p.name for p in func.params), source=body, stack_arrays=stack)
+    types = tuple(C_TYPES[_dtype_name(p.ty)] for p in func.params)
+    return Kernel(name=name, params=tuple(p.name for p in func.params), param_types=types, source=body,
+                  stack_arrays=stack)
 
 
 def _ctype_bytes(ctype: str) -> int:
-    return {"float": 4, "int32_t": 4, "int8_t": 1, "uint8_t": 1, "int64_t": 8, "double": 8}[ctype]
+    return {"float": 4, "int32_t": 4, "int8_t": 1, "uint8_t": 1, "int16_t": 2, "int64_t": 8, "double": 8}[ctype]

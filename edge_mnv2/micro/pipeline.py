@@ -24,7 +24,7 @@ PROJECT_DIR = "firmware"
 
 
 def compile_micro(model_or_onnx: str | Path, target: TargetSpec, output_dir: Path, checkpoint=None,
-                  seed: int = 0):
+                  seed: int = 0, quantize: str | None = None, calibration: str | None = None):
     """Compile for a microcontroller board; returns the loaded artifact."""
     import onnx
     import tvm
@@ -50,7 +50,14 @@ def compile_micro(model_or_onnx: str | Path, target: TargetSpec, output_dir: Pat
         proto = load_onnx(onnx_path)
         model_meta = read_metadata(proto)
         name = log_name(proto, model_or_onnx)
-        sources = generate_model_sources(proto, name, staging / MODEL_DIR, model_meta.get("preprocessing"))
+        input_info = _tensor_info(proto.graph.input[0], Path(model_or_onnx))
+        quantization, mod = None, None
+        if quantize:
+            from edge_mnv2.quantize import quantized_module
+
+            mod, quantization, _ = quantized_module(model_meta, quantize, calibration, tuple(input_info["shape"]))
+        sources = generate_model_sources(proto, name, staging / MODEL_DIR, model_meta.get("preprocessing"),
+                                         module=mod)
         check_fits(sources, board, name)
         with progress.stage(f"building firmware for {board.name} ({board.cpu}, arm-none-eabi-gcc)"):
             build = build_firmware(staging / MODEL_DIR, target, staging / PROJECT_DIR)
@@ -63,7 +70,8 @@ def compile_micro(model_or_onnx: str | Path, target: TargetSpec, output_dir: Pat
             "schema": SCHEMA_VERSION,
             "kind": "micro",
             "model": model_meta or {"model": name, "source": str(model_or_onnx)},
-            "input": _tensor_info(proto.graph.input[0], Path(model_or_onnx)),
+            "input": input_info,
+            "quantization": quantization,
             "output": _tensor_info(proto.graph.output[0], Path(model_or_onnx)),
             "preprocessing": model_meta.get("preprocessing"),
             "tuning": None,

@@ -29,7 +29,7 @@ def test_kernels_have_a_plain_pointer_abi_and_no_runtime(generated):
     signatures = re.findall(r"^TVM_DLL void (k_\w+)\(([^)]*)\) \{", kernels, re.M)
     assert len(signatures) == sources.kernels >= 30
     for _, params in signatures:
-        assert all(re.fullmatch(r"float\* \w+", p.strip()) for p in params.split(","))
+        assert all(re.fullmatch(r"(float|int8_t|int32_t|int64_t)\* \w+", p.strip()) for p in params.split(","))
     for runtime in ("DLTensor", "TVMFFI", "TVMBackendAllocWorkspace", "tvm/"):
         assert runtime not in kernels
     # padding and epilogues are inlined: each kernel keeps at most a one-element accumulator

@@ -1,0 +1,45 @@
+"""compile --quantize int8 for the host, the stm32f746g-disco board and the emulated Cortex-M55:
+int8 kernels and weights in the artifact, the board's memory respected, and device outputs equal to
+the int8 desktop reference."""
+
+import pytest
+
+from edge_mnv2.bench import BenchSettings
+from edge_mnv2.compile import compile_model
+
+TRAINED = "mobilenet_v2_0.35_96.shapes"
+
+
+@pytest.mark.slow
+def test_int8_host_build_runs_on_the_local_device_like_the_integer_reference(tmp_path):
+    from edge_mnv2.bench import bench_artifact
+
+    artifact = compile_model(TRAINED, "host", tmp_path / "int8", quantize="int8")
+    quant = artifact.metadata["quantization"]
+    assert quant["weight_ratio"] <= 0.30 and quant["calibration"] == {"data": "shapes", "images": 256}
+    report = bench_artifact(artifact.directory, settings=BenchSettings(images=60, repeat=4, rounds=2, peers=False))
+    acc = report["accuracy"]
+    assert acc["int8_reference"]["max_abs_error"] == 0.0          # bit for bit
+    assert acc["reference_top1"] - acc["device_top1"] <= 2.0      # next to the fp32 desktop reference
+
+
+@pytest.mark.slow
+def test_int8_fits_the_stm32f746g_disco_that_fp32_does_not(tmp_path):
+    artifact = compile_model(TRAINED, "stm32f746g-disco", tmp_path / "stm32", quantize="int8")
+    memory = artifact.metadata["micro"]["memory"]
+    assert memory["flash_total"] <= memory["flash_available"] == 1024 * 1024
+    assert memory["ram_total"] <= memory["ram_available"] == 320 * 1024
+    kernels = (artifact.directory / "model" / "kernels.c").read_text()
+    assert "int8_t*" in kernels and "int32_t" in kernels
+
+
+@pytest.mark.slow
+def test_int8_on_the_emulated_m55_equals_the_int8_reference(tmp_path):
+    from edge_mnv2.micro.bench import bench_micro
+
+    artifact = compile_model(TRAINED, "mps3-an547", tmp_path / "m55", quantize="int8")
+    report = bench_micro(artifact.directory, "mps3-an547", settings=BenchSettings(images=8, peers=False))
+    q = report["accuracy"]["int8_reference"]
+    assert q["max_abs_error"] == 0.0 and q["top1_agreement"] == 100.0
+    assert report["accuracy"]["device_top1"] == q["top1"]
+    assert report["instructions"]["median"] > 1e6
