@@ -72,8 +72,11 @@ def evaluation_images(artifact: Artifact, settings: BenchSettings,
     models on seeded synthetic images, where only agreement with the reference can be measured.
     """
     meta = artifact.metadata.get("model", {})
-    data = settings.data or meta.get("dataset") or "synthetic"
     resolution = artifact.input_shape[2]
+    task = meta.get("task", "classification")
+    if task in TASK_SETS and (settings.data or meta.get("dataset")) != "synthetic":
+        return _task_images(task, meta, resolution, settings.images or default_count or TASK_IMAGES)
+    data = settings.data or meta.get("dataset") or "synthetic"
     if data == "synthetic":
         count = settings.images or default_count or SYNTHETIC_IMAGES
         return (synthetic_images(count, resolution, EVAL_SEED), None,
@@ -88,6 +91,37 @@ def evaluation_images(artifact: Artifact, settings: BenchSettings,
         raise EdgeMnv2Error(f"data {data!r} has {len(dataset.classes)} classes but the model outputs "
                             f"{num_outputs}; evaluate on data the model was trained for")
     return dataset.batch(np.arange(len(dataset))), dataset.labels, dict(dataset.describe(), labelled=True)
+
+
+TASK_SETS = {"detection": "shapes-detection", "segmentation": "shapes-segmentation"}
+TASK_IMAGES = 200
+
+
+def _task_images(task: str, meta: dict, resolution: int, count: int):
+    """Validation images of the generated detection/segmentation set, with boxes or masks as labels."""
+    if task == "detection":
+        from edge_mnv2.data.shapes_detection import validation_arrays
+    else:
+        from edge_mnv2.data.shapes_segmentation import validation_arrays
+    images, targets = validation_arrays(count, resolution, int(meta["num_classes"]))
+    return images, targets, {"name": TASK_SETS[task], "size": count, "labelled": True, "task": task}
+
+
+def task_metrics(task: str, meta: dict, device: np.ndarray, reference: np.ndarray, targets) -> dict:
+    """mAP (detection) or mIoU (segmentation) of the device and of the desktop reference, through the same
+    postprocessing code."""
+    if task == "detection":
+        from edge_mnv2.detection_metrics import evaluate_raw
+
+        keys = ("map50", "map50_95")
+        dev, ref = evaluate_raw(device, targets, meta), evaluate_raw(reference, targets, meta)
+    else:
+        from edge_mnv2.segmentation_metrics import evaluate_logits
+
+        keys = ("miou",)
+        dev, ref = evaluate_logits(device, targets), evaluate_logits(reference, targets)
+    return {"task": task, **{f"device_{k}": dev[k] for k in keys}, **{f"reference_{k}": ref[k] for k in keys},
+            "device": dev, "reference": ref}
 
 
 def evaluation_set(artifact: Artifact, settings: BenchSettings,
@@ -210,7 +244,10 @@ def bench_artifact(artifact_path, address: DeviceAddress | None = None,
     accuracy = output_agreement(run.outputs, reference)
     accuracy["reference"] = reference_kind
     accuracy["data"] = eval_data
-    if labels is not None:
+    task = artifact.metadata.get("model", {}).get("task", "classification")
+    if task in TASK_SETS and labels is not None:
+        accuracy["task_metrics"] = task_metrics(task, artifact.metadata["model"], run.outputs, reference, labels)
+    elif labels is not None:
         accuracy.update(device_top1=topk_accuracy(run.outputs, labels, 1),
                         reference_top1=topk_accuracy(reference, labels, 1),
                         device_top5=topk_accuracy(run.outputs, labels, 5),

@@ -19,6 +19,8 @@ DEMO_TRAINED = "mobilenet_v2_0.35_96.shapes"  # shipped weights (edge_mnv2/pretr
 
 
 def _cmd_models(args: argparse.Namespace) -> int:
+    import torch
+
     from edge_mnv2.models import get_spec, list_models
     from edge_mnv2.models.complexity import measure
     from edge_mnv2.models.mobilenet_v2 import format_width
@@ -26,7 +28,8 @@ def _cmd_models(args: argparse.Namespace) -> int:
     rows = []
     for name in progress.bar(list_models(), "counting", total=len(list_models())):
         spec = get_spec(name)
-        c = measure(spec.build(), spec.input_shape)
+        with torch.device("meta"):   # shapes only: counting needs no weights and no arithmetic
+            c = measure(spec.build(), spec.input_shape)
         row = {"name": name, "family": spec.family, "width": spec.width, "resolution": spec.resolution,
                "classes": spec.num_classes, "params": c.params, "madds": c.madds, "weights": None}
         if spec.pretrained is not None:
@@ -39,10 +42,21 @@ def _cmd_models(args: argparse.Namespace) -> int:
     print(f"{'model':<30} {'width':>5} {'res':>4} {'classes':>7} {'params (M)':>10} {'MAdds (M)':>10}  weights")
     for r in rows:
         w = r["weights"]
-        weights = f"trained on {w['dataset']}, val top-1 {w['val_top1']:.2f}%" if w else "random (seeded)"
+        weights = f"trained on {w['dataset']}, {_headline_metric(w)}" if w else "random (seeded)"
         print(f"{r['name']:<30} {format_width(r['width']):>5} {r['resolution']:>4} {r['classes']:>7} "
               f"{r['params'] / 1e6:>10.2f} {r['madds'] / 1e6:>10.1f}  {weights}")
     return 0
+
+
+_METRIC_NAMES = (("val_top1", "val top-1"), ("val_map50", "val mAP@0.5"), ("val_miou", "val mIoU"))
+
+
+def _headline_metric(metrics: dict) -> str:
+    """The validation figure a model's task is judged by (top-1, mAP@0.5 or mIoU)."""
+    for key, label in _METRIC_NAMES:
+        if key in metrics:
+            return f"{label} {metrics[key]:.2f}%"
+    return "no validation figure"
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
@@ -93,7 +107,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     cfg = TrainConfig(model=args.model, data=args.data, epochs=args.epochs, batch_size=args.batch_size,
                       lr=args.lr, lr_decay=args.lr_decay, warmup_epochs=args.warmup_epochs,
                       label_smoothing=args.label_smoothing, train_size=args.train_size, val_size=args.val_size,
-                      seed=args.seed)
+                      seed=args.seed, init_backbone=args.init_backbone)
     output = args.output or Path("checkpoints") / f"{args.model}.{Path(args.data).name}.pt"
     started = time.perf_counter()
     try:
@@ -102,8 +116,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
         print(f"edge-mnv2: interrupted; state saved to {state_path(output)}, continue with the same command "
               "and --resume", file=sys.stderr)
         return 130
-    print(f"{output}: val top-1 {last.get('val_top1', float('nan')):.2f}%, top-5 "
-          f"{last.get('val_top5', float('nan')):.2f}% after {last.get('epoch', 0)} epochs "
+    print(f"{output}: {_headline_metric(last)} after {last.get('epoch', 0)} epochs "
           f"({time.perf_counter() - started:.0f} s); log {metrics_path(output)}")
     return 0
 
@@ -374,6 +387,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--val-size", type=int, help="validation images (default: shapes 2000, folders all)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its saved state")
+    p.add_argument("--init-backbone", metavar="MODEL_OR_CKPT",
+                   help="start the MobileNetV2 backbone from a trained classifier (detection, segmentation)")
     p.add_argument("-o", "--output", type=Path, help="weights file (default checkpoints/MODEL.DATA.pt)")
     p.set_defaults(func=_cmd_train)
 

@@ -56,6 +56,14 @@ def format_table(report: dict) -> str:
                   f"I/O {m['ram_io']:,}, stack {m['ram_stack']:,}, other {m['ram_other']:,}"]
     acc = report["accuracy"]
     data = acc.get("data", {}).get("name", "synthetic")
+    if "task_metrics" in acc:
+        t = acc["task_metrics"]
+        names = {"map50": "mAP@0.5 %", "map50_95": "mAP@0.5:0.95 %", "miou": "mIoU %"}
+        lines += ["", f"{t['task']} on {data} validation ({acc['num_images']} images)",
+                  f"  {'':<22} {'device':>8} {'desktop':>8}"]
+        for key, label in names.items():
+            if f"device_{key}" in t:
+                lines.append(f"  {label:<22} {t[f'device_{key}']:>8.2f} {t[f'reference_{key}']:>8.2f}")
     if "device_top1" in acc:
         lines += ["", f"accuracy on {data} validation ({acc['num_images']} labelled images)",
                   f"  {'':<22} {'device':>8} {'desktop':>8}",

@@ -5,6 +5,14 @@ weight decay 4e-5, learning rate 0.045 decayed by 0.98 per epoch, batch 96. Each
 validation pass, a line in the metrics log and two atomic writes: the weights (``-o``) and the full
 training state (``<output>.state.pt``). Ctrl-C finishes the current step and saves the state there; ``--resume``
 continues from exactly there (the batch order of an epoch is a function of the seed and the epoch).
+
+Detection and segmentation models train with the same recipe and loop on the generated scene sets
+(``--data shapes-detection`` / ``shapes-segmentation``; ``shapes`` picks the set of the model's task):
+SSD's multibox loss (anchors matched to boxes by IoU >= 0.5 plus each box's best anchor, smooth-L1 box
+regression on the matched anchors, cross-entropy on them and on the hardest negatives, 3 per positive,
+normalised by the positives) and per-pixel cross-entropy for segmentation. Validation reports mAP@0.5
+and mAP@0.5:0.95 (detection) or mIoU (segmentation). ``init_backbone`` starts the MobileNetV2 backbone
+from a trained classifier's ``features`` (the paper starts from ImageNet-trained weights).
 """
 
 from __future__ import annotations
@@ -23,11 +31,12 @@ import torch
 from torch import nn
 
 from edge_mnv2 import progress
-from edge_mnv2.data.labelled import LabelledSet, open_split
+from edge_mnv2.data.labelled import LabelledSet
 from edge_mnv2.errors import CheckpointError, EdgeMnv2Error
 from edge_mnv2.metrics import topk_accuracy
 from edge_mnv2.models import get_spec
 from edge_mnv2.optim import RMSpropTF
+from edge_mnv2.tasks import to_input  # shared with the task definitions
 
 
 @dataclass(frozen=True)
@@ -47,6 +56,7 @@ class TrainConfig:
     train_size: int | None = None  # procedural set only: images in the train split
     val_size: int | None = None
     seed: int = 0
+    init_backbone: str | None = None  # a classifier model name or checkpoint whose features.* start the backbone
 
     def validate(self) -> None:
         for name in ("epochs", "batch_size"):
@@ -75,10 +85,6 @@ def _atomic_save(obj, path: Path) -> None:
         tmp.unlink(missing_ok=True)
 
 
-def to_input(images_uint8: np.ndarray, preprocessing) -> torch.Tensor:
-    return torch.from_numpy(preprocessing.normalize(images_uint8)).contiguous(memory_format=torch.channels_last)
-
-
 def evaluate(model: nn.Module, data: LabelledSet, preprocessing, batch_size: int = 250) -> dict:
     """Top-1/top-5 (%) of ``model`` on ``data``, plus its outputs."""
     model.eval()
@@ -105,14 +111,16 @@ def _lr_at(cfg: TrainConfig, epoch: int, step: int, steps_per_epoch: int) -> flo
     return lr
 
 
-def checkpoint_payload(model: nn.Module, cfg: TrainConfig, data: LabelledSet, history: list[dict]) -> dict:
+def checkpoint_payload(model: nn.Module, cfg: TrainConfig, data, history: list[dict]) -> dict:
     """The weights file: a state dict plus what the model is and how well it did."""
     spec = get_spec(cfg.model)
-    return {"state_dict": model.state_dict(),
-            "meta": {"model": cfg.model, "num_classes": len(data.classes), "classes": list(data.classes),
-                     "dataset": data.name, "resolution": spec.resolution,
-                     "preprocessing": spec.preprocessing.to_dict(), "config": asdict(cfg),
-                     "epochs_done": len(history), "val": history[-1] if history else None}}
+    # The model's num_classes: detection counts object classes, segmentation includes background.
+    meta = {"model": cfg.model, "task": spec.task, "num_classes": len(data.classes), "classes": list(data.classes),
+            "dataset": data.name, "resolution": spec.resolution, "preprocessing": spec.preprocessing.to_dict(),
+            "config": asdict(cfg), "epochs_done": len(history), "val": history[-1] if history else None}
+    if spec.postprocessing is not None:
+        meta["postprocessing"] = spec.postprocessing
+    return {"state_dict": model.state_dict(), "meta": meta}
 
 
 class _DeferredInterrupt:
@@ -140,6 +148,8 @@ class _DeferredInterrupt:
 
 def train(cfg: TrainConfig, output: str | Path, resume: bool = False) -> dict:
     """Train ``cfg.model`` on ``cfg.data``; write weights to ``output``. Returns the last epoch's metrics."""
+    from edge_mnv2.tasks import init_backbone, task_for
+
     cfg.validate()
     output = Path(output)
     spec = get_spec(cfg.model)
@@ -156,14 +166,14 @@ def train(cfg: TrainConfig, output: str | Path, resume: bool = False) -> dict:
             raise CheckpointError(f"{str(state_path(output))!r} trains {saved.model} on {saved.data}, not "
                                   f"{cfg.model} on {cfg.data}; use another -o or the same model and data")
         cfg = TrainConfig(**dict(state["config"], epochs=cfg.epochs))  # only the epoch count may change
-    with progress.stage(f"preparing {cfg.data} data at {spec.resolution}px"):
-        train_set = open_split(cfg.data, "train", spec.resolution, cfg.train_size, 0, spec.preprocessing)
-        val_set = open_split(cfg.data, "val", spec.resolution, cfg.val_size, 0, spec.preprocessing,
-                             classes=train_set.classes)
+    task = task_for(spec, cfg)
+    with progress.stage(f"preparing {task.data_name()} data at {spec.resolution}px"):
+        train_set, val_set = task.open_data()
     model = spec.build(num_classes=len(train_set.classes)).to(memory_format=torch.channels_last)
+    if cfg.init_backbone and state is None:
+        init_backbone(model, cfg.init_backbone)
     optimizer = RMSpropTF(model.parameters(), lr=cfg.lr, decay=cfg.rms_decay, momentum=cfg.momentum,
                           eps=cfg.eps, weight_decay=cfg.weight_decay)
-    criterion = nn.CrossEntropyLoss(label_smoothing=cfg.label_smoothing)
     epoch, start_step, history = 0, 0, []
     if state is not None:
         model.load_state_dict(state["model"])
@@ -188,7 +198,7 @@ def train(cfg: TrainConfig, output: str | Path, resume: bool = False) -> dict:
             started = time.perf_counter()
             order, flips = _epoch_order(cfg.seed, epoch, len(train_set))
             model.train()
-            loss_sum = correct = seen = 0
+            loss_sum, seen, stats = 0.0, 0, {}
             bar = progress.bar(range(step, steps_per_epoch), f"epoch {epoch + 1}/{cfg.epochs}",
                                total=steps_per_epoch - step)
             for step in bar:
@@ -196,13 +206,11 @@ def train(cfg: TrainConfig, output: str | Path, resume: bool = False) -> dict:
                     save_state(step, torch.get_rng_state())
                     raise KeyboardInterrupt
                 idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
-                images = train_set.batch(idx)
-                images[flips[idx]] = images[flips[idx], :, ::-1]
-                x, y = to_input(images, spec.preprocessing), torch.from_numpy(train_set.labels[idx])
+                x, target = task.batch(train_set, idx, flips[idx])
                 for group in optimizer.param_groups:
                     group["lr"] = _lr_at(cfg, epoch, step, steps_per_epoch)
-                logits = model(x)
-                loss = criterion(logits, y)
+                out = model(x)
+                loss, batch_stats = task.loss(out, target)
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -210,23 +218,22 @@ def train(cfg: TrainConfig, output: str | Path, resume: bool = False) -> dict:
                     raise EdgeMnv2Error(f"training diverged (loss {loss.item()}) at epoch {epoch + 1} step "
                                         f"{step}; lower --lr or add --warmup-epochs")
                 loss_sum += loss.item() * len(idx)
-                correct += (logits.argmax(1) == y).sum().item()
                 seen += len(idx)
+                for key, value in batch_stats.items():
+                    stats[key] = stats.get(key, 0) + value
                 if hasattr(bar, "set_postfix"):
-                    bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{100 * correct / seen:.1f}")
+                    bar.set_postfix(**task.postfix(loss_sum, stats, seen))
             step = steps_per_epoch
-            val = evaluate(model, val_set, spec.preprocessing)
+            val = task.evaluate(model, val_set)
             record = {"epoch": epoch + 1, "lr": _lr_at(cfg, epoch, 0, steps_per_epoch),
-                      "train_loss": loss_sum / max(seen, 1), "train_top1": 100 * correct / max(seen, 1),
-                      "val_top1": val["top1"], "val_top5": val["top5"],
+                      **task.train_record(loss_sum, stats, seen), **val,
                       "seconds": round(time.perf_counter() - started, 1)}
             history.append(record)
             with open(metrics_path(output), "a") as log:
                 log.write(json.dumps(record) + "\n")
             if not progress.is_quiet():
-                print(f"  epoch {epoch + 1}/{cfg.epochs}: loss {record['train_loss']:.3f}, train top-1 "
-                      f"{record['train_top1']:.1f}%, val top-1 {val['top1']:.2f}% top-5 {val['top5']:.2f}% "
-                      f"({record['seconds']:.0f} s)", flush=True)
+                print(f"  epoch {epoch + 1}/{cfg.epochs}: {task.summary(record)} ({record['seconds']:.0f} s)",
+                      flush=True)
             epoch, step = epoch + 1, 0
             _atomic_save(checkpoint_payload(model, cfg, train_set, history), output)
             save_state(0, torch.get_rng_state())

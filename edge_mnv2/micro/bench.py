@@ -18,7 +18,7 @@ import numpy as np
 
 from edge_mnv2 import __version__, progress
 from edge_mnv2.artifact import Artifact, load_artifact
-from edge_mnv2.bench import BenchSettings, evaluation_images, reference_model
+from edge_mnv2.bench import TASK_SETS, BenchSettings, evaluation_images, reference_model, task_metrics
 from edge_mnv2.errors import ArtifactError, DeviceError
 from edge_mnv2.metrics import latency_stats, output_agreement, topk_accuracy
 from edge_mnv2.micro.emit import MANIFEST, InputFormat
@@ -104,7 +104,7 @@ def bench_micro(artifact_path, target: str | TargetSpec | None = None, port: str
         with progress.stage(f"evaluating {len(images)} images on {target_spec.name} over the serial link"):
             for i in progress.bar(range(len(images)), "images", total=len(images)):
                 out, t = link.run(images[i])
-                outputs.append(out.reshape(1, -1))
+                outputs.append(out.reshape(1, *artifact.metadata["output"]["shape"][1:]))
                 ticks.append(int(t))
         device.update(clock_hz=info.clock_hz, protocol=info.protocol_version, model_id=f"0x{info.model_id:08x}")
     outputs = np.concatenate(outputs)
@@ -115,7 +115,11 @@ def bench_micro(artifact_path, target: str | TargetSpec | None = None, port: str
                     max_abs_error_vs_host=float(np.abs(outputs - host_outputs.reshape(outputs.shape)).max()),
                     top1_agreement_vs_host=float((outputs.argmax(1) == host_outputs.reshape(outputs.shape)
                                                   .argmax(1)).mean() * 100))
-    if labels is not None:
+    task = artifact.metadata.get("model", {}).get("task", "classification")
+    if task in TASK_SETS and labels is not None:
+        accuracy["task_metrics"] = task_metrics(task, artifact.metadata["model"], outputs,
+                                                reference.reshape(outputs.shape), labels)
+    elif labels is not None:
         accuracy.update(device_top1=topk_accuracy(outputs, labels, 1),
                         reference_top1=topk_accuracy(reference, labels, 1),
                         device_top5=topk_accuracy(outputs, labels, 5),

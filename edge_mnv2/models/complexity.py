@@ -51,10 +51,11 @@ def count_madds(model: nn.Module, input_shape: tuple[int, ...]) -> int:
         elif isinstance(m, nn.Linear):
             handles.append(m.register_forward_hook(linear_hook))
     was_training = model.training
+    device = next(model.parameters()).device
     try:
         model.eval()
         with torch.no_grad():
-            model(torch.zeros(1, *input_shape[1:]))
+            model(torch.zeros(1, *input_shape[1:], device=device))
     finally:
         for h in handles:
             h.remove()

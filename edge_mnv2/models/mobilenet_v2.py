@@ -80,6 +80,21 @@ class InvertedResidual(nn.Module):
         return x + self.conv(x) if self.use_res_connect else self.conv(x)
 
 
+def build_features(width: float) -> nn.Sequential:
+    """The feature extractor of Table 2 (``features.0`` .. ``features.18``): stem conv, the 17 bottleneck
+    layers and the last 1x1 conv (1280 x max(1, width)); the backbone of the detection and segmentation
+    models too."""
+    in_ch = make_divisible(FIRST_CHANNELS * width)
+    features: list[nn.Module] = [ConvBNReLU6(3, in_ch, stride=2)]
+    for t, c, n, s in INVERTED_RESIDUAL_SETTING:
+        out_ch = make_divisible(c * width)
+        for i in range(n):
+            features.append(InvertedResidual(in_ch, out_ch, s if i == 0 else 1, t))
+            in_ch = out_ch
+    features.append(ConvBNReLU6(in_ch, make_divisible(LAST_CHANNELS * max(1.0, width)), kernel=1))
+    return nn.Sequential(*features)
+
+
 class MobileNetV2(nn.Module):
     """The MobileNetV2 classifier.
 
@@ -96,16 +111,8 @@ class MobileNetV2(nn.Module):
         super().__init__()
         validate_spec(width, resolution, num_classes)
         self.width, self.resolution, self.num_classes = float(width), int(resolution), int(num_classes)
-        in_ch = make_divisible(FIRST_CHANNELS * width)
-        self.last_channel = make_divisible(LAST_CHANNELS * max(1.0, width))
-        features: list[nn.Module] = [ConvBNReLU6(3, in_ch, stride=2)]
-        for t, c, n, s in INVERTED_RESIDUAL_SETTING:
-            out_ch = make_divisible(c * width)
-            for i in range(n):
-                features.append(InvertedResidual(in_ch, out_ch, s if i == 0 else 1, t))
-                in_ch = out_ch
-        features.append(ConvBNReLU6(in_ch, self.last_channel, kernel=1))
-        self.features = nn.Sequential(*features)
+        self.features = build_features(width)
+        self.last_channel = self.features[-1][0].out_channels
         self.classifier = nn.Sequential(nn.Dropout(p=dropout), nn.Linear(self.last_channel, num_classes))
         self.reset_parameters()
 

@@ -7,6 +7,7 @@ classes, preprocessing) plus the builder that turns it into a ``torch.nn.Module`
 from __future__ import annotations
 
 import difflib
+import json
 from dataclasses import dataclass, field
 from typing import Callable
 
@@ -27,8 +28,11 @@ class ModelSpec:
     num_classes: int
     builder: Callable[..., torch.nn.Module] = field(repr=False, compare=False)
     preprocessing: Preprocessing = IMAGENET_PREPROCESSING
-    task: str = "classification"
+    task: str = "classification"  # "classification", "detection" or "segmentation"
     pretrained: object | None = field(default=None, compare=False)  # models.pretrained.PretrainedWeights
+    # What turns the raw output into the task's answer (detection: anchors, box coder, NMS settings;
+    # segmentation: arg-max), JSON-ready; recorded in the metadata so an ONNX file is enough to postprocess.
+    postprocessing: dict | None = field(default=None, compare=False)
 
     @property
     def input_shape(self) -> tuple[int, int, int, int]:
@@ -52,6 +56,8 @@ class ModelSpec:
             "num_classes": self.num_classes,
             "preprocessing": self.preprocessing.to_dict(),
         }
+        if self.postprocessing is not None:
+            meta["postprocessing"] = json.loads(json.dumps(self.postprocessing))  # a copy
         if self.pretrained is not None:
             meta.update(dataset=self.pretrained.dataset, classes=list(self.pretrained.classes))
         return meta

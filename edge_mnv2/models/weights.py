@@ -52,7 +52,7 @@ def randomize(model: nn.Module, seed: int = DEFAULT_SEED) -> nn.Module:
                 if m.bias is not None:
                     m.bias.zero_()
             elif isinstance(m, nn.BatchNorm2d):
-                lo, hi = BN_GAMMA_RANGE
+                lo, hi = getattr(model, "random_bn_gamma_range", BN_GAMMA_RANGE)  # a deeper net may want less
                 m.weight.copy_(lo + (hi - lo) * torch.rand(m.num_features, generator=gen))
                 m.bias.copy_(0.2 * torch.randn(m.num_features, generator=gen))
         # Measure each BatchNorm's true input statistics (cumulative average over the batch) ...
@@ -164,10 +164,25 @@ def load_checkpoint(model: nn.Module, path: str | Path) -> nn.Module:
     return fit_state_dict(model, read_state_dict(path), repr(str(path)))
 
 
-def checkpoint_classes(state: dict[str, torch.Tensor]) -> int | None:
-    """The class count a checkpoint's classifier was trained for."""
+def checkpoint_classes(state: dict[str, torch.Tensor], meta: dict | None = None) -> int | None:
+    """The class count a checkpoint's classifier (or detection/segmentation head) was trained for.
+
+    Counted as the model's ``num_classes``: classifier outputs; SSD object classes (background
+    excluded); segmentation classes (background included).
+    """
     weight = state.get("classifier.1.weight")
-    return int(weight.shape[0]) if weight is not None and weight.ndim == 2 else None
+    if weight is not None and weight.ndim == 2:
+        return int(weight.shape[0])
+    if meta and isinstance(meta.get("num_classes"), int):
+        return int(meta["num_classes"])
+    weight = state.get("head.classifier.weight")  # DeepLab's logits conv
+    if weight is not None and weight.ndim == 4:
+        return int(weight.shape[0])
+    box, cls = state.get("box_head.0.1.weight"), state.get("cls_head.0.1.weight")  # SSD's first heads
+    if box is not None and cls is not None and box.shape[0] % 4 == 0:
+        per_anchor, rem = divmod(int(cls.shape[0]), int(box.shape[0]) // 4)
+        return per_anchor - 1 if rem == 0 and per_anchor > 1 else None
+    return None
 
 
 def describe(checkpoint: str | Path | None, seed: int = DEFAULT_SEED, spec=None) -> dict:
@@ -192,8 +207,8 @@ def build_model(spec, checkpoint: str | Path | None = None, seed: int = DEFAULT_
         checkpoint = spec.pretrained.path
     if checkpoint is None:
         return randomize(spec.build(), seed).eval()
-    state, _meta = read_checkpoint(checkpoint)
-    model = spec.build(num_classes=checkpoint_classes(state) or spec.num_classes)
+    state, meta = read_checkpoint(checkpoint)
+    model = spec.build(num_classes=checkpoint_classes(state, meta) or spec.num_classes)
     return fit_state_dict(model, state, repr(str(checkpoint))).eval()
 
 
@@ -204,7 +219,7 @@ def checkpoint_metadata(spec, checkpoint: str | Path | None) -> dict:
     if checkpoint is None:
         return {}
     state, meta = read_checkpoint(checkpoint)
-    out = {"num_classes": checkpoint_classes(state) or spec.num_classes}
+    out = {"num_classes": checkpoint_classes(state, meta) or spec.num_classes}
     for key in ("classes", "dataset"):
         if key in meta:
             out[key] = meta[key]
