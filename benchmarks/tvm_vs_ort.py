@@ -50,8 +50,12 @@ def runtimes(model: str, work: Path, int8: bool = False) -> dict:
         t = tuned.metadata["tuning"]
         out[f"TVM tuned ({t['covered_tasks']}/{t['tasks']} tasks)"] = tvm_runner(tuned.library_path)
     if int8:
-        quantized = compile_model(model, "host", work / f"{model}-int8", quantize="int8")
+        quantized = compile_model(model, "host", work / f"{model}-int8", quantize="int8", use_tuning=False)
         out["TVM int8 untuned"] = tvm_runner(quantized.library_path)
+        quantized = compile_model(model, "host", work / f"{model}-int8-tuned", quantize="int8")
+        if quantized.metadata.get("tuning"):
+            t = quantized.metadata["tuning"]
+            out[f"TVM int8 tuned ({t['covered_tasks']}/{t['tasks']} tasks)"] = tvm_runner(quantized.library_path)
     out["ONNX Runtime (default threads)"] = OnnxRuntimePeer(untuned.onnx_path)
     out["ONNX Runtime (2 threads)"] = OnnxRuntimePeer(untuned.onnx_path, threads=2)
     out[f"PyTorch eager ({torch.get_num_threads()} threads)"] = TorchPeer(build_model(get_spec(model)))
