@@ -84,3 +84,11 @@ def test_local_gpu_end_to_end(tmp_path):
     report = bench_artifact(artifact.directory, settings=BenchSettings(images=8, repeat=20, rounds=2))
     assert report["accuracy"]["max_abs_error"] <= 1e-3 and report["accuracy"]["top1_agreement"] == 100.0
     assert "torch-cuda" in report["peers"] and np.isfinite(report["ratios"]["tvm_over_torch-cuda"])
+
+
+@needs_nvcc
+@pytest.mark.slow
+def test_ssdlite_builds_for_the_orin_despite_dlights_gemv_rule(tmp_path):
+    artifact = compile_model("ssdlite_mobilenet_v2_0.35_128.shapes", "jetson-orin-nano", tmp_path / "ssd")
+    assert elf_machine(artifact.library_path) == EM_AARCH64
+    assert cuda.cubin_architectures(artifact.library_path.read_bytes()) == ["sm_87"]
