@@ -12,17 +12,15 @@ Markdown table of medians. N = 0 is the untuned build.
 from __future__ import annotations
 
 import argparse
-import random
 import shutil
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tvm_vs_ort import tvm_runner  # noqa: E402
+from tvm_vs_ort import measure, tvm_runner  # noqa: E402
 
 
 def truncated_log(log: Path, records: int, root: Path, target: str, model: str) -> Path:
@@ -73,20 +71,7 @@ def main() -> int:
             covered[n] = f"{info.get('covered_tasks', 0)}/{info.get('tasks', '-')}"
             runs[n] = tvm_runner(artifact.library_path)
         ort = OnnxRuntimePeer(artifact.onnx_path)
-        everything = {**runs, "ort": ort}
-        samples = {k: [] for k in everything}
-        for fn in everything.values():
-            for _ in range(3):
-                fn(x)
-        order = list(everything)
-        rng = random.Random(0)
-        for _ in range(args.rounds):
-            rng.shuffle(order)
-            for k in order:
-                for _ in range(args.runs):
-                    start = time.perf_counter()
-                    everything[k](x)
-                    samples[k].append(time.perf_counter() - start)
+        samples = measure({**runs, "ort": ort}, x, args.rounds, args.runs)
     ort_ms = float(np.median(samples["ort"])) * 1e3
     lines = [f"{args.model} on {args.target}: latency against tuning trials (medians of {args.rounds} x "
              f"{args.runs} interleaved runs; ONNX Runtime {ort_ms:.3f} ms)", "",

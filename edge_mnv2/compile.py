@@ -29,7 +29,7 @@ def is_onnx_path(model_or_onnx: str | Path) -> bool:
     return p.suffix.lower() == ".onnx" or p.exists() or "/" in str(model_or_onnx)
 
 
-def _tensor_info(value: onnx.ValueInfoProto, path: Path) -> dict:
+def tensor_info(value: onnx.ValueInfoProto, path: Path) -> dict:
     tt = value.type.tensor_type
     dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
     if any(d is None or d <= 0 for d in dims):
@@ -128,6 +128,18 @@ def _cuda_code(library: Path, target: TargetSpec) -> dict:
     return {"arch": wanted, "cubins": arches, "nvcc": cuda.toolkit()[0], "format": "fatbin"}
 
 
+def stage_onnx(model_or_onnx: str | Path, staging: Path, checkpoint=None,
+               seed: int = DEFAULT_SEED) -> tuple[Path, onnx.ModelProto]:
+    """The artifact's ``model.onnx`` in ``staging``: the given file copied, or the registered model exported."""
+    onnx_path = staging / ONNX_FILE
+    if is_onnx_path(model_or_onnx):
+        shutil.copyfile(model_or_onnx, onnx_path)
+    else:
+        with progress.stage(f"exporting {model_or_onnx} to ONNX"):
+            export_onnx(str(model_or_onnx), onnx_path, checkpoint=checkpoint, seed=seed)
+    return onnx_path, load_onnx(onnx_path)
+
+
 def log_name(proto: onnx.ModelProto, source: str | Path) -> str:
     """The name tuning logs go by: the model recorded at export, else the ONNX file's stem."""
     return read_metadata(proto).get("model") or Path(source).stem
@@ -180,20 +192,14 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
     output_dir = Path(output_dir) if output_dir else default_output_dir(model_or_onnx, target_spec.name)
     started = time.perf_counter()
     with staged_output(output_dir) as staging:
-        onnx_path = staging / ONNX_FILE
-        if from_file:
-            shutil.copyfile(model_or_onnx, onnx_path)
-        else:
-            with progress.stage(f"exporting {model_or_onnx} to ONNX"):
-                export_onnx(str(model_or_onnx), onnx_path, checkpoint=checkpoint, seed=seed)
-            proto = load_onnx(onnx_path)
+        onnx_path, proto = stage_onnx(model_or_onnx, staging, checkpoint, seed)
         model_meta = read_metadata(proto)
         if len(proto.graph.input) != 1 or len(proto.graph.output) != 1:
             raise ModelFileError(f"{str(model_or_onnx)!r} has {len(proto.graph.input)} inputs and "
                                  f"{len(proto.graph.output)} outputs; edge-mnv2 compiles one-input, "
                                  "one-output models")
-        input_info = _tensor_info(proto.graph.input[0], Path(model_or_onnx))
-        output_info = _tensor_info(proto.graph.output[0], Path(model_or_onnx))
+        input_info = tensor_info(proto.graph.input[0], Path(model_or_onnx))
+        output_info = tensor_info(proto.graph.output[0], Path(model_or_onnx))
 
         quantization = None
         if quantize:

@@ -319,11 +319,11 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
         raise EdgeMnv2Error(f"target {target.name!r} runs on another machine: tune it through a device with "
                             "--tracker HOST:PORT --key KEY")
     if quantize:
-        from edge_mnv2.compile import _tensor_info
+        from edge_mnv2.compile import tensor_info
         from edge_mnv2.export import read_metadata
         from edge_mnv2.quantize import quantized_module
 
-        shape = tuple(_tensor_info(proto.graph.input[0], Path(str(model_or_onnx)))["shape"])
+        shape = tuple(tensor_info(proto.graph.input[0], Path(str(model_or_onnx)))["shape"])
         mod, _, _ = quantized_module(read_metadata(proto), quantize, calibration, shape)
         model_name = quantized_log_name(model_name, quantize)
     else:

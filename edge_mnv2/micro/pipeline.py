@@ -30,27 +30,20 @@ def compile_micro(model_or_onnx: str | Path, target: TargetSpec, output_dir: Pat
     import tvm
 
     from edge_mnv2.artifact import load_artifact
-    from edge_mnv2.compile import _tensor_info, is_onnx_path, log_name
-    from edge_mnv2.export import export_onnx, load_onnx, read_metadata
+    from edge_mnv2.compile import tensor_info, log_name, stage_onnx
+    from edge_mnv2.export import read_metadata
     from edge_mnv2.micro.board import board_config
     from edge_mnv2.micro.codegen import generate_model_sources
     from edge_mnv2.micro.firmware import build_firmware
     from edge_mnv2.micro.memory import check_fits, memory_report
 
     board = board_config(target)   # a bad board file fails before any work
-    from_file = is_onnx_path(model_or_onnx)
     started = time.perf_counter()
     with staged_output(output_dir) as staging:
-        onnx_path = staging / ONNX_FILE
-        if from_file:
-            shutil.copyfile(model_or_onnx, onnx_path)
-        else:
-            with progress.stage(f"exporting {model_or_onnx} to ONNX"):
-                export_onnx(str(model_or_onnx), onnx_path, checkpoint=checkpoint, seed=seed)
-        proto = load_onnx(onnx_path)
+        onnx_path, proto = stage_onnx(model_or_onnx, staging, checkpoint, seed)
         model_meta = read_metadata(proto)
         name = log_name(proto, model_or_onnx)
-        input_info = _tensor_info(proto.graph.input[0], Path(model_or_onnx))
+        input_info = tensor_info(proto.graph.input[0], Path(model_or_onnx))
         quantization, mod = None, None
         if quantize:
             from edge_mnv2.quantize import quantized_module
@@ -72,7 +65,7 @@ def compile_micro(model_or_onnx: str | Path, target: TargetSpec, output_dir: Pat
             "model": model_meta or {"model": name, "source": str(model_or_onnx)},
             "input": input_info,
             "quantization": quantization,
-            "output": _tensor_info(proto.graph.output[0], Path(model_or_onnx)),
+            "output": tensor_info(proto.graph.output[0], Path(model_or_onnx)),
             "preprocessing": model_meta.get("preprocessing"),
             "tuning": None,
             "target": {"name": target.name, "tvm": target.resolved_tvm(), "device": target.device,

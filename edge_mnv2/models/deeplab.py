@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from edge_mnv2.models.mobilenet_v2 import WIDTHS, build_features, format_width, validate_spec
+from edge_mnv2.models.mobilenet_v2 import WIDTHS, build_features, format_width, init_conv_bn, validate_spec
 from edge_mnv2.models.registry import ModelSpec, register_model
 from edge_mnv2.postprocess.segmentation import SEGMENTATION_CONFIG
 
@@ -110,14 +110,7 @@ class DeepLabV3(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn(self)
         nn.init.normal_(self.head.classifier.weight, 0.0, 0.01)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

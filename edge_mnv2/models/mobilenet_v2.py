@@ -45,6 +45,18 @@ def make_divisible(value: float, divisor: int = 8) -> int:
     return new_value
 
 
+def init_conv_bn(module: nn.Module) -> None:
+    """torchvision's initialisation of every conv (kaiming fan-out, zero bias) and BatchNorm (unit, zero)."""
+    for m in module.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.BatchNorm2d):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+
+
 class ConvBNReLU6(nn.Sequential):
     """Conv2d (no bias) + BatchNorm + ReLU6; indices 0/1 as torchvision's Conv2dNormActivation."""
 
@@ -118,15 +130,9 @@ class MobileNetV2(nn.Module):
 
     def reset_parameters(self) -> None:
         """torchvision's initialisation (kaiming fan-out convs, unit BN, small normal classifier)."""
+        init_conv_bn(self)
         for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.Linear):
+            if isinstance(m, nn.Linear):
                 nn.init.normal_(m.weight, 0, 0.01)
                 nn.init.zeros_(m.bias)
 

@@ -23,8 +23,9 @@ from torch import nn
 
 from edge_mnv2.models.mobilenet_v2 import (WIDTHS, ConvBNReLU6, build_features, format_width,
                                            make_divisible, validate_spec)
+from edge_mnv2.models.mobilenet_v2 import init_conv_bn
 from edge_mnv2.models.registry import ModelSpec, register_model
-from edge_mnv2.postprocess.detection import anchors_per_location, feature_map_sizes, ssd_config
+from edge_mnv2.postprocess.detection import anchors_per_location, ssd_config
 
 COCO_CLASSES = 80
 EXPANSION_BLOCK = 14  # features.14: TF's layer_15, whose expansion output is the first prediction layer
@@ -83,14 +84,7 @@ class SSDLite(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        for m in self.modules():
-            if isinstance(m, nn.Conv2d):
-                nn.init.kaiming_normal_(m.weight, mode="fan_out")
-                if m.bias is not None:
-                    nn.init.zeros_(m.bias)
-            elif isinstance(m, nn.BatchNorm2d):
-                nn.init.ones_(m.weight)
-                nn.init.zeros_(m.bias)
+        init_conv_bn(self)
         for head in (*self.box_head, *self.cls_head):  # small predictions at the start, as torchvision
             nn.init.normal_(head[1].weight, 0.0, 0.03)
 
