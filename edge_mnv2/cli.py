@@ -81,9 +81,10 @@ def _cmd_compile(args: argparse.Namespace) -> int:
                              calibration=args.calibration)
     quant = artifact.metadata.get("quantization")
     if quant:
-        print(f"int8: weights {quant['weight_bytes']['total']:,} B = {quant['weight_ratio'] * 100:.1f}% of fp32's "
-              f"{quant['fp32_weight_bytes']:,} B, calibrated on {quant['calibration']['images']} "
-              f"{quant['calibration']['data']} images")
+        print(f"int8 ({quant.get('kernels', 'generic')} kernels): weights {quant['weight_bytes']['total']:,} B = "
+              f"{quant['weight_ratio'] * 100:.1f}% of fp32's {quant['fp32_weight_bytes']:,} B; stored in the "
+              f"artifact {quant.get('stored_bytes', 0):,} B = {quant.get('stored_ratio', 0) * 100:.1f}%; "
+              f"calibrated on {quant['calibration']['images']} {quant['calibration']['data']} images")
     files = artifact.metadata["files"]
     if artifact.is_micro:
         micro = artifact.metadata["micro"]

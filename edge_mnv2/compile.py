@@ -203,11 +203,12 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
 
         quantization = None
         if quantize:
-            from edge_mnv2.quantize import quantized_module
+            from edge_mnv2.quantize import kernels_for, quantized_module
 
             from edge_mnv2.tune import quantized_log_name
 
-            mod, quantization, _ = quantized_module(model_meta, quantize, calibration, tuple(input_info["shape"]))
+            mod, quantization, _ = quantized_module(model_meta, quantize, calibration, tuple(input_info["shape"]),
+                                                    kernels_for(target_spec.tvm_target()))
             tuning_name = quantized_log_name(log_name(proto, model_or_onnx), quantize)   # its own kernels' log
         else:
             with progress.stage(f"importing into TVM Relax ({len(proto.graph.node)} ONNX nodes)"):

@@ -321,10 +321,10 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
     if quantize:
         from edge_mnv2.compile import tensor_info
         from edge_mnv2.export import read_metadata
-        from edge_mnv2.quantize import quantized_module
+        from edge_mnv2.quantize import kernels_for, quantized_module
 
         shape = tuple(tensor_info(proto.graph.input[0], Path(str(model_or_onnx)))["shape"])
-        mod, _, _ = quantized_module(read_metadata(proto), quantize, calibration, shape)
+        mod, _, _ = quantized_module(read_metadata(proto), quantize, calibration, shape, kernels_for(tvm_target))
         model_name = quantized_log_name(model_name, quantize)
     else:
         mod = relax_module(proto)

@@ -9,6 +9,40 @@ from edge_mnv2.errors import EdgeMnv2Error
 
 SCHEMES = ("int8",)
 CALIBRATION_IMAGES = 256
+# How the integer graph is laid out for the kernels: module that builds it, and what it is for.
+KERNELS = {
+    "generic": "edge_mnv2.quantize.relax_int8",          # NCHW int8: any CPU, microcontrollers
+    "x86-vnni": "edge_mnv2.quantize.relax_int8_vnni",    # NHWC uint8 x packed int8: AVX-512 VNNI
+}
+
+
+def kernels_for(tvm_target) -> str:
+    """The int8 kernel layout for a TVM target: VNNI's where the CPU has AVX-512 VNNI, else generic."""
+    from edge_mnv2.quantize.x86_intrinsics import has_vnni
+
+    return "x86-vnni" if has_vnni(tvm_target) else "generic"
+
+
+def parameter_bytes(mod) -> int:
+    """Bytes of the constant arrays (weights, biases, multipliers) a Relax module's ``main`` stores."""
+    from tvm.ir.expr import Constant
+
+    total = 0
+
+    def walk(expr) -> None:
+        nonlocal total
+        if isinstance(expr, Constant):   # scalars are immediates in the kernels' code, not stored
+            value = expr.value
+            array = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
+            total += int(array.nbytes) if array.ndim else 0
+        for field in getattr(expr, "fields", None) or ():
+            walk(field)
+
+    for block in mod["main"].body.blocks:
+        for binding in block.bindings:
+            for arg in getattr(binding.value, "args", None) or ():
+                walk(arg)
+    return total
 
 
 def calibration_images(data: str, resolution: int, preprocessing, count: int = CALIBRATION_IMAGES) -> np.ndarray:
@@ -24,14 +58,15 @@ def calibration_images(data: str, resolution: int, preprocessing, count: int = C
 
 
 def quantized_module(model_meta: dict, scheme: str, calibration: str | None,
-                     input_shape: tuple[int, int, int, int]):
-    """``(Relax module, metadata)`` for the model an edge-mnv2 ONNX file's metadata describes."""
+                     input_shape: tuple[int, int, int, int], kernels: str = "generic"):
+    """``(Relax module, metadata, quantized model)`` for the model an edge-mnv2 ONNX file's metadata
+    describes, laid out for ``kernels`` (a key of :data:`KERNELS`)."""
+    import importlib
     from edge_mnv2.data.preprocessing import Preprocessing
     from edge_mnv2.models import get_spec
     from edge_mnv2.models.weights import build_from_record
     from edge_mnv2.quantize import ptq
     from edge_mnv2.quantize.graph import layer_graph
-    from edge_mnv2.quantize.relax_int8 import build_module
 
     if scheme not in SCHEMES:
         raise EdgeMnv2Error(f"unknown quantization {scheme!r}; supported: {', '.join(SCHEMES)}")
@@ -53,7 +88,10 @@ def quantized_module(model_meta: dict, scheme: str, calibration: str | None,
             "calibration": {"data": data, "images": len(images)},
             "weight_bytes": quantized.weight_bytes(), "fp32_weight_bytes": int(fp32_bytes),
             "weight_ratio": round(quantized.weight_bytes()["total"] / fp32_bytes, 4)}
-    return build_module(quantized, input_shape), info, quantized
+    mod = importlib.import_module(KERNELS[kernels]).build_module(quantized, input_shape)
+    stored = parameter_bytes(mod)
+    info.update({"kernels": kernels, "stored_bytes": stored, "stored_ratio": round(stored / fp32_bytes, 4)})
+    return mod, info, quantized
 
 
 def integer_reference(metadata: dict, inputs: np.ndarray) -> np.ndarray | None:

@@ -13,10 +13,14 @@ TRAINED = "mobilenet_v2_0.35_96.shapes"
 @pytest.mark.slow
 def test_int8_host_build_runs_on_the_local_device_like_the_integer_reference(tmp_path):
     from edge_mnv2.bench import bench_artifact
+    from edge_mnv2.quantize import kernels_for
+    from edge_mnv2.targets import load_target
 
     artifact = compile_model(TRAINED, "host", tmp_path / "int8", quantize="int8")
     quant = artifact.metadata["quantization"]
     assert quant["weight_ratio"] <= 0.30 and quant["calibration"] == {"data": "shapes", "images": 256}
+    assert quant["stored_ratio"] <= 0.30                          # what the artifact really stores
+    assert quant["kernels"] == kernels_for(load_target("host").tvm_target())   # VNNI layout on such CPUs
     report = bench_artifact(artifact.directory, settings=BenchSettings(images=60, repeat=4, rounds=2, peers=False))
     acc = report["accuracy"]
     assert acc["int8_reference"]["max_abs_error"] == 0.0          # bit for bit
