@@ -147,38 +147,79 @@ class DeviceRun:
     """What one session on the device produced."""
 
     outputs: np.ndarray                 # device outputs for every evaluation input
-    samples: dict[str, list[float]]     # timing samples (s): "tvm" and each host peer, interleaved
+    samples: dict[str, list[float]]     # timing samples (s): "tvm", "baseline" and each host peer, interleaved
     device_info: dict
+    baseline_outputs: np.ndarray | None = None   # the baseline build's outputs on the device
 
 
 def _run_on_device(device: DeviceHarness, artifact: Artifact, settings: BenchSettings, inputs: np.ndarray,
-                   peers: dict[str, Peer]) -> DeviceRun:
-    """Upload, evaluate every input, then time the device and the host peers in interleaved rounds."""
-    samples: dict[str, list[float]] = {"tvm": [], **{name: [] for name in peers}}
+                   peers: dict[str, Peer], baseline: Artifact | None = None) -> DeviceRun:
+    """Upload, evaluate every input, then time the device (and a baseline build on it) and the host
+    peers in interleaved rounds."""
+    on_device = {"tvm": artifact, **({"baseline": baseline} if baseline else {})}
+    names = {"tvm": "model", "baseline": "baseline"}
+    samples: dict[str, list[float]] = {**{key: [] for key in on_device}, **{name: [] for name in peers}}
+    outputs: dict[str, list[np.ndarray]] = {key: [] for key in on_device}
     with device:
-        with progress.stage(f"uploading {artifact.library_path.name} to the device"):
-            device.load(artifact.library_path, artifact.metadata["target"]["device"])
+        for key, built in on_device.items():
+            with progress.stage(f"uploading {built.library_path.name} ({built.directory.name}) to the device"):
+                device.load(built.library_path, built.metadata["target"]["device"], names[key])
         info = device.device_info()
-        outputs = []
-        with progress.stage(f"evaluating {len(inputs)} images on the device"):
-            for i in progress.bar(range(len(inputs)), "images", total=len(inputs)):
-                outputs.append(device.step(f"run image {i}", lambda: device.model.run(inputs[i:i + 1])))
+        for key in on_device:
+            what = "the baseline" if key == "baseline" else "the device"
+            with progress.stage(f"evaluating {len(inputs)} images on {what}"):
+                for i in progress.bar(range(len(inputs)), "images", total=len(inputs)):
+                    outputs[key].append(device.step(f"run image {i}",
+                                                    lambda: device.models[names[key]].run(inputs[i:i + 1])))
 
-        def timed(count: int) -> list[float]:
-            device.model.set_input(inputs[:1])
-            return device.model.time(count)
+        def timed(key: str, count: int) -> list[float]:
+            model = device.models[names[key]]
+            model.set_input(inputs[:1])
+            return model.time(count)
 
         with progress.stage(f"timing {settings.repeat} runs each, interleaved in {settings.rounds} rounds"):
             x = inputs[:1]
             if settings.warmup:
-                device.step("warm up", lambda: timed(settings.warmup))
+                for key in on_device:
+                    device.step("warm up", lambda: timed(key, settings.warmup))
                 for peer in peers.values():
                     peer.time(x, settings.warmup)
             for count in progress.bar(_split(settings.repeat, settings.rounds), "rounds"):
-                samples["tvm"] += device.step("time the model", lambda: timed(count))
+                for key in on_device:
+                    samples[key] += device.step("time the model", lambda: timed(key, count))
                 for name, peer in peers.items():
                     samples[name] += peer.time(x, count)
-    return DeviceRun(np.concatenate(outputs), samples, info)
+    return DeviceRun(np.concatenate(outputs["tvm"]), samples, info,
+                     np.concatenate(outputs["baseline"]) if baseline else None)
+
+
+def load_baseline(path, artifact: Artifact) -> Artifact:
+    """A second build of the same model for the same target (say fp32 beside int8) to measure beside it."""
+    baseline = load_artifact(path)
+    baseline.verify()
+    if baseline.is_micro or baseline.target_name != artifact.target_name:
+        raise ArtifactError(f"baseline {str(path)!r} is built for {baseline.target_name}, the artifact for "
+                            f"{artifact.target_name}; compile the baseline with --target {artifact.target_name}")
+    if baseline.metadata["input"]["shape"] != artifact.metadata["input"]["shape"] or \
+            baseline.metadata["output"]["shape"] != artifact.metadata["output"]["shape"]:
+        raise ArtifactError(f"baseline {str(path)!r} takes {baseline.metadata['input']['shape']} -> "
+                            f"{baseline.metadata['output']['shape']}, the artifact "
+                            f"{artifact.metadata['input']['shape']} -> {artifact.metadata['output']['shape']}; "
+                            "give a build of the same model")
+    return baseline
+
+
+def _outputs_accuracy(outputs: np.ndarray, reference: np.ndarray, labels, task: str, model_meta: dict) -> dict:
+    """How one device's outputs compare with the desktop reference and the labels."""
+    accuracy = output_agreement(outputs, reference)
+    if task in TASK_SETS and labels is not None:
+        accuracy["task_metrics"] = task_metrics(task, model_meta, outputs, reference, labels)
+    elif labels is not None:
+        accuracy.update(device_top1=topk_accuracy(outputs, labels, 1),
+                        reference_top1=topk_accuracy(reference, labels, 1),
+                        device_top5=topk_accuracy(outputs, labels, 5),
+                        reference_top5=topk_accuracy(reference, labels, 5))
+    return accuracy
 
 
 def default_device(artifact: Artifact) -> tuple[DeviceAddress, LocalRPCServer]:
@@ -197,8 +238,9 @@ def default_device(artifact: Artifact) -> tuple[DeviceAddress, LocalRPCServer]:
 
 
 def bench_artifact(artifact_path, address: DeviceAddress | None = None,
-                   settings: BenchSettings = BenchSettings()) -> dict:
-    """Run the whole measurement and return the report (see README for its keys)."""
+                   settings: BenchSettings = BenchSettings(), baseline_path=None) -> dict:
+    """Run the whole measurement and return the report (see README for its keys). ``baseline_path``:
+    another build of the model for the same target, measured beside it on the same device."""
     address = address or DeviceAddress("local")
     artifact = load_artifact(artifact_path)
     artifact.verify()
@@ -206,6 +248,7 @@ def bench_artifact(artifact_path, address: DeviceAddress | None = None,
         raise ArtifactError(f"artifact {str(artifact.directory)!r} is firmware for {artifact.target_name}: "
                             "bench it over its serial link (`edge-mnv2 bench ARTIFACT --target BOARD "
                             "[--port PORT]`)")
+    baseline = load_baseline(baseline_path, artifact) if baseline_path else None
     if artifact.input_dtype != "float32":
         raise ArtifactError(f"artifact input dtype {artifact.input_dtype} is not supported by bench yet")
     pre_dict = artifact.metadata.get("preprocessing")
@@ -237,21 +280,14 @@ def bench_artifact(artifact_path, address: DeviceAddress | None = None,
         address, server = default_device(artifact)
     device = DeviceHarness(address, timeouts, server)
     try:
-        run = _run_on_device(device, artifact, settings, inputs, peers)
+        run = _run_on_device(device, artifact, settings, inputs, peers, baseline)
     except DeviceError as exc:
         exc.details = {"device": device.address.to_dict(), "incidents": device.incidents}
         raise
-    accuracy = output_agreement(run.outputs, reference)
+    task = artifact.metadata.get("model", {}).get("task", "classification")
+    accuracy = _outputs_accuracy(run.outputs, reference, labels, task, artifact.metadata["model"])
     accuracy["reference"] = reference_kind
     accuracy["data"] = eval_data
-    task = artifact.metadata.get("model", {}).get("task", "classification")
-    if task in TASK_SETS and labels is not None:
-        accuracy["task_metrics"] = task_metrics(task, artifact.metadata["model"], run.outputs, reference, labels)
-    elif labels is not None:
-        accuracy.update(device_top1=topk_accuracy(run.outputs, labels, 1),
-                        reference_top1=topk_accuracy(reference, labels, 1),
-                        device_top5=topk_accuracy(run.outputs, labels, 5),
-                        reference_top5=topk_accuracy(reference, labels, 5))
 
     from edge_mnv2.quantize import integer_reference, reference_accuracy
 
@@ -278,4 +314,12 @@ def bench_artifact(artifact_path, address: DeviceAddress | None = None,
     }
     report["ratios"] = {f"tvm_over_{name}": latency["median"] / peer["latency_ms"]["median"]
                         for name, peer in report["peers"].items()}
+    if baseline is not None:
+        quant = baseline.metadata.get("quantization")
+        report["baseline"] = {
+            "artifact": str(baseline.directory), "quantization": quant["kernels"] if quant else None,
+            "tuning": baseline.metadata.get("tuning"),
+            "latency_ms": latency_stats(run.samples["baseline"]),
+            "accuracy": _outputs_accuracy(run.baseline_outputs, reference, labels, task, artifact.metadata["model"])}
+        report["ratios"]["tvm_over_baseline"] = latency["median"] / report["baseline"]["latency_ms"]["median"]
     return report

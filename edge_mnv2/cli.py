@@ -215,9 +215,9 @@ def _cmd_bench(args: argparse.Namespace) -> int:
     from edge_mnv2.report import format_table, write_json
 
     if args.target or args.port or _is_firmware(args.artifact):
-        if args.rpc or args.tracker or args.key:
-            raise EdgeMnv2Error("--rpc/--tracker/--key reach TVM RPC devices; firmware is measured over its "
-                                "serial link (--target BOARD [--port PORT])")
+        if args.rpc or args.tracker or args.key or args.baseline:
+            raise EdgeMnv2Error("--rpc/--tracker/--key/--baseline are for TVM RPC devices; firmware is measured "
+                                "over its serial link (--target BOARD [--port PORT])")
         from edge_mnv2.micro.bench import bench_micro
 
         report = bench_micro(args.artifact, args.target, args.port, _bench_settings(args))
@@ -227,7 +227,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
         return 0
     address = device_address(args.rpc, args.tracker, args.key)
     try:
-        report = bench_artifact(args.artifact, address, _bench_settings(args))
+        report = bench_artifact(args.artifact, address, _bench_settings(args), args.baseline)
     except DeviceError as exc:
         if args.json:  # the report says what failed
             details = getattr(exc, "details", {})
@@ -403,6 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
                        "(emulated boards start qemu unless --port is given)")
     where.add_argument("--port", help="the board's serial port (/dev/ttyACM0, socket://HOST:PORT)")
     p.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
+    p.add_argument("--baseline", metavar="ARTIFACT", help="another build of the model for the same target "
+                   "(e.g. fp32 beside an int8 build): run and timed beside it on the same device")
     _add_bench_options(p)
     p.set_defaults(func=_cmd_bench)
 

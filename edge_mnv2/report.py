@@ -25,9 +25,12 @@ def format_table(report: dict) -> str:
     lat = report["latency_ms"]
     where = "emulated" if report["device"].get("emulated") else "on device"
     rows = [("TVM (" + report["target"]["name"] + f", {where})", lat)]
+    if "baseline" in report:
+        b = report["baseline"]
+        rows.append((f"baseline: {b['quantization'] or 'fp32'} build ({where})", b["latency_ms"]))
     rows += [(f"{name} (host)", peer["latency_ms"]) for name, peer in report.get("peers", {}).items()]
     ort = report.get("peers", {}).get("onnxruntime")
-    head = f"{'runtime':<30} {'median':>9} {'p90':>9} {'min':>9} {'std':>8} {'vs ORT':>7}"
+    head = f"{'runtime':<36} {'median':>9} {'p90':>9} {'min':>9} {'std':>8} {'vs ORT':>7}"
     lines = [f"{report.get('model') or report['artifact']}  on  {report['device']['kind']} device "
              f"({_where(report['device'])})"]
     if report["device"].get("emulated"):
@@ -39,8 +42,10 @@ def format_table(report: dict) -> str:
     lines += ["", "latency (ms, batch 1)", head, "-" * len(head)]
     for name, s in rows:
         ratio = f"{s['median'] / ort['latency_ms']['median']:.2f}x" if ort else "-"
-        lines.append(f"{name:<30} {s['median']:>9.3f} {s['p90']:>9.3f} {s['min']:>9.3f} {s['std']:>8.3f} "
+        lines.append(f"{name:<36} {s['median']:>9.3f} {s['p90']:>9.3f} {s['min']:>9.3f} {s['std']:>8.3f} "
                      f"{ratio:>7}")
+    if "tvm_over_baseline" in report.get("ratios", {}):
+        lines.append(f"{'TVM / baseline (median)':<36} {report['ratios']['tvm_over_baseline']:>9.3f}")
     if "cycles" in report:
         c = report["cycles"]
         lines.append(f"{'ticks (median)':<30} {c['median']:>12,.0f} at {c['clock_hz'] / 1e6:g} MHz")
@@ -81,6 +86,16 @@ def format_table(report: dict) -> str:
                   f"  max abs error          {q['max_abs_error']:.2e}"]
         if "top1" in q:
             lines.append(f"  int8 reference top-1   {q['top1']:.2f} %  (fp32 desktop {acc['reference_top1']:.2f} %)")
+    if "baseline" in report:
+        b = report["baseline"]["accuracy"]
+        lines += ["", f"baseline build ({report['baseline']['artifact']}) on the same device"]
+        if "device_top1" in b:
+            lines.append(f"  top-1 %                {b['device_top1']:.2f}  (this build {acc['device_top1']:.2f})")
+        for key, value in b.get("task_metrics", {}).items():
+            if key.startswith("device_"):
+                lines.append(f"  {key[7:]:<22} {value:.2f}  (this build {acc['task_metrics'][key]:.2f})")
+        lines.append(f"  vs desktop reference   top-1 agreement {b['top1_agreement']:.1f} %, "
+                     f"max abs error {b['max_abs_error']:.2e}")
     if "max_abs_error_vs_host" in acc:
         lines += ["", "device vs the same generated C on the host",
                   f"  top-1 agreement        {acc['top1_agreement_vs_host']:.1f} %",

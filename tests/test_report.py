@@ -101,3 +101,16 @@ def test_write_json_replaces_and_fails_cleanly(tmp_path, report):
         write_json({"bad": object()}, path)
     assert json.loads(path.read_text())["model"] == report["model"]  # the old file survives
     assert [p.name for p in tmp_path.iterdir()] == ["report.json"]
+
+
+def test_table_with_a_baseline_build_beside_the_artifact(report):
+    report["accuracy"].update(data={"name": "shapes", "labelled": True}, device_top1=98.0, reference_top1=98.4,
+                              device_top5=100.0, reference_top5=100.0)
+    report["baseline"] = {"artifact": "/tmp/fp32", "quantization": None, "latency_ms": _lat(8.0),
+                          "accuracy": {"top1_agreement": 100.0, "max_abs_error": 3.4e-5, "device_top1": 98.4}}
+    report["ratios"]["tvm_over_baseline"] = 0.5
+    table = format_table(report)
+    assert _row(table, "baseline: fp32 build (on device)").split()[-1] == "4.00x"   # vs ORT, like every row
+    assert _row(table, "TVM / baseline (median)").split()[-1] == "0.500"
+    assert "98.40  (this build 98.00)" in _row(table, "  top-1 %                98.40")
+    assert "max abs error 3.40e-05" in table

@@ -50,9 +50,10 @@ class DeviceHarness:
                  server: LocalRPCServer | None = None):
         self.address, self.timeouts, self.server = address, timeouts, server
         self.session: DeviceSession | None = None
-        self.model: RemoteModel | None = None
+        self.model: RemoteModel | None = None              # the model under test
+        self.models: dict[str, RemoteModel] = {}           # every loaded model, by name
         self.incidents: list[dict] = []
-        self._library: tuple[Path, str] | None = None
+        self._libraries: dict[str, tuple[Path, str]] = {}
 
     @property
     def name(self) -> str:
@@ -83,14 +84,18 @@ class DeviceHarness:
     def __exit__(self, *exc) -> None:
         self.close()
 
-    def load(self, library: Path, device_kind: str = "cpu") -> RemoteModel:
-        self._library = (library, device_kind)
-        self.model = self.step(f"load {library.name}", self._load, reload=False)
-        return self.model
+    def load(self, library: Path, device_kind: str = "cpu", name: str = "model") -> RemoteModel:
+        """Upload and load a library; ``name`` other than "model" loads a second one beside it
+        (a baseline build); all are reloaded after a restart."""
+        self._libraries[name] = (library, device_kind)
+        self.models[name] = self.step(f"load {library.name}", lambda: self._load(name), reload=False)
+        if name == "model":
+            self.model = self.models[name]
+        return self.models[name]
 
-    def _load(self) -> RemoteModel:
-        library, kind = self._library
-        return self.session.load_model(library, kind)
+    def _load(self, name: str) -> RemoteModel:
+        library, kind = self._libraries[name]
+        return self.session.load_model(library, kind, library.name if name == "model" else f"{name}-{library.name}")
 
     def step(self, name: str, fn: Callable[[], T], reload: bool = True) -> T:
         """Run a step; on a device failure, restart an owned server (reloading the model) and retry once."""
@@ -105,8 +110,10 @@ class DeviceHarness:
         self.session.close()
         self.server.restart()
         self.session = DeviceSession(self.address, self.timeouts).connect()
-        if reload and self._library is not None:
-            self.model = self._load()
+        if reload:
+            for loaded in self._libraries:
+                self.models[loaded] = self._load(loaded)
+            self.model = self.models.get("model")
         incident["action"] = "server restarted, step retried"
         try:
             result = fn()

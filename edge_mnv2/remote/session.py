@@ -86,16 +86,19 @@ class DeviceSession:
         except Exception as exc:
             raise DeviceError(f"device {self.address.describe()} failed to {step}: {_first_line(exc)}") from exc
 
-    def load_model(self, library: Path, device_kind: str = "cpu") -> "RemoteModel":
-        """Upload a compiled library and make a Relax VM for it on the device."""
+    def load_model(self, library: Path, device_kind: str = "cpu", remote_name: str | None = None) -> "RemoteModel":
+        """Upload a compiled library (as ``remote_name``, default its own name) and make a Relax VM for it
+        on the device. Two models in one session need two names: the device's loader would hand back
+        the first library for a second file at the same path."""
         from tvm import relax
 
         self.device_kind = device_kind
         remote = self.remote
-        self.call(f"upload {library.name}", lambda: remote.upload(str(library)), self.timeouts.upload)
+        remote_name = remote_name or library.name
+        self.call(f"upload {library.name}", lambda: remote.upload(str(library), remote_name), self.timeouts.upload)
 
         def make_vm():
-            lib = remote.load_module(library.name)
+            lib = remote.load_module(remote_name)
             dev = remote.device(device_kind, 0)
             return relax.VirtualMachine(lib, dev), dev
 

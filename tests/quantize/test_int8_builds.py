@@ -21,10 +21,16 @@ def test_int8_host_build_runs_on_the_local_device_like_the_integer_reference(tmp
     assert quant["weight_ratio"] <= 0.30 and quant["calibration"] == {"data": "shapes", "images": 256}
     assert quant["stored_ratio"] <= 0.30                          # what the artifact really stores
     assert quant["kernels"] == kernels_for(load_target("host").tvm_target())   # VNNI layout on such CPUs
-    report = bench_artifact(artifact.directory, settings=BenchSettings(images=60, repeat=4, rounds=2, peers=False))
+    fp32 = compile_model(TRAINED, "host", tmp_path / "fp32")
+    report = bench_artifact(artifact.directory, settings=BenchSettings(images=60, repeat=4, rounds=2, peers=False),
+                            baseline_path=fp32.directory)
     acc = report["accuracy"]
     assert acc["int8_reference"]["max_abs_error"] == 0.0          # bit for bit
     assert acc["reference_top1"] - acc["device_top1"] <= 2.0      # next to the fp32 desktop reference
+    baseline = report["baseline"]                                 # and next to an fp32 build on the device
+    assert baseline["quantization"] is None and baseline["latency_ms"]["samples"] == 4
+    assert baseline["accuracy"]["max_abs_error"] < 1e-3 and baseline["accuracy"]["device_top1"] == acc["reference_top1"]
+    assert report["ratios"]["tvm_over_baseline"] == report["latency_ms"]["median"] / baseline["latency_ms"]["median"]
 
 
 @pytest.mark.slow
