@@ -104,11 +104,16 @@ def build_module(model: QuantizedModel, input_shape: tuple[int, int, int, int], 
     def const(value, dtype: str):
         return relax.const(np.asarray(value).astype(dtype), dtype)
 
+    def calibrated(value, dtype: str):
+        """A value calibration chose, as a 1-element tensor: the kernels read it from memory instead of
+        baking it in, so their code (and a tuning log) does not depend on the calibration, and layers
+        of the same shape share one tuned kernel."""
+        return relax.const(np.asarray([value]).astype(dtype), dtype)
+
     def requant(x, rq: Requant):
         m = rq.multiplier.astype(np.int32)
-        m = m if m.size > 1 else m.reshape(())
         scaled = R.multiply(R.astype(x, "int64"), R.astype(const(m, "int32"), "int64"))
-        return R.right_shift(R.add(scaled, const(1 << (rq.shift - 1), "int64")), const(rq.shift, "int64"))
+        return R.right_shift(R.add(scaled, calibrated(1 << (rq.shift - 1), "int64")), calibrated(rq.shift, "int64"))
 
     def store(y, lo: int):
         """int64 values in [lo, 127] -> uint8 with the zero point their sign needs."""
@@ -125,7 +130,7 @@ def build_module(model: QuantizedModel, input_shape: tuple[int, int, int, int], 
     values, zero_points = {}, {}
     with bb.function("main", [x]):
         with bb.dataflow():
-            q = R.clip(R.floor(R.add(R.divide(x, const(model.input_scale, "float32")), const(0.5, "float32"))),
+            q = R.clip(R.floor(R.add(R.divide(x, calibrated(model.input_scale, "float32")), const(0.5, "float32"))),
                        -QMAX, QMAX)
             q = R.add(R.permute_dims(q, [0, 2, 3, 1]), const(SIGNED_ZERO_POINT, "float32"))
             values[0], zero_points[0] = bb.emit(R.astype(q, "uint8")), SIGNED_ZERO_POINT
@@ -151,10 +156,10 @@ def build_module(model: QuantizedModel, input_shape: tuple[int, int, int, int], 
                     stored, zero_points[layer.dst] = store(y, layer.lo)
                     values[layer.dst] = bb.emit(stored)
                 elif isinstance(layer, QAdd):
-                    a = R.multiply(centred(layer.a), const(int(layer.requant_a.multiplier[0]), "int64"))
-                    b = R.multiply(centred(layer.b), const(int(layer.requant_b.multiplier[0]), "int64"))
-                    total = R.add(R.add(a, b), const(1 << (layer.requant_a.shift - 1), "int64"))
-                    y = R.clip(R.right_shift(total, const(layer.requant_a.shift, "int64")), -QMAX, QMAX)
+                    a = R.multiply(centred(layer.a), calibrated(int(layer.requant_a.multiplier[0]), "int64"))
+                    b = R.multiply(centred(layer.b), calibrated(int(layer.requant_b.multiplier[0]), "int64"))
+                    total = R.add(R.add(a, b), calibrated(1 << (layer.requant_a.shift - 1), "int64"))
+                    y = R.clip(R.right_shift(total, calibrated(layer.requant_a.shift, "int64")), -QMAX, QMAX)
                     stored, zero_points[layer.dst] = store(y, -QMAX)
                     values[layer.dst] = bb.emit(stored)
                 elif isinstance(layer, QPool):

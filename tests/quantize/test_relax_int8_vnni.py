@@ -134,3 +134,22 @@ def test_metaschedule_tensorizes_pointwise_kernels_into_vpdpbusd():
     out = tvm.runtime.tensor(np.zeros((1, 12, 12, 192), np.int32))
     module["main"](tvm.runtime.tensor(x), tvm.runtime.tensor(pack_vnni(w, 192, 32)), out)
     np.testing.assert_array_equal(out.numpy(), np.einsum("nhwi,oi->nhwo", x.astype(np.int64), w.astype(np.int64)))
+
+
+def test_kernels_do_not_depend_on_the_calibration_so_a_tuning_log_survives_recalibrating():
+    from tvm_ffi import structural_hash
+
+    from edge_mnv2.targets import load_target
+    from edge_mnv2.tune import extract_tasks
+
+    spec = get_spec(TRAINED)
+    layers = layer_graph(build_model(spec).eval())
+    workloads, scales = [], []
+    for data in ("shapes", "synthetic"):
+        model = ptq.quantize(layers, ptq.calibrate(layers, calibration_images(data, 96, spec.preprocessing, 16)))
+        tasks = extract_tasks(build_module(model, spec.input_shape), load_target("host").tvm_target())
+        workloads.append(sorted(structural_hash(t.dispatched[0]) for t in tasks))
+        scales.append(model.scales)
+    assert scales[0] != scales[1]                 # the calibrations differ...
+    assert workloads[0] == workloads[1]           # ...the kernels do not
+    assert len(workloads[0]) < 40                 # layers of one shape share a kernel (52 convolutions)
