@@ -107,6 +107,12 @@ def main() -> int:
                 ms = np.asarray(s) * 1e3
                 lines.append(f"| {name} | {np.median(ms):.3f} | {np.percentile(ms, 90):.3f} | "
                              f"{np.median(ms) / (ort * 1e3):.2f} |")
+            medians = {name: float(np.median(s)) for name, s in samples.items()}
+            for kind in ("untuned", "tuned"):
+                fp32 = [v for k, v in medians.items() if k.startswith(f"TVM {kind}")]
+                int8 = [v for k, v in medians.items() if k.startswith(f"TVM int8 {kind}")]
+                if fp32 and int8:
+                    lines += ["", f"int8 / fp32 TVM build, both {kind}: {int8[0] / fp32[0]:.2f}"]
             lines.append("")
     text = "\n".join(lines)
     print(text)

@@ -355,6 +355,9 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
         shutil.rmtree(work, ignore_errors=True)
         _unnamed_handlers_off()
         callback, bar = _progress_callback(trials, before, tasks)
+        # the CPU and target go on record before the first trial: an interrupted run keeps them too
+        _write_meta(path, model=model_name, target=target.name, tvm_target=target.resolved_tvm(),
+                    tasks=len(tasks))
         with progress.stage(f"tuning {len(tasks)} tasks, {remaining} trials ({before} already in {path})"), \
                 _ctrl_c_exits():
             try:
@@ -379,17 +382,24 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
     return TuneResult(path, before, after, total, covered, estimate, time.perf_counter() - started)
 
 
-def _record_run(path: Path, model: str, target: TargetSpec, trials: int, before: int, after: int,
-                covered: int, tasks: int, estimate: float | None, seconds: float) -> None:
+def _write_meta(path: Path, run: dict | None = None, **fields) -> None:
+    """Update ``tuning.json`` atomically with ``fields`` (and append ``run`` to its runs)."""
     import tvm
 
     meta_path = path / META_FILE
     meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {"runs": []}
-    meta.update(model=model, target=target.name, tvm_target=target.resolved_tvm(), tvm=tvm.__version__,
-                tasks=tasks, covered=covered, records=after, estimated_ms=estimate)
-    meta["runs"].append({"finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                         "trials_requested": trials, "records_before": before, "records_after": after,
-                         "estimated_ms": estimate, "seconds": round(seconds, 1)})
+    meta.update(fields, tvm=tvm.__version__)
+    if run is not None:
+        meta["runs"].append(run)
     tmp = meta_path.with_suffix(".partial")
     tmp.write_text(json.dumps(meta, indent=2) + "\n")
     os.replace(tmp, meta_path)
+
+
+def _record_run(path: Path, model: str, target: TargetSpec, trials: int, before: int, after: int,
+                covered: int, tasks: int, estimate: float | None, seconds: float) -> None:
+    _write_meta(path, run={"finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+                           "trials_requested": trials, "records_before": before, "records_after": after,
+                           "estimated_ms": estimate, "seconds": round(seconds, 1)},
+                model=model, target=target.name, tvm_target=target.resolved_tvm(), tasks=tasks,
+                covered=covered, records=after, estimated_ms=estimate)

@@ -161,6 +161,9 @@ def test_killing_a_run_keeps_every_record_and_a_rerun_continues(tmp_path, how):
     # the first round over all four tasks (64 trials) in memory, and a kill there would keep nothing
     assert 16 <= len(kept) < 64
 
+    meta = json.loads((log / tune.META_FILE).read_text())    # the CPU it was tuned on survives the kill
+    assert meta["tvm_target"]["mcpu"] == load_target("host").resolved_tvm()["mcpu"] and meta["runs"] == []
+
     wanted = len(kept) + 16
     rerun = subprocess.run([*cmd[:-1], str(wanted)], env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr

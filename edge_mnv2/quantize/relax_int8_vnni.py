@@ -13,12 +13,16 @@ reference), arranged so MetaSchedule can tensorize the 1x1 convolutions and the 
 * Nothing is padded, so the artifact stores exactly the generic layout's bytes: a 1x1 convolution
   whose outputs are not a multiple of 16 (or inputs of 4) stays a plain NHWC convolution (the 8-, 24-
   and 56-channel projections at width 0.35; they are small), and so does a 10-class classifier.
+* Values calibration chooses (shifts, scalar multipliers, the input scale) are 1-element tensors the
+  kernels read, not constants compiled in: layers of one shape share a kernel (34 tuning tasks for
+  0.35_96 instead of 43) and a tuning log stays valid when the model is recalibrated.
 """
 
 from __future__ import annotations
 
 import numpy as np
 
+from edge_mnv2.errors import CompileError
 from edge_mnv2.quantize.ptq import QMAX, QAdd, QConv, QDense, QPool, QuantizedModel, Requant
 from edge_mnv2.quantize.x86_intrinsics import GROUP, LANES, register
 
@@ -149,7 +153,9 @@ def build_module(model: QuantizedModel, input_shape: tuple[int, int, int, int], 
                         acc = bb.emit_te(depthwise_conv2d_nhwc, src, const(layer.weight[:, 0].transpose(1, 2, 0), "int8"),
                                          layer.stride, layer.padding, zp)
                     else:
-                        raise NotImplementedError(f"grouped convolution with {layer.groups} groups")
+                        raise CompileError(f"the VNNI int8 layout has no kernel for a convolution with "
+                                           f"{layer.groups} groups of {ic} channels (only dense and "
+                                           "depthwise); compile for a target without AVX-512 VNNI")
                     w_sum = layer.weight.astype(np.int64).reshape(oc, -1).sum(axis=1)
                     acc = R.add(acc, const((layer.bias - zp * w_sum).reshape(1, 1, 1, oc), "int32"))
                     y = R.clip(requant(acc, layer.requant), layer.lo, layer.hi)
