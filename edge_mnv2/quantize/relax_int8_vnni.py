@@ -10,7 +10,7 @@ reference), arranged so MetaSchedule can tensorize the 1x1 convolutions and the 
   after ReLU6 (values 0..127) is stored as is (zero point 0); a signed one (projections, residual sums)
   as ``q + 128``. The zero point is taken out exactly: ``sum((x - z) * w) = sum(x * w) - z * sum(w)``
   goes into the bias, and padding uses ``z`` so padded taps still contribute nothing.
-* Nothing is padded, so the artifact stores exactly the generic layout's bytes: a 1x1 convolution
+* Nothing is padded, so the artifact stores the generic layout's bytes: a 1x1 convolution
   whose outputs are not a multiple of 16 (or inputs of 4) stays a plain NHWC convolution (the 8-, 24-
   and 56-channel projections at width 0.35; they are small), and so does a 10-class classifier.
 * Values calibration chooses (shifts, scalar multipliers, the input scale) are 1-element tensors the

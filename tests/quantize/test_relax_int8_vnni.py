@@ -74,8 +74,14 @@ def test_vnni_layout_stores_uint8_activations_int8_packed_weights_and_no_padding
                for t in activations[:-3])                                                   # NHWC, real widths
     packed = [plan.tensors[t] for t in plan.constants if plan.tensors[t].shape[-2:] == (16, 4)]
     assert len(packed) >= 20 and all(t.dtype == "int8" for t in packed)
-    # nothing padded: the artifact stores the generic layout's parameter bytes
-    assert parameter_bytes(mod) == parameter_bytes(build_generic(model, spec.input_shape))
+    # nothing padded: the artifact stores the generic layout's parameter bytes, plus the calibrated
+    # scalars it reads from memory (rounding + shift per requantization, the residual multipliers,
+    # the pool's multiplier and the input scale)
+    from edge_mnv2.quantize.ptq import QAdd, QConv, QPool
+
+    count = {kind: sum(isinstance(layer, kind) for layer in model.layers) for kind in (QConv, QAdd, QPool)}
+    scalars = 16 * count[QConv] + 32 * count[QAdd] + 20 * count[QPool] + 4
+    assert parameter_bytes(mod) == parameter_bytes(build_generic(model, spec.input_shape)) + scalars
 
 
 def test_quantized_module_records_the_layout_and_its_stored_bytes(tmp_path):
