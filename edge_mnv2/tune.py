@@ -190,15 +190,17 @@ def _progress_callback(total: int, done_before: int, tasks):
     return Progress(), bar
 
 
-def largest_first_scheduler():
+def largest_first_scheduler(database=None):
     """A MetaSchedule task scheduler that commits every round and spends trials where the time goes.
 
     MetaSchedule's own schedulers collect a task's measurements only when they return to that task:
     the gradient scheduler first gives each of ~33 tasks a round, so the first ~500 measured trials
     sit in memory and a run killed then loses them all. This one joins the last round before choosing
     the next (so the database always holds everything measured but the round in flight), tries every
-    task once, largest share of the model's FLOPs first, then picks the task with the largest share of
-    the estimated latency, discounted by how many of its recent rounds brought no improvement.
+    task the database has no record of, largest share of the model's FLOPs first, then picks the task
+    with the largest share of the estimated latency, discounted by how many of its recent rounds brought
+    no improvement. Best latencies start from the database, so a re-run goes on where the last one
+    stopped instead of spending a round on every task again.
     """
     from tvm.ir.utils import derived_object
     from tvm.s_tir import meta_schedule as ms
@@ -210,10 +212,22 @@ def largest_first_scheduler():
             self.pending: int | None = None
             self.best: dict[int, float] = {}       # task -> best mean run seconds
             self.stale: dict[int, int] = {}        # task -> rounds in a row without improvement
+            self.seeded = False
 
         @property
         def tasks(self):
             return self._outer().tasks_   # the C++ scheduler's task records
+
+        def _seed(self) -> None:
+            """Best measured latency of every task the database already holds records for."""
+            self.seeded = True
+            if database is None:
+                return
+            for i, task in enumerate(self.tasks):
+                mod = task.ctx.mod
+                top = database.get_top_k(database.commit_workload(mod), 1) if database.has_workload(mod) else []
+                if top and top[0].run_secs:
+                    self.best[i] = sum(float(s) for s in top[0].run_secs) / len(top[0].run_secs)
 
         def _join(self) -> None:
             task_id, self.pending = self.pending, None
@@ -229,6 +243,8 @@ def largest_first_scheduler():
                 self.stale[task_id] = self.stale.get(task_id, 0) + 1
 
         def next_task_id(self) -> int:
+            if not self.seeded:
+                self._seed()
             self._join()
             tasks = self.tasks
             live = [i for i, t in enumerate(tasks) if not t.is_terminated]
@@ -367,7 +383,7 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
                     max_trials_per_task=max(64, 4 * trials // max(len(tasks), 1)), database=database,
                     builder=builder, runner=runner,
                     measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"), callback],
-                    task_scheduler=largest_first_scheduler(), seed=0)
+                    task_scheduler=largest_first_scheduler(database), seed=0)
             finally:
                 bar.close()
     after = records_for(database, tasks)

@@ -40,6 +40,16 @@ def test_tuning_writes_a_log_and_a_rerun_adds_nothing(tuned_root):
 
 
 @pytest.mark.slow
+def test_a_rerun_spends_its_trials_on_tasks_the_log_lacks(tuned_root, tmp_path):
+    root, result = tuned_root
+    copy = tmp_path / "logs"
+    shutil.copytree(root, copy)
+    again = tune.tune_model(MODEL, load_target("host"), trials=result.trials_after + 8, log_root=copy)
+    # a scheduler that forgot the log would tune the largest task again and cover nothing new
+    assert again.covered == result.covered + 1
+
+
+@pytest.mark.slow
 def test_compile_applies_the_log_and_stays_correct(tuned_root, tmp_path):
     import torch
     import tvm
