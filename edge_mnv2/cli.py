@@ -188,7 +188,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     address = device_address(None, args.tracker, args.key) if args.tracker or args.key else None
     try:
         result = tune_model(args.model, target, args.trials, tracker=address, checkpoint=args.checkpoint,
-                            quantize=args.quantize, calibration=args.calibration)
+                            quantize=args.quantize, calibration=args.calibration,
+                            weight_prepack=args.weight_prepack)
     except KeyboardInterrupt:   # before or after MetaSchedule runs (during it, tune.py exits by itself)
         from edge_mnv2.tune import INTERRUPTED_MESSAGE
 
@@ -372,6 +373,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", help="PyTorch state dict (when MODEL is a name)")
     p.add_argument("--quantize", choices=["int8"], help="tune the int8 build's kernels (log MODEL.int8)")
     p.add_argument("--calibration", metavar="DATA", help="calibration images for --quantize (as compile)")
+    p.add_argument("--weight-prepack", action=argparse.BooleanOptionalAction, default=None,
+                   help="let schedules choose the weights' layout, repacked at compile time (a new log's "
+                        "default comes from the target's [tuning] table; a log keeps its setting)")
     p.set_defaults(func=_cmd_tune)
 
     p = sub.add_parser("train", help="train a model with the paper's recipe (RMSProp, lr 0.045 x 0.98/epoch)")

@@ -21,6 +21,7 @@ from edge_mnv2.export import export_onnx, load_onnx, read_metadata
 from edge_mnv2.models import get_spec
 from edge_mnv2.models.weights import DEFAULT_SEED, file_sha256
 from edge_mnv2.targets import TargetSpec, load_target
+from edge_mnv2.tune import PREPACK_KEY
 
 
 def is_onnx_path(model_or_onnx: str | Path) -> bool:
@@ -50,14 +51,58 @@ def relax_module(proto: onnx.ModelProto):
                            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from exc
 
 
-def build(mod, target: TargetSpec, database=None):
+def tuned_pipeline(target, weight_prepack: bool, prepacked: list | None = None):
+    """The Relax pipeline of a tuned CPU build whose log was tuned with prepacked weights.
+
+    MetaSchedule's ``compile_relax`` with two additions, as TVM's ``static_shape_tuning`` pipeline
+    places them: kernels mark their weights layout-free before the database is applied (so they match
+    the tuned workloads), and afterwards each schedule's weight repacking is split into its own
+    function, which ``FoldConstant`` runs on the constant weights at compile time. The model's
+    interface does not change. The names of the repacking functions are appended to ``prepacked``.
+    """
+    import tvm
+    from tvm import relax
+    from tvm.relax import pipeline as relax_pipelines
+
+    T = relax.transform
+    try:
+        lower = relax_pipelines.dataflow_lower_passes(target)
+        finalize = relax_pipelines.finalize_passes(target)
+    except (ValueError, AttributeError):   # TVM 0.27 has these for GPUs only; compile_relax's CPU list
+        lower = [T.RewriteDataflowReshape(), T.ToNonDataflow(), T.RemovePurityChecking(), T.CallTIRRewrite()]
+        finalize = [T.StaticPlanBlockMemory(), T.LowerAllocTensor(), T.KillAfterLastUse(),
+                    T.LowerRuntimeBuiltin(), T.ComputePrimValue(), T.VMShapeLower(), T.AttachGlobalSymbol()]
+
+    @tvm.transform.module_pass(opt_level=3, name="EdgeMnv2TunedPipeline")
+    def pipeline(mod, _ctx):
+        mod = tvm.transform.Sequential([
+            *relax_pipelines.library_dispatch_passes(target), T.LegalizeOps(), T.AnnotateTIROpPattern(),
+            T.FoldConstant(), T.FuseOps(), T.FuseTIR(),
+            *([T.AttachAttrLayoutFreeBuffers()] if weight_prepack else [])])(mod)
+        mod = T.MetaScheduleApplyDatabase()(mod)
+        if weight_prepack:
+            mod = T.SplitLayoutRewritePreproc()(mod)
+            if prepacked is not None:
+                prepacked.extend(gv.name_hint for gv in mod.functions if gv.name_hint.endswith("_weight_prepack"))
+            mod = tvm.transform.Sequential([T.FoldConstant(), T.DeadCodeElimination()])(mod)
+        return tvm.transform.Sequential(lower + finalize)(mod)
+
+    return pipeline
+
+
+def build(mod, target: TargetSpec, database=None, weight_prepack: bool = False, prepacked: list | None = None):
     """``tvm.compile`` the Relax module for the target with the default (fusing) pipeline, or with a
-    MetaSchedule database's schedules applied where it has them."""
+    MetaSchedule database's schedules applied where it has them (and, for a log tuned with prepacked
+    weights, the weights repacked as its schedules read them)."""
     import tvm
     from tvm import relax
 
     tvm_target = target.tvm_target()
     try:
+        if database is not None and weight_prepack:
+            with tvm_target, database, tvm.transform.PassContext(opt_level=3):
+                return relax.build(mod, target=tvm_target,
+                                   relax_pipeline=tuned_pipeline(tvm_target, True, prepacked))
         if database is not None:
             from tvm.s_tir import meta_schedule as ms
 
@@ -89,14 +134,14 @@ def tuning_for(mod, target: TargetSpec, model_name: str | None, log_root: Path |
     if path is None:
         return None, None
     database = tune.open_database(path)
-    tasks = tune.extract_tasks(mod, target.tvm_target())
+    prepack = bool(tune.log_weight_prepack(path))
+    tasks = tune.extract_tasks(mod, target.tvm_target(), prepack)
     covered, total = tune.coverage(database, tasks)
-    meta_path = path / tune.META_FILE
-    meta = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    meta = tune.read_meta(path)
     tuned_for = meta.get("tvm_target", {}).get("mcpu")
     here = target.resolved_tvm().get("mcpu")
     info = {"log": str(path), "covered_tasks": covered, "tasks": total, "records": meta.get("records"),
-            "tuned_for": tuned_for}
+            "tuned_for": tuned_for, tune.PREPACK_KEY: prepack}
     if tuned_for and here and tuned_for != here:
         print(f"warning: the tuning log {path} was tuned on {tuned_for}; this build is for {here}, so its "
               "schedules may not fit this CPU (retune with `edge-mnv2 tune`)", file=sys.stderr)
@@ -227,7 +272,10 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
                                     target_spec.cuda.get("jetpack"))
         with progress.stage(f"compiling for {target_spec.name} ({target_spec.tvm_target()})"), \
                 (cuda.nvcc_build() if gpu else contextlib.nullcontext()):
-            executable = build(mod, target_spec, database)
+            prepacked: list[str] = []
+            executable = build(mod, target_spec, database, bool(tuning and tuning.get(PREPACK_KEY)), prepacked)
+            if tuning:
+                tuning["prepacked_weights"] = len(prepacked)
         library_name = f"model.{target_spec.export_format}"
         with progress.stage(f"exporting {library_name}"):
             export_library(executable, staging / library_name, target_spec)

@@ -37,6 +37,7 @@ class TargetSpec:
     micro: dict = field(default_factory=dict)    # a microcontroller board: CPU, memory, UART (see micro/)
     flash: dict = field(default_factory=dict)    # how firmware reaches the board: qemu or a flasher
     cuda: dict = field(default_factory=dict)     # a CUDA target's notes (the board's JetPack, ...)
+    tuning: dict = field(default_factory=dict)   # how new tuning logs are made (weight_prepack, ...)
     path: Path | None = None
 
     @property
@@ -106,4 +107,4 @@ def load_target(name_or_path: str | Path) -> TargetSpec:
                       device=data.get("device", "cpu"), rpc_key=data.get("rpc_key", data["name"]),
                       export=data.get("export", {}), emulate=data.get("emulate", {}),
                       micro=data.get("micro", {}), flash=data.get("flash", {}), cuda=data.get("cuda", {}),
-                      path=path)
+                      tuning=data.get("tuning", {}), path=path)

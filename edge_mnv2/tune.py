@@ -30,6 +30,7 @@ LOGS_ENV = "EDGE_MNV2_TUNING_LOGS"
 _REPO_LOGS = Path(__file__).resolve().parent.parent / "tuning_logs"
 DB_FILES = ("database_workload.json", "database_tuning_record.json")
 META_FILE = "tuning.json"
+PREPACK_KEY = "weight_prepack"   # tuning.json and the target's [tuning] table
 # MetaSchedule's 30 s defaults time out on a busy 2-core machine (each build starts a fresh process).
 BUILD_TIMEOUT_S = 120.0
 # Candidates per task per round: MetaSchedule gives every task one round before it follows the gradient,
@@ -108,17 +109,59 @@ def open_database(path: Path):
     return ms.database.JSONDatabase(work_dir=str(path), module_equality="structural")
 
 
-def fused_module(mod):
-    """The Relax module lowered and fused as the build will see it, so extracted tasks match."""
+def fused_module(mod, weight_prepack: bool = False):
+    """The Relax module lowered and fused as the build will see it, so extracted tasks match.
+
+    With ``weight_prepack`` every kernel marks its weights (constants) as layout-free: MetaSchedule may
+    then store them in whatever blocked layout its schedule reads best, and the build repacks the
+    constants once, at compile time (see ``compile.tuned_pipeline``).
+    """
     from tvm import relax
 
-    return relax.get_pipeline("zero")(mod)
+    fused = relax.get_pipeline("zero")(mod)
+    return relax.transform.AttachAttrLayoutFreeBuffers()(fused) if weight_prepack else fused
 
 
-def extract_tasks(mod, target):
+def extract_tasks(mod, target, weight_prepack: bool = False):
     from tvm.s_tir import meta_schedule as ms
 
-    return ms.relax_integration.extract_tasks(fused_module(mod), target)
+    return ms.relax_integration.extract_tasks(fused_module(mod, weight_prepack), target)
+
+
+def read_meta(path: Path) -> dict:
+    """The log's ``tuning.json`` ({} when it has none)."""
+    meta_path = path / META_FILE
+    return json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+
+
+def log_weight_prepack(path: Path) -> bool | None:
+    """Whether the log at ``path`` was tuned with prepacked weights; None for a log not started yet.
+
+    Logs from before the setting existed hold records of plain-layout kernels.
+    """
+    meta = read_meta(path)
+    if PREPACK_KEY in meta:
+        return bool(meta[PREPACK_KEY])
+    records = path / DB_FILES[1]
+    return False if meta or (records.is_file() and records.stat().st_size) else None
+
+
+def weight_prepack_for(path: Path, target: TargetSpec, quantize: str | None, asked: bool | None) -> bool:
+    """Prepacking for a tuning run into ``path``: the log's own setting, else ``asked``, else the target's
+    ``[tuning] weight_prepack`` (int8 kernels pack their weights themselves, so never for them)."""
+    existing = log_weight_prepack(path)
+    if existing is not None:
+        if asked is not None and asked != existing:
+            flag = "--weight-prepack" if asked else "--no-weight-prepack"
+            raise EdgeMnv2Error(f"the log {path} was tuned {'with' if existing else 'without'} prepacked weights, "
+                                f"so {flag} cannot continue it; leave the flag out, or move the log away to "
+                                "start a new one")
+        return existing
+    if asked is not None:
+        if asked and quantize:
+            raise EdgeMnv2Error("--weight-prepack is for fp32 builds: the int8 kernels pack their own weights")
+        return asked
+    return bool(target.tuning.get(PREPACK_KEY, False)) and not quantize and target.device == "cpu"
 
 
 def coverage(database, tasks) -> tuple[int, int]:
@@ -316,10 +359,12 @@ class TuneResult:
 
 def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: DeviceAddress | None = None,
                log_root: Path | None = None, checkpoint=None, quantize: str | None = None,
-               calibration: str | None = None) -> TuneResult:
+               calibration: str | None = None, weight_prepack: bool | None = None) -> TuneResult:
     """Tune the model's tasks for ``target`` until the log holds ``trials`` measured candidates.
 
     With ``quantize``, the int8 model's kernels are tuned, into the ``<architecture>.int8`` log.
+    ``weight_prepack`` (None: the log's setting, else the target's) lets schedules choose the weights'
+    layout; a log keeps the setting it was started with.
     """
     from tvm.s_tir import meta_schedule as ms
 
@@ -345,9 +390,10 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
     else:
         mod = relax_module(proto)
     path = log_dir(target.name, model_name, log_root)
+    prepack = weight_prepack_for(path, target, quantize, weight_prepack)
     database = open_database(path)
     with progress.stage("extracting tuning tasks"):
-        tasks = extract_tasks(mod, tvm_target)
+        tasks = extract_tasks(mod, tvm_target, prepack)
     before = records_for(database, tasks)
     remaining = trials - before
     started = time.perf_counter()
@@ -373,12 +419,12 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
         callback, bar = _progress_callback(trials, before, tasks)
         # the CPU and target go on record before the first trial: an interrupted run keeps them too
         _write_meta(path, model=model_name, target=target.name, tvm_target=target.resolved_tvm(),
-                    tasks=len(tasks))
+                    tasks=len(tasks), **{PREPACK_KEY: prepack})
         with progress.stage(f"tuning {len(tasks)} tasks, {remaining} trials ({before} already in {path})"), \
                 _ctrl_c_exits():
             try:
                 ms.relax_integration.tune_relax(
-                    mod=fused_module(mod), params={}, target=tvm_target, work_dir=str(work),
+                    mod=fused_module(mod, prepack), params={}, target=tvm_target, work_dir=str(work),
                     max_trials_global=remaining, num_trials_per_iter=min(TRIALS_PER_ROUND, remaining),
                     max_trials_per_task=max(64, 4 * trials // max(len(tasks), 1)), database=database,
                     builder=builder, runner=runner,
@@ -394,7 +440,7 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
     covered, total = coverage(database, tasks)
     estimate = estimated_latency_ms(database, tasks)
     _record_run(path, model_name, target, trials, before, after, covered, total, estimate,
-                time.perf_counter() - started)
+                time.perf_counter() - started, prepack)
     return TuneResult(path, before, after, total, covered, estimate, time.perf_counter() - started)
 
 
@@ -413,9 +459,9 @@ def _write_meta(path: Path, run: dict | None = None, **fields) -> None:
 
 
 def _record_run(path: Path, model: str, target: TargetSpec, trials: int, before: int, after: int,
-                covered: int, tasks: int, estimate: float | None, seconds: float) -> None:
+                covered: int, tasks: int, estimate: float | None, seconds: float, prepack: bool) -> None:
     _write_meta(path, run={"finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                            "trials_requested": trials, "records_before": before, "records_after": after,
                            "estimated_ms": estimate, "seconds": round(seconds, 1)},
                 model=model, target=target.name, tvm_target=target.resolved_tvm(), tasks=tasks,
-                covered=covered, records=after, estimated_ms=estimate)
+                covered=covered, records=after, estimated_ms=estimate, **{PREPACK_KEY: prepack})

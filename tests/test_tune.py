@@ -64,6 +64,8 @@ def test_compile_applies_the_log_and_stays_correct(tuned_root, tmp_path):
     info = tuned.metadata["tuning"]
     assert info["log"] == str(result.log) and info["covered_tasks"] == result.covered
     assert info["tasks"] == result.tasks
+    # the host target starts logs with prepacked weights: the tuned kernel's weights were repacked
+    assert info["weight_prepack"] is True and info["prepacked_weights"] >= 1
     plain = compile_model(MODEL, "host", tmp_path / "plain", log_root=root, use_tuning=False)
     assert plain.metadata["tuning"] is None
 
@@ -87,6 +89,35 @@ def test_logs_are_found_by_target_and_architecture(tmp_path):
     assert tune.find_log("host", "mobilenet_v2_1.0_224", tmp_path) is None   # another model's target only
     assert tune.find_log("rpi5", "mobilenet_v2_1.0_224", tmp_path) is None   # another target
     assert tune.find_log("host", None, tmp_path) is None
+
+
+def test_weight_prepack_comes_from_the_log_then_the_flag_then_the_target(tmp_path):
+    from dataclasses import replace
+
+    from edge_mnv2.errors import EdgeMnv2Error
+
+    host = load_target("host")
+    packing, plain = replace(host, tuning={"weight_prepack": True}), replace(host, tuning={})
+    new_log = tmp_path / "new"
+    assert tune.log_weight_prepack(new_log) is None
+    assert tune.weight_prepack_for(new_log, packing, None, None) is True
+    assert tune.weight_prepack_for(new_log, plain, None, None) is False
+    assert tune.weight_prepack_for(new_log, plain, None, True) is True
+    assert tune.weight_prepack_for(new_log, packing, "int8", None) is False   # int8 packs its own weights
+    assert tune.weight_prepack_for(new_log, replace(packing, device="cuda"), None, None) is False
+    with pytest.raises(EdgeMnv2Error, match="int8"):
+        tune.weight_prepack_for(new_log, packing, "int8", True)
+
+    legacy = tmp_path / "legacy"   # records from before the setting existed: plain kernels
+    legacy.mkdir()
+    (legacy / "database_tuning_record.json").write_text('[0, [[], [1e-05], {}, []]]\n')
+    assert tune.weight_prepack_for(legacy, packing, None, None) is False
+    packed = tmp_path / "packed"
+    packed.mkdir()
+    (packed / tune.META_FILE).write_text(json.dumps({"runs": [], "weight_prepack": True}))
+    assert tune.weight_prepack_for(packed, plain, None, None) is True
+    with pytest.raises(EdgeMnv2Error, match="--no-weight-prepack cannot continue it"):
+        tune.weight_prepack_for(packed, plain, None, False)
 
 
 def test_a_torn_last_line_is_repaired(tmp_path):
