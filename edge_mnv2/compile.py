@@ -51,14 +51,14 @@ def relax_module(proto: onnx.ModelProto):
                            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from exc
 
 
-def tuned_pipeline(target, weight_prepack: bool, prepacked: list | None = None):
+def prepacked_pipeline(target, prepacked: list | None = None):
     """The Relax pipeline of a tuned CPU build whose log was tuned with prepacked weights.
 
-    MetaSchedule's ``compile_relax`` with two additions, as TVM's ``static_shape_tuning`` pipeline
-    places them: kernels mark their weights layout-free before the database is applied (so they match
-    the tuned workloads), and afterwards each schedule's weight repacking is split into its own
-    function, which ``FoldConstant`` runs on the constant weights at compile time. The model's
-    interface does not change. The names of the repacking functions are appended to ``prepacked``.
+    MetaSchedule's ``compile_relax`` with two additions, placed as in TVM's ``static_shape_tuning``
+    pipeline: kernels mark their weights layout-free before the database is applied (so they match the
+    tuned workloads), and afterwards each schedule's weight repacking is split into its own function,
+    which ``FoldConstant`` runs on the constant weights at compile time. The model's interface does not
+    change. The names of the repacking functions are appended to ``prepacked``.
     """
     import tvm
     from tvm import relax
@@ -73,19 +73,15 @@ def tuned_pipeline(target, weight_prepack: bool, prepacked: list | None = None):
         finalize = [T.StaticPlanBlockMemory(), T.LowerAllocTensor(), T.KillAfterLastUse(),
                     T.LowerRuntimeBuiltin(), T.ComputePrimValue(), T.VMShapeLower(), T.AttachGlobalSymbol()]
 
-    @tvm.transform.module_pass(opt_level=3, name="EdgeMnv2TunedPipeline")
+    @tvm.transform.module_pass(opt_level=3, name="EdgeMnv2PrepackedPipeline")
     def pipeline(mod, _ctx):
         mod = tvm.transform.Sequential([
             *relax_pipelines.library_dispatch_passes(target), T.LegalizeOps(), T.AnnotateTIROpPattern(),
-            T.FoldConstant(), T.FuseOps(), T.FuseTIR(),
-            *([T.AttachAttrLayoutFreeBuffers()] if weight_prepack else [])])(mod)
-        mod = T.MetaScheduleApplyDatabase()(mod)
-        if weight_prepack:
-            mod = T.SplitLayoutRewritePreproc()(mod)
-            if prepacked is not None:
-                prepacked.extend(gv.name_hint for gv in mod.functions if gv.name_hint.endswith("_weight_prepack"))
-            mod = tvm.transform.Sequential([T.FoldConstant(), T.DeadCodeElimination()])(mod)
-        return tvm.transform.Sequential(lower + finalize)(mod)
+            T.FoldConstant(), T.FuseOps(), T.FuseTIR(), T.AttachAttrLayoutFreeBuffers(),
+            T.MetaScheduleApplyDatabase(), T.SplitLayoutRewritePreproc()])(mod)
+        if prepacked is not None:
+            prepacked.extend(gv.name_hint for gv in mod.functions if gv.name_hint.endswith("_weight_prepack"))
+        return tvm.transform.Sequential([T.FoldConstant(), T.DeadCodeElimination(), *lower, *finalize])(mod)
 
     return pipeline
 
@@ -102,7 +98,7 @@ def build(mod, target: TargetSpec, database=None, weight_prepack: bool = False, 
         if database is not None and weight_prepack:
             with tvm_target, database, tvm.transform.PassContext(opt_level=3):
                 return relax.build(mod, target=tvm_target,
-                                   relax_pipeline=tuned_pipeline(tvm_target, True, prepacked))
+                                   relax_pipeline=prepacked_pipeline(tvm_target, prepacked))
         if database is not None:
             from tvm.s_tir import meta_schedule as ms
 
@@ -141,7 +137,7 @@ def tuning_for(mod, target: TargetSpec, model_name: str | None, log_root: Path |
     tuned_for = meta.get("tvm_target", {}).get("mcpu")
     here = target.resolved_tvm().get("mcpu")
     info = {"log": str(path), "covered_tasks": covered, "tasks": total, "records": meta.get("records"),
-            "tuned_for": tuned_for, tune.PREPACK_KEY: prepack}
+            "tuned_for": tuned_for, PREPACK_KEY: prepack}
     if tuned_for and here and tuned_for != here:
         print(f"warning: the tuning log {path} was tuned on {tuned_for}; this build is for {here}, so its "
               "schedules may not fit this CPU (retune with `edge-mnv2 tune`)", file=sys.stderr)

@@ -114,7 +114,7 @@ def fused_module(mod, weight_prepack: bool = False):
 
     With ``weight_prepack`` every kernel marks its weights (constants) as layout-free: MetaSchedule may
     then store them in whatever blocked layout its schedule reads best, and the build repacks the
-    constants once, at compile time (see ``compile.tuned_pipeline``).
+    constants once, at compile time (see ``compile.prepacked_pipeline``).
     """
     from tvm import relax
 
@@ -157,9 +157,12 @@ def weight_prepack_for(path: Path, target: TargetSpec, quantize: str | None, ask
                                 f"so {flag} cannot continue it; leave the flag out, or move the log away to "
                                 "start a new one")
         return existing
-    if asked is not None:
-        if asked and quantize:
+    if asked:
+        if quantize:
             raise EdgeMnv2Error("--weight-prepack is for fp32 builds: the int8 kernels pack their own weights")
+        if target.device != "cpu":
+            raise EdgeMnv2Error(f"--weight-prepack is for CPU targets; {target.name!r} runs on {target.device}")
+    if asked is not None:
         return asked
     return bool(target.tuning.get(PREPACK_KEY, False)) and not quantize and target.device == "cpu"
 

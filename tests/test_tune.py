@@ -107,6 +107,8 @@ def test_weight_prepack_comes_from_the_log_then_the_flag_then_the_target(tmp_pat
     assert tune.weight_prepack_for(new_log, replace(packing, device="cuda"), None, None) is False
     with pytest.raises(EdgeMnv2Error, match="int8"):
         tune.weight_prepack_for(new_log, packing, "int8", True)
+    with pytest.raises(EdgeMnv2Error, match="for CPU targets; 'cuda' runs on cuda"):
+        tune.weight_prepack_for(new_log, load_target("cuda"), None, True)
 
     legacy = tmp_path / "legacy"   # records from before the setting existed: plain kernels
     legacy.mkdir()
