@@ -189,7 +189,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     try:
         result = tune_model(args.model, target, args.trials, tracker=address, checkpoint=args.checkpoint,
                             quantize=args.quantize, calibration=args.calibration,
-                            weight_prepack=args.weight_prepack)
+                            weight_prepack=args.weight_prepack, seed_from=args.seed_from, seed_top=args.seed_top)
     except KeyboardInterrupt:   # before or after MetaSchedule runs (during it, tune.py exits by itself)
         from edge_mnv2.tune import INTERRUPTED_MESSAGE
 
@@ -376,6 +376,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-prepack", action=argparse.BooleanOptionalAction, default=None,
                    help="let schedules choose the weights' layout, repacked at compile time (a new log's "
                         "default comes from the target's [tuning] table; a log keeps its setting)")
+    p.add_argument("--seed-from", metavar="LOG", type=Path,
+                   help="another tuning log (e.g. tuned without prepacked weights, or on another CPU): its best "
+                        "schedules for tasks this log lacks are measured here first and count as trials")
+    p.add_argument("--seed-top", metavar="K", type=int, default=4,
+                   help="schedules per task taken from --seed-from (default 4)")
     p.set_defaults(func=_cmd_tune)
 
     p = sub.add_parser("train", help="train a model with the paper's recipe (RMSProp, lr 0.045 x 0.98/epoch)")

@@ -25,13 +25,15 @@ from edge_mnv2 import progress
 from edge_mnv2.errors import EdgeMnv2Error
 from edge_mnv2.remote.address import DeviceAddress
 from edge_mnv2.targets import TargetSpec
+from edge_mnv2.tune_builder import persistent_builder
+from edge_mnv2.tune_seed import DEFAULT_TOP_K, check_source, seed_log
 
 LOGS_ENV = "EDGE_MNV2_TUNING_LOGS"
 _REPO_LOGS = Path(__file__).resolve().parent.parent / "tuning_logs"
 DB_FILES = ("database_workload.json", "database_tuning_record.json")
 META_FILE = "tuning.json"
 PREPACK_KEY = "weight_prepack"   # tuning.json and the target's [tuning] table
-# MetaSchedule's 30 s defaults time out on a busy 2-core machine (each build starts a fresh process).
+# MetaSchedule's 30 s defaults time out on a busy 2-core machine.
 BUILD_TIMEOUT_S = 120.0
 # Candidates per task per round: MetaSchedule gives every task one round before it follows the gradient,
 # so small rounds reach all ~33 tasks of a MobileNetV2 sooner (64 would need ~2000 trials for that).
@@ -362,12 +364,14 @@ class TuneResult:
 
 def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: DeviceAddress | None = None,
                log_root: Path | None = None, checkpoint=None, quantize: str | None = None,
-               calibration: str | None = None, weight_prepack: bool | None = None) -> TuneResult:
+               calibration: str | None = None, weight_prepack: bool | None = None,
+               seed_from: Path | None = None, seed_top: int = DEFAULT_TOP_K) -> TuneResult:
     """Tune the model's tasks for ``target`` until the log holds ``trials`` measured candidates.
 
     With ``quantize``, the int8 model's kernels are tuned, into the ``<architecture>.int8`` log.
     ``weight_prepack`` (None: the log's setting, else the target's) lets schedules choose the weights'
-    layout; a log keeps the setting it was started with.
+    layout; a log keeps the setting it was started with. ``seed_from`` (another log) first measures
+    that log's ``seed_top`` best schedules of each task this log has no record of (see ``tune_seed``).
     """
     from tvm.s_tir import meta_schedule as ms
 
@@ -375,6 +379,8 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
 
     if trials < 1:
         raise EdgeMnv2Error(f"--trials must be at least 1, got {trials}")
+    if seed_from is not None:
+        check_source(Path(seed_from), seed_top)
     proto, model_name = load_source(model_or_onnx, checkpoint)
     tvm_target = target.tvm_target()
     if "num-cores" not in target.resolved_tvm():
@@ -412,29 +418,38 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
         if target.cross_compiler:
             os.environ["EDGE_MNV2_CROSS_CXX"] = target.cross_compiler
             export = cross_export
-        builder = ms.builder.LocalBuilder(timeout_sec=BUILD_TIMEOUT_S, f_export=export)
+        builder = persistent_builder(BUILD_TIMEOUT_S, export)
         # MetaSchedule's own per-task logs (why a candidate failed) go beside the cache, not into the log.
         from edge_mnv2.remote.emulator import cache_dir
 
         work = cache_dir() / "tuning-work" / target.name / model_name
         shutil.rmtree(work, ignore_errors=True)
         _unnamed_handlers_off()
-        callback, bar = _progress_callback(trials, before, tasks)
         # the CPU and target go on record before the first trial: an interrupted run keeps them too
         _write_meta(path, model=model_name, target=target.name, tvm_target=target.resolved_tvm(),
                     tasks=len(tasks), **{PREPACK_KEY: prepack})
-        with progress.stage(f"tuning {len(tasks)} tasks, {remaining} trials ({before} already in {path})"), \
-                _ctrl_c_exits():
-            try:
-                ms.relax_integration.tune_relax(
-                    mod=fused_module(mod, prepack), params={}, target=tvm_target, work_dir=str(work),
-                    max_trials_global=remaining, num_trials_per_iter=min(TRIALS_PER_ROUND, remaining),
-                    max_trials_per_task=max(64, 4 * trials // max(len(tasks), 1)), database=database,
-                    builder=builder, runner=runner,
-                    measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"), callback],
-                    task_scheduler=largest_first_scheduler(database), seed=0)
-            finally:
-                bar.close()
+        with _ctrl_c_exits():
+            if seed_from is not None:
+                with progress.stage(f"seeding {path} from {seed_from} (best {seed_top} schedules per task)"):
+                    seeded = seed_log(Path(seed_from), database, tasks, tvm_target, target.device, builder,
+                                      runner, seed_top)
+                print(f"  {seeded} schedules from {seed_from} measured into the log", file=sys.stderr)
+            seeded_before = records_for(database, tasks)
+            remaining = trials - seeded_before
+            callback, bar = _progress_callback(trials, seeded_before, tasks)
+            with progress.stage(f"tuning {len(tasks)} tasks, {max(remaining, 0)} trials "
+                                f"({seeded_before} already in {path})"):
+                try:
+                    if remaining > 0:
+                        ms.relax_integration.tune_relax(
+                            mod=fused_module(mod, prepack), params={}, target=tvm_target, work_dir=str(work),
+                            max_trials_global=remaining, num_trials_per_iter=min(TRIALS_PER_ROUND, remaining),
+                            max_trials_per_task=max(64, 4 * trials // max(len(tasks), 1)), database=database,
+                            builder=builder, runner=runner,
+                            measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"), callback],
+                            task_scheduler=largest_first_scheduler(database), seed=0)
+                finally:
+                    bar.close()
     after = records_for(database, tasks)
     if remaining > 0 and after == before:
         raise EdgeMnv2Error(f"no candidate of {remaining} built and ran successfully on "

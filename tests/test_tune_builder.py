@@ -1,0 +1,50 @@
+"""The tuning builder: candidates build into loadable libraries, in workers that outlive a round."""
+
+import numpy as np
+import pytest
+
+
+def vector_add(n: int):
+    import tvm
+    from tvm import te
+
+    a = te.placeholder((n,), "float32", name="a")
+    b = te.compute((n,), lambda i: a[i] + 1.0, name="b")
+    return tvm.IRModule({"main": te.create_prim_func([a, b])})
+
+
+@pytest.mark.slow
+def test_rounds_build_loadable_libraries_in_the_same_workers():
+    import tvm
+    from tvm.s_tir import meta_schedule as ms
+
+    from edge_mnv2.tune_builder import persistent_builder
+
+    builder = persistent_builder(timeout_sec=300, max_workers=1)
+    target = tvm.target.Target("llvm")
+    first = builder.build([ms.builder.BuilderInput(vector_add(16), target)])
+    assert first[0].error_msg is None
+    workers = {w._proc.pid for w in builder.pool._worker_map.values()}
+    second = builder.build([ms.builder.BuilderInput(vector_add(32), target)])
+    assert second[0].error_msg is None
+    # LocalBuilder would have started (and warmed up) a new process for the second round
+    assert {w._proc.pid for w in builder.pool._worker_map.values()} == workers
+
+    lib = tvm.runtime.load_module(second[0].artifact_path)
+    x = tvm.runtime.tensor(np.arange(32, dtype="float32"))
+    y = tvm.runtime.tensor(np.zeros(32, dtype="float32"))
+    lib["main"](x, y)
+    np.testing.assert_array_equal(y.numpy(), np.arange(32, dtype="float32") + 1)
+
+
+@pytest.mark.slow
+def test_a_candidate_over_the_timeout_is_reported_not_raised():
+    import tvm
+    from tvm.s_tir import meta_schedule as ms
+
+    from edge_mnv2.tune_builder import persistent_builder
+
+    # the timeout covers the build alone (the worker's warm-up has none), and no build takes 1 ms
+    builder = persistent_builder(timeout_sec=0.001, max_workers=1)
+    results = builder.build([ms.builder.BuilderInput(vector_add(8), tvm.target.Target("llvm"))])
+    assert results[0].artifact_path is None and "timed out" in results[0].error_msg
