@@ -25,7 +25,7 @@ from edge_mnv2 import progress
 from edge_mnv2.errors import EdgeMnv2Error
 from edge_mnv2.remote.address import DeviceAddress
 from edge_mnv2.targets import TargetSpec
-from edge_mnv2.tune_builder import persistent_builder
+from edge_mnv2.tune_builder import persistent_builder, warm_up
 from edge_mnv2.tune_seed import DEFAULT_TOP_K, check_source, seed_log
 
 LOGS_ENV = "EDGE_MNV2_TUNING_LOGS"
@@ -383,6 +383,7 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
         check_source(Path(seed_from), seed_top)
     proto, model_name = load_source(model_or_onnx, checkpoint)
     tvm_target = target.tvm_target()
+    warm_up()   # MetaSchedule's search imports TVM's tensor intrinsics too: the cheap way, first
     if "num-cores" not in target.resolved_tvm():
         raise EdgeMnv2Error(f"target {target.name!r} needs 'num-cores' in its [tvm] table for tuning")
     if target.cross_compiler and tracker is None:

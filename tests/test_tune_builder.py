@@ -48,3 +48,50 @@ def test_a_candidate_over_the_timeout_is_reported_not_raised():
     builder = persistent_builder(timeout_sec=0.001, max_workers=1)
     results = builder.build([ms.builder.BuilderInput(vector_add(8), tvm.target.Target("llvm"))])
     assert results[0].artifact_path is None and "timed out" in results[0].error_msg
+
+
+def test_the_cheap_stack_matches_inspect_stack():
+    import inspect
+
+    from edge_mnv2.tune_builder import _frames
+
+    def here():
+        return _frames(), inspect.stack()
+
+    cheap, full = here()
+    assert [(f.filename, f.lineno, f.function) for f in cheap][:5] == \
+        [(f.filename, f.lineno, f.function) for f in full][:5]
+    assert cheap[0].code_context == full[0].code_context and cheap[0].function == "here"
+    assert cheap[1].frame is full[1].frame
+
+
+INTRINSICS_DIGEST = """
+import hashlib, sys
+if sys.argv[1] == "cheap":
+    from edge_mnv2.tune_builder import warm_up
+    warm_up()
+import tvm.s_tir.tensor_intrin
+from tvm.s_tir import TensorIntrin
+names = {v for m, mod in list(sys.modules.items()) if m.startswith("tvm.s_tir.tensor_intrin")
+         for k, v in vars(mod).items() if k.endswith("_INTRIN") and isinstance(v, str)}
+digest = hashlib.sha256()
+for name in sorted(names):
+    intrin = TensorIntrin.get(name, allow_missing=True)
+    if intrin is not None:
+        digest.update(f"{name}{intrin.desc}{intrin.impl}".encode())
+print(len(names), digest.hexdigest())
+"""
+
+
+@pytest.mark.slow
+def test_the_cheap_warm_up_parses_the_same_intrinsics():
+    import subprocess
+    import sys
+
+    def digest(how):
+        out = subprocess.run([sys.executable, "-c", INTRINSICS_DIGEST, how], capture_output=True, text=True,
+                             check=True).stdout.split()
+        return int(out[0]), out[1]
+
+    cheap = digest("cheap")
+    assert cheap[0] > 100 and cheap == digest("inspect")
