@@ -2,11 +2,14 @@
 
     .venv/bin/python benchmarks/tvm_vs_ort.py [--models mobilenet_v2_1.0_224 mobilenet_v2_0.35_96]
                                               [--rounds 20] [--runs 5] [--int8] [-o benchmarks/results.md]
+                                              [--log LABEL=DIR ...]
 
 All runtimes run in this process, batch 1, interleaved round by round (each round times every runtime
 ``--runs`` times, in a shuffled order), so machine load hits them alike; the table gives medians over
 all runs and ratios to ONNX Runtime with its default threads. "TVM tuned" applies the model's log in
-tuning_logs/host/ (and is left out when there is none). Not a test: run it on a quiet machine.
+tuning_logs/host/ (and is left out when there is none); ``--log LABEL=DIR`` adds a build tuned with
+another log of the same model (an older log, one tuned another way), timed in the same rounds. Not a
+test: run it on a quiet machine.
 """
 
 from __future__ import annotations
@@ -35,7 +38,17 @@ def tvm_runner(library: Path):
     return run
 
 
-def runtimes(model: str, work: Path, int8: bool = False) -> dict:
+def log_root_for(model: str, log: Path, work: Path) -> Path:
+    """A log root in which ``log`` (a model's log folder) is the host log of ``model``."""
+    root = work / f"root-{abs(hash(str(log.resolve())))}"
+    (root / "host").mkdir(parents=True, exist_ok=True)
+    link = root / "host" / model
+    if not link.exists():
+        link.symlink_to(log.resolve(), target_is_directory=True)
+    return root
+
+
+def runtimes(model: str, work: Path, int8: bool = False, logs: dict[str, Path] | None = None) -> dict:
     import torch
 
     from edge_mnv2.compile import compile_model
@@ -49,6 +62,10 @@ def runtimes(model: str, work: Path, int8: bool = False) -> dict:
     if tuned.metadata.get("tuning"):
         t = tuned.metadata["tuning"]
         out[f"TVM tuned ({t['covered_tasks']}/{t['tasks']} tasks)"] = tvm_runner(tuned.library_path)
+    for label, log in (logs or {}).items():
+        other = compile_model(model, "host", work / f"{model}-{label}", log_root=log_root_for(model, log, work))
+        t = other.metadata["tuning"]
+        out[f"TVM tuned, {label} ({t['covered_tasks']}/{t['tasks']} tasks)"] = tvm_runner(other.library_path)
     if int8:
         quantized = compile_model(model, "host", work / f"{model}-int8", quantize="int8", use_tuning=False)
         out["TVM int8 untuned"] = tvm_runner(quantized.library_path)
@@ -86,7 +103,12 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="runs per runtime per round")
     parser.add_argument("--int8", action="store_true", help="also time the int8 build (compile --quantize int8)")
     parser.add_argument("-o", "--output", type=Path, help="also write the Markdown table here")
+    parser.add_argument("--log", action="append", default=[], metavar="LABEL=DIR",
+                        help="also time a build tuned with the log folder DIR (one model only)")
     args = parser.parse_args()
+    logs = dict(item.split("=", 1) for item in args.log)
+    if logs and len(args.models) != 1:
+        parser.error("--log needs exactly one model in --models")
 
     from tvm.target import codegen
 
@@ -99,7 +121,7 @@ def main() -> int:
         for model in args.models:
             spec = get_spec(model)
             x = evaluation_inputs(1, spec.resolution, spec.preprocessing)
-            runs = runtimes(model, Path(tmp), args.int8)
+            runs = runtimes(model, Path(tmp), args.int8, {k: Path(v) for k, v in logs.items()})
             samples = measure(runs, x, args.rounds, args.runs)
             ort = float(np.median(samples["ONNX Runtime (default threads)"]))
             lines += [f"### {model}", "", "| runtime | median ms | p90 ms | / ONNX Runtime |", "|---|---|---|---|"]
