@@ -129,8 +129,10 @@ def _start_and_interrupt(args, ready_text, timeout=240):
     import signal
     import time
 
+    # Ctrl-C's default action even when the suite runs in a background job (whose SIGINT is ignored)
     proc = subprocess.Popen([sys.executable, "-m", "edge_mnv2", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     lines, deadline = [], time.monotonic() + timeout
     try:
         for line in proc.stdout:

@@ -47,7 +47,15 @@ def _ctrl_c_during_step(monkeypatch, calls: int):
     monkeypatch.setattr(RMSpropTF, "step", step)
 
 
-def test_resume_after_ctrl_c_gives_the_same_weights(tmp_path, monkeypatch):
+@pytest.fixture
+def ctrl_c_raises():
+    """Python's own Ctrl-C handling, even when the suite runs in a background job (whose SIGINT is ignored)."""
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
+
+
+def test_resume_after_ctrl_c_gives_the_same_weights(tmp_path, monkeypatch, ctrl_c_raises):
     straight = tmp_path / "straight.pt"
     train(TINY, straight)
 

@@ -186,8 +186,10 @@ def test_killing_a_run_keeps_every_record_and_a_rerun_continues(tmp_path, how):
     env = {**os.environ, tune.LOGS_ENV: str(tmp_path / "logs")}
     log = tmp_path / "logs" / "host" / "tiny"
     cmd = [sys.executable, "-m", "edge_mnv2", "-q", "tune", str(model), "--target", "host", "--trials", "400"]
+    # its own group, as a terminal's Ctrl-C reaches all of it; Ctrl-C's default action even when the suite
+    # runs in a background job, where the shell ignores SIGINT and children would inherit that
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True)   # its own group: a terminal's Ctrl-C reaches all of it
+                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 400
     while len(_records(log)) < 16 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.5)
