@@ -38,13 +38,10 @@ def tvm_runner(library: Path):
     return run
 
 
-def log_root_for(model: str, log: Path, work: Path) -> Path:
-    """A log root in which ``log`` (a model's log folder) is the host log of ``model``."""
-    root = work / f"root-{abs(hash(str(log.resolve())))}"
+def log_root_for(model: str, log: Path, root: Path) -> Path:
+    """``root``, made a log root in which ``log`` (a model's log folder) is the host log of ``model``."""
     (root / "host").mkdir(parents=True, exist_ok=True)
-    link = root / "host" / model
-    if not link.exists():
-        link.symlink_to(log.resolve(), target_is_directory=True)
+    (root / "host" / model).symlink_to(log.resolve(), target_is_directory=True)
     return root
 
 
@@ -63,7 +60,8 @@ def runtimes(model: str, work: Path, int8: bool = False, logs: dict[str, Path] |
         t = tuned.metadata["tuning"]
         out[f"TVM tuned ({t['covered_tasks']}/{t['tasks']} tasks)"] = tvm_runner(tuned.library_path)
     for label, log in (logs or {}).items():
-        other = compile_model(model, "host", work / f"{model}-{label}", log_root=log_root_for(model, log, work))
+        root = log_root_for(model, log, work / f"{model}-{label}-logs")
+        other = compile_model(model, "host", work / f"{model}-{label}", log_root=root)
         t = other.metadata["tuning"]
         out[f"TVM tuned, {label} ({t['covered_tasks']}/{t['tasks']} tasks)"] = tvm_runner(other.library_path)
     if int8:

@@ -169,33 +169,36 @@ def weight_prepack_for(path: Path, target: TargetSpec, quantize: str | None, ask
     return bool(target.tuning.get(PREPACK_KEY, False)) and not quantize and target.device == "cpu"
 
 
+def top_records(database, mod, k: int = 1) -> list:
+    """The ``k`` best measured records of the task ``mod`` in ``database`` ([] when it has none)."""
+    return list(database.get_top_k(database.commit_workload(mod), k)) if database.has_workload(mod) else []
+
+
+def mean_run_secs(record) -> float | None:
+    """A record's mean measured run time in seconds (None for a record without measurements)."""
+    secs = [float(s) for s in record.run_secs or []]
+    return sum(secs) / len(secs) if secs else None
+
+
 def coverage(database, tasks) -> tuple[int, int]:
     """How many of ``tasks`` have a tuning record in ``database``."""
-    covered = sum(1 for t in tasks if database.has_workload(t.dispatched[0])
-                  and database.get_top_k(database.commit_workload(t.dispatched[0]), 1))
-    return covered, len(tasks)
+    return sum(1 for t in tasks if top_records(database, t.dispatched[0])), len(tasks)
 
 
 def records_for(database, tasks) -> int:
     """Measured candidates the database holds for these tasks."""
-    total = 0
-    for t in tasks:
-        mod = t.dispatched[0]
-        if database.has_workload(mod):
-            total += len(database.get_top_k(database.commit_workload(mod), 1 << 30))
-    return total
+    return sum(len(top_records(database, t.dispatched[0], 1 << 30)) for t in tasks)
 
 
 def estimated_latency_ms(database, tasks) -> float | None:
     """Sum over tasks of best measured latency x occurrences: MetaSchedule's estimate of the model."""
     total = 0.0
     for t in tasks:
-        mod = t.dispatched[0]
-        top = database.get_top_k(database.commit_workload(mod), 1) if database.has_workload(mod) else []
-        if not top or not top[0].run_secs:
+        top = top_records(database, t.dispatched[0])
+        best = mean_run_secs(top[0]) if top else None
+        if best is None:
             return None
-        secs = [float(s) for s in top[0].run_secs]
-        total += sum(secs) / len(secs) * t.weight
+        total += best * t.weight
     return total * 1e3
 
 
@@ -272,10 +275,9 @@ def largest_first_scheduler(database=None):
             if database is None:
                 return
             for i, task in enumerate(self.tasks):
-                mod = task.ctx.mod
-                top = database.get_top_k(database.commit_workload(mod), 1) if database.has_workload(mod) else []
-                if top and top[0].run_secs:
-                    self.best[i] = sum(float(s) for s in top[0].run_secs) / len(top[0].run_secs)
+                top = top_records(database, task.ctx.mod)
+                if top and mean_run_secs(top[0]) is not None:
+                    self.best[i] = mean_run_secs(top[0])
 
         def _join(self) -> None:
             task_id, self.pending = self.pending, None
@@ -360,6 +362,7 @@ class TuneResult:
     covered: int
     estimated_ms: float | None
     seconds: float
+    seeded: int = 0   # of the new trials, schedules measured from --seed-from
 
 
 def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: DeviceAddress | None = None,
@@ -407,6 +410,7 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
     before = records_for(database, tasks)
     remaining = trials - before
     started = time.perf_counter()
+    seeded = 0
     if remaining > 0:
         if tracker is not None:
             config = ms.runner.RPCConfig(tracker_host=tracker.host, tracker_port=tracker.port,
@@ -434,23 +438,21 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
                 with progress.stage(f"seeding {path} from {seed_from} (best {seed_top} schedules per task)"):
                     seeded = seed_log(Path(seed_from), database, tasks, tvm_target, target.device, builder,
                                       runner, seed_top)
-                print(f"  {seeded} schedules from {seed_from} measured into the log", file=sys.stderr)
-            seeded_before = records_for(database, tasks)
-            remaining = trials - seeded_before
-            callback, bar = _progress_callback(trials, seeded_before, tasks)
-            with progress.stage(f"tuning {len(tasks)} tasks, {max(remaining, 0)} trials "
-                                f"({seeded_before} already in {path})"):
-                try:
-                    if remaining > 0:
+            held = records_for(database, tasks)
+            left = trials - held
+            if left > 0:
+                callback, bar = _progress_callback(trials, held, tasks)
+                with progress.stage(f"tuning {len(tasks)} tasks, {left} trials ({held} already in {path})"):
+                    try:
                         ms.relax_integration.tune_relax(
                             mod=fused_module(mod, prepack), params={}, target=tvm_target, work_dir=str(work),
-                            max_trials_global=remaining, num_trials_per_iter=min(TRIALS_PER_ROUND, remaining),
+                            max_trials_global=left, num_trials_per_iter=min(TRIALS_PER_ROUND, left),
                             max_trials_per_task=max(64, 4 * trials // max(len(tasks), 1)), database=database,
                             builder=builder, runner=runner,
                             measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"), callback],
                             task_scheduler=largest_first_scheduler(database), seed=0)
-                finally:
-                    bar.close()
+                    finally:
+                        bar.close()
     after = records_for(database, tasks)
     if remaining > 0 and after == before:
         raise EdgeMnv2Error(f"no candidate of {remaining} built and ran successfully on "
@@ -460,7 +462,7 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
     estimate = estimated_latency_ms(database, tasks)
     _record_run(path, model_name, target, trials, before, after, covered, total, estimate,
                 time.perf_counter() - started, prepack)
-    return TuneResult(path, before, after, total, covered, estimate, time.perf_counter() - started)
+    return TuneResult(path, before, after, total, covered, estimate, time.perf_counter() - started, seeded)
 
 
 def _write_meta(path: Path, run: dict | None = None, **fields) -> None:

@@ -1,17 +1,17 @@
 """A MetaSchedule builder whose worker processes outlive a round of candidates.
 
 MetaSchedule's ``LocalBuilder`` starts new worker processes for every round it builds. Before its
-first build, each worker imports ``tvm.s_tir.tensor_intrin``, which parses several hundred TVMScript
-intrinsics and calls ``inspect.stack()`` for each: 30-40 s of CPU on a 2-core machine, against 1-2 s
-to compile one candidate. So most of a round's build time was that import, paid again every round.
-These workers import it once, when they start, with those ``inspect.stack()`` calls made cheap (about
-8x faster, the same intrinsics), and are recycled after ``BUILDS_PER_WORKER`` builds (``LocalBuilder``
-restarts its workers because they leak memory over many builds).
-"""
+first build, each worker imports ``tvm.s_tir.tensor_intrin``, which parses 110 TVMScript intrinsics and
+calls ``inspect.stack()`` for each: 73-81 s on a quiet 2-core machine, against well under a second to
+compile one candidate. So most of a round's build time was that import, paid again every round.
+These workers import it once, when they start, with those ``inspect.stack()`` calls made cheap (7-8 s,
+the same intrinsics), and are recycled after ``BUILDS_PER_WORKER`` builds (``LocalBuilder`` restarts
+its workers because they leak memory over many builds)."""
 
 from __future__ import annotations
 
 import os
+import sys
 from typing import Callable
 
 BUILDS_PER_WORKER = 256
@@ -22,7 +22,6 @@ def _frames(context: int = 1) -> list:
     the same frames, file names, line numbers and one line of code context."""
     import inspect
     import linecache
-    import sys
 
     infos = []
     frame = sys._getframe(1)
@@ -40,7 +39,7 @@ def warm_up() -> None:
     ``inspect.stack()`` calls made cheap while they parse (no timeout applies to this)."""
     import inspect
 
-    if "tvm.s_tir.tensor_intrin" in __import__("sys").modules:
+    if "tvm.s_tir.tensor_intrin" in sys.modules:
         return
     stack, inspect.stack = inspect.stack, _frames
     try:

@@ -44,10 +44,9 @@ def plain_workload(mod):
 
 def source_records(source, mod, top_k: int) -> list:
     """The ``top_k`` best records of the task ``mod`` in the ``source`` database (as is, or unmarked)."""
-    for key in (mod, plain_workload(mod)):
-        if source.has_workload(key):
-            return list(source.get_top_k(source.commit_workload(key), top_k))
-    return []
+    from edge_mnv2.tune import top_records
+
+    return top_records(source, mod, top_k) or top_records(source, plain_workload(mod), top_k)
 
 
 def replay(record, mod, postprocs):
@@ -72,12 +71,11 @@ def seed_log(source_path: Path, database, tasks, tvm_target, device: str, builde
     from tqdm.auto import tqdm
     from tvm.s_tir import meta_schedule as ms
 
-    from edge_mnv2.tune import open_database
+    from edge_mnv2.tune import open_database, top_records
 
     check_source(source_path, top_k)
     source = open_database(source_path)
-    todo = [t for t in tasks if not (database.has_workload(t.dispatched[0])
-                                     and database.get_top_k(database.commit_workload(t.dispatched[0]), 1))]
+    todo = [t for t in tasks if not top_records(database, t.dispatched[0])]
     plans = [(t, records) for t in todo if (records := source_records(source, t.dispatched[0], top_k))]
     committed = 0
     bar = tqdm(plans, desc="  seeding", unit="task", dynamic_ncols=True,
