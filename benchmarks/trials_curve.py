@@ -47,7 +47,10 @@ def main() -> int:
     parser.add_argument("-o", "--output", type=Path)
     args = parser.parse_args()
 
-    from edge_mnv2 import tune
+    from edge_mnv2 import runtime_threads, tune
+
+    runtime_threads.configure()   # before TVM's thread pool starts in this process
+    threads = runtime_threads.tvm_threads()
     from edge_mnv2.compile import compile_model
     from edge_mnv2.data.evalset import evaluation_inputs
     from edge_mnv2.models import get_spec
@@ -74,7 +77,7 @@ def main() -> int:
         samples = measure({**runs, "ort": ort}, x, args.rounds, args.runs)
     ort_ms = float(np.median(samples["ort"])) * 1e3
     lines = [f"{args.model} on {args.target}: latency against tuning trials (medians of {args.rounds} x "
-             f"{args.runs} interleaved runs; ONNX Runtime {ort_ms:.3f} ms)", "",
+             f"{args.runs} interleaved runs; TVM on {threads} threads; ONNX Runtime {ort_ms:.3f} ms)", "",
              "| trials | tasks tuned | median ms | / ONNX Runtime |", "|---|---|---|---|"]
     for n in points:
         ms = float(np.median(samples[n])) * 1e3

@@ -108,13 +108,17 @@ def main() -> int:
     if logs and len(args.models) != 1:
         parser.error("--log needs exactly one model in --models")
 
+    from edge_mnv2 import runtime_threads
+
+    runtime_threads.configure()   # before TVM's thread pool starts in this process
+    threads = runtime_threads.tvm_threads()
     from tvm.target import codegen
 
     from edge_mnv2.data.evalset import evaluation_inputs
     from edge_mnv2.models import get_spec
 
-    lines = [f"Host CPU {codegen.llvm_get_system_cpu()}, batch 1, {args.rounds} interleaved rounds x "
-             f"{args.runs} runs, medians (ms).", ""]
+    lines = [f"Host CPU {codegen.llvm_get_system_cpu()}, TVM on {threads} threads, batch 1, {args.rounds} "
+             f"interleaved rounds x {args.runs} runs, medians (ms).", ""]
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
             spec = get_spec(model)

@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from edge_mnv2 import __version__, progress
+from edge_mnv2 import __version__, progress, runtime_threads
 from edge_mnv2.errors import EdgeMnv2Error
 
 DEMO_MODEL = "mobilenet_v2_1.0_224"
@@ -453,6 +453,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     progress.set_quiet(args.quiet)
+    runtime_threads.configure()   # before any kernel runs here or in a process started from here
     try:
         return args.func(args)
     except EdgeMnv2Error as exc:

@@ -31,8 +31,9 @@ def format_table(report: dict) -> str:
     rows += [(f"{name} (host)", peer["latency_ms"]) for name, peer in report.get("peers", {}).items()]
     ort = report.get("peers", {}).get("onnxruntime")
     head = f"{'runtime':<36} {'median':>9} {'p90':>9} {'min':>9} {'std':>8} {'vs ORT':>7}"
+    threads = report["device"].get("tvm_threads")
     lines = [f"{report.get('model') or report['artifact']}  on  {report['device']['kind']} device "
-             f"({_where(report['device'])})"]
+             f"({_where(report['device'])}{f', TVM on {threads} threads' if threads else ''})"]
     if report["device"].get("emulated"):
         lines.append(f"NOTE: this device is emulated ({report['device'].get('emulator', 'qemu')}): timings under "
                      "emulation are NOT device timings; outputs and accuracy are real.")

@@ -12,6 +12,7 @@ import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from edge_mnv2 import runtime_threads
 from edge_mnv2.errors import UnknownTargetError
 
 TARGETS_ENV = "EDGE_MNV2_TARGETS"
@@ -71,7 +72,7 @@ def _resolve_native(table: dict) -> dict:
     if resolved.get("mcpu") == "native":
         resolved["mcpu"] = codegen.llvm_get_system_cpu()
     if resolved.get("num-cores") == "native":
-        resolved["num-cores"] = len(os.sched_getaffinity(0))
+        resolved["num-cores"] = runtime_threads.physical_cores()   # the threads the runtime gets
     if resolved.get("arch") == "native" and resolved.get("kind") == "cuda":
         from edge_mnv2.cuda import local_architecture
 

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edge_mnv2 import progress
+from edge_mnv2 import progress, runtime_threads
 from edge_mnv2.errors import EdgeMnv2Error
 from edge_mnv2.remote.address import DeviceAddress
 from edge_mnv2.targets import TargetSpec
@@ -33,6 +33,7 @@ _REPO_LOGS = Path(__file__).resolve().parent.parent / "tuning_logs"
 DB_FILES = ("database_workload.json", "database_tuning_record.json")
 META_FILE = "tuning.json"
 PREPACK_KEY = "weight_prepack"   # tuning.json and the target's [tuning] table
+THREADS_KEY = "runtime_threads"  # tuning.json: the threads local measurements ran on
 # MetaSchedule's 30 s defaults time out on a busy 2-core machine.
 BUILD_TIMEOUT_S = 120.0
 # Candidates per task per round: MetaSchedule gives every task one round before it follows the gradient,
@@ -404,6 +405,7 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
         mod = relax_module(proto)
     path = log_dir(target.name, model_name, log_root)
     prepack = weight_prepack_for(path, target, quantize, weight_prepack)
+    threads = None if tracker is not None else measuring_threads(path)
     database = open_database(path)
     with progress.stage("extracting tuning tasks"):
         tasks = extract_tasks(mod, tvm_target, prepack)
@@ -432,7 +434,7 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
         _unnamed_handlers_off()
         # the CPU and target go on record before the first trial: an interrupted run keeps them too
         _write_meta(path, model=model_name, target=target.name, tvm_target=target.resolved_tvm(),
-                    tasks=len(tasks), **{PREPACK_KEY: prepack})
+                    tasks=len(tasks), **{PREPACK_KEY: prepack}, **({THREADS_KEY: threads} if threads else {}))
         with _ctrl_c_exits():
             if seed_from is not None:
                 with progress.stage(f"seeding {path} from {seed_from} (best {seed_top} schedules per task)"):
@@ -463,6 +465,19 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
     _record_run(path, model_name, target, trials, before, after, covered, total, estimate,
                 time.perf_counter() - started, prepack)
     return TuneResult(path, before, after, total, covered, estimate, time.perf_counter() - started, seeded)
+
+
+def measuring_threads(path: Path) -> int:
+    """The runtime threads this machine's measurements run on, configured for MetaSchedule's runner
+    workers; refused when the log at ``path`` was measured on another count (latencies would not
+    compare)."""
+    threads = runtime_threads.configure()
+    logged = read_meta(path).get(THREADS_KEY)
+    if logged is not None and logged != threads:
+        raise EdgeMnv2Error(f"the log {path} was measured with {logged} runtime threads and this run would "
+                            f"measure with {threads}: set TVM_NUM_THREADS={logged} to continue it, or start a "
+                            f"new log from it with --seed-from")
+    return threads
 
 
 def _write_meta(path: Path, run: dict | None = None, **fields) -> None:

@@ -20,7 +20,7 @@ def report():
         "model": "mobilenet_v2_0.35_96",
         "artifact": "/tmp/art",
         "target": {"name": "host", "device": "cpu"},
-        "device": {"kind": "rpc", "host": "10.0.0.7", "port": 9090, "key": None},
+        "device": {"kind": "rpc", "host": "10.0.0.7", "port": 9090, "key": None, "tvm_threads": 4},
         "latency_ms": _lat(4.0, 4.5, 3.9, 0.05),
         "accuracy": {"reference": "pytorch", "num_images": 32, "top1_agreement": 96.875,
                      "top5_overlap": 99.375, "max_abs_error": 3.2e-5, "mean_cosine_similarity": 0.9999991},
@@ -39,7 +39,7 @@ def _row(table, prefix):
 def test_table_contents(report):
     table = format_table(report)
     assert "mobilenet_v2_0.35_96" in table.splitlines()[0]
-    assert "10.0.0.7:9090" in table.splitlines()[0]
+    assert "10.0.0.7:9090, TVM on 4 threads" in table.splitlines()[0]
     tvm = _row(table, "TVM (host, on device)")
     assert tvm.split()[-1] == "2.00x"
     assert "4.000" in tvm and "4.500" in tvm and "3.900" in tvm

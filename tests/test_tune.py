@@ -6,7 +6,7 @@ import shutil
 import numpy as np
 import pytest
 
-from edge_mnv2 import tune
+from edge_mnv2 import runtime_threads, tune
 from edge_mnv2.compile import compile_model
 from edge_mnv2.targets import load_target
 
@@ -34,6 +34,7 @@ def test_tuning_writes_a_log_and_a_rerun_adds_nothing(tuned_root):
     assert valid_records(result.log)
     meta = json.loads((result.log / "tuning.json").read_text())
     assert meta["model"] == MODEL and meta["tvm_target"]["mcpu"] == load_target("host").resolved_tvm()["mcpu"]
+    assert meta["runtime_threads"] == meta["tvm_target"]["num-cores"] == runtime_threads.physical_cores()
     again = tune.tune_model(MODEL, load_target("host"), trials=result.trials_after, log_root=root)
     assert again.trials_before == again.trials_after == result.trials_after  # nothing left to spend
     assert len(json.loads((result.log / "tuning.json").read_text())["runs"]) == 2
@@ -120,6 +121,21 @@ def test_weight_prepack_comes_from_the_log_then_the_flag_then_the_target(tmp_pat
     assert tune.weight_prepack_for(packed, plain, None, None) is True
     with pytest.raises(EdgeMnv2Error, match="--no-weight-prepack cannot continue it"):
         tune.weight_prepack_for(packed, plain, None, False)
+
+
+def test_a_log_measured_on_another_thread_count_is_not_continued(tmp_path, monkeypatch):
+    from edge_mnv2.errors import EdgeMnv2Error
+
+    monkeypatch.delenv("TVM_NUM_THREADS", raising=False)
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    here = runtime_threads.physical_cores()
+    (tmp_path / tune.META_FILE).write_text(json.dumps({"runs": [], "runtime_threads": here + 1}))
+    with pytest.raises(EdgeMnv2Error, match=f"measured with {here + 1} runtime threads.*"
+                                            f"TVM_NUM_THREADS={here + 1} to continue it"):
+        tune.measuring_threads(tmp_path)
+    monkeypatch.setenv("TVM_NUM_THREADS", str(here + 1))
+    assert tune.measuring_threads(tmp_path) == here + 1
+    assert tune.measuring_threads(tmp_path / "new") == here + 1
 
 
 def test_a_torn_last_line_is_repaired(tmp_path):

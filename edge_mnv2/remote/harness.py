@@ -126,14 +126,20 @@ class DeviceHarness:
         return result
 
     def device_info(self) -> dict:
-        """What the device says about itself (emulated devices answer; real ones may not)."""
+        """What the device says about itself: the threads TVM's runtime uses there, and more from emulated
+        devices."""
         remote = self.session.remote
 
         def query():
             try:
-                return json.loads(remote.get_function("edge_mnv2.device_info")())
+                info = json.loads(remote.get_function("edge_mnv2.device_info")())
             except Exception:  # no such function on a plain TVM server
-                return {}
+                info = {}
+            try:  # every TVM server has it: the threads its kernels run on
+                info["tvm_threads"] = int(remote.get_function("runtime.NumThreads")())
+            except Exception:
+                pass
+            return info
 
         info = self.session.call("ask what it is", query, self.timeouts.connect)
         info.setdefault("emulated", False)

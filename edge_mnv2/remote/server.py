@@ -11,6 +11,7 @@ import tempfile
 import time
 from pathlib import Path
 
+from edge_mnv2 import runtime_threads
 from edge_mnv2.errors import DeviceError
 
 READY_TIMEOUT = 60.0
@@ -75,6 +76,7 @@ class LocalRPCServer:
         if self.env:  # another Python (an emulated device's): the host's PYTHONHOME must not leak in
             env.pop("PYTHONHOME", None)
         env.update(self.env, PYTHONUNBUFFERED="1")
+        runtime_threads.configure(env)
         self._log.seek(0, os.SEEK_END)
         self._log_start = self._log.tell()  # after a restart, readiness is read from the new lines only
         self.process = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,

@@ -6,6 +6,7 @@ import signal
 import numpy as np
 import pytest
 
+from edge_mnv2 import runtime_threads
 from edge_mnv2.errors import DeviceError
 from edge_mnv2.remote.address import DeviceAddress
 from edge_mnv2.remote.harness import DeviceHarness
@@ -42,9 +43,11 @@ def test_device_not_owned_fails_with_device_and_step(small_artifact, rpc_server)
         scratch.stop()
 
 
-def test_plain_server_says_it_is_not_emulated(rpc_server):
+def test_plain_server_says_it_is_not_emulated_and_runs_kernels_on_every_core(rpc_server):
     with DeviceHarness(DeviceAddress("rpc", rpc_server.host, rpc_server.port)) as device:
-        assert device.device_info() == {"emulated": False}
+        info = device.device_info()
+    # TVM's own default would be half the logical CPUs on x86, whatever the cores
+    assert info == {"emulated": False, "tvm_threads": runtime_threads.configure(dict(os.environ))}
 
 
 @pytest.mark.parametrize("log, expected", [

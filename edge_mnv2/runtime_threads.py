@@ -1,0 +1,61 @@
+"""How many threads TVM's runtime gives a model's kernels on this machine.
+
+Unless ``TVM_NUM_THREADS`` (or ``OMP_NUM_THREADS``) says otherwise, TVM's thread pool takes half the
+logical CPUs on x86, assuming every core runs two hardware threads. Where cores have one thread each
+(most cloud VMs hand out one vCPU per core) that leaves half the machine idle: on a 2-vCPU host every
+tuned kernel ran on one core while ONNX Runtime used both. edge-mnv2 therefore sets
+``TVM_NUM_THREADS`` to the number of physical cores it may run on, before TVM's pool starts, in every
+process that runs kernels here (the CLI, the local RPC server, MetaSchedule's measuring workers); a
+value the user set is kept. The host target's ``num-cores = "native"`` is the same number.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import MutableMapping
+
+ENV = "TVM_NUM_THREADS"
+FALLBACK_ENV = "OMP_NUM_THREADS"   # TVM reads it when TVM_NUM_THREADS is not set
+SYSFS_CPUS = Path("/sys/devices/system/cpu")
+
+
+def physical_cores(cpus: set[int] | None = None, sysfs: Path = SYSFS_CPUS) -> int:
+    """Physical cores among ``cpus`` (default: the CPUs this process may run on).
+
+    Hardware threads of one core share a ``thread_siblings_list``; a CPU whose topology cannot be
+    read counts as a core of its own.
+    """
+    cpus = os.sched_getaffinity(0) if cpus is None else cpus
+    cores = set()
+    for cpu in cpus:
+        try:
+            cores.add((sysfs / f"cpu{cpu}" / "topology" / "thread_siblings_list").read_text().strip())
+        except OSError:
+            cores.add(f"cpu{cpu}")
+    return max(1, len(cores))
+
+
+def configure(environ: MutableMapping[str, str] | None = None) -> int:
+    """Give TVM's runtime one thread per physical core in ``environ`` (default: this process's
+    environment, which child processes inherit), unless a thread count is set there already.
+
+    Returns the thread count TVM will use. Call it before TVM's thread pool starts (the first
+    parallel kernel): the pool reads the variable once.
+    """
+    environ = os.environ if environ is None else environ
+    for name in (ENV, FALLBACK_ENV):
+        value = environ.get(name, "").strip()
+        if value.isdigit() and int(value) > 0:
+            return int(value)
+    cores = physical_cores()
+    environ[ENV] = str(cores)
+    return cores
+
+
+def tvm_threads() -> int:
+    """The thread count TVM's runtime uses in this process (starts its pool if needed)."""
+    import tvm  # noqa: F401  (loads the runtime, which registers the function)
+    import tvm_ffi
+
+    return int(tvm_ffi.get_global_func("runtime.NumThreads")())

@@ -1,0 +1,58 @@
+"""TVM's runtime gets one thread per physical core, and a count the user set is kept."""
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from edge_mnv2 import runtime_threads
+
+
+def fake_sysfs(tmp_path, siblings: dict[int, str]):
+    for cpu, text in siblings.items():
+        topology = tmp_path / f"cpu{cpu}" / "topology"
+        topology.mkdir(parents=True)
+        (topology / "thread_siblings_list").write_text(text + "\n")
+    return tmp_path
+
+
+def test_two_hardware_threads_of_a_core_count_once(tmp_path):
+    sysfs = fake_sysfs(tmp_path, {0: "0,4", 1: "1,5", 2: "2,6", 3: "3,7", 4: "0,4", 5: "1,5", 6: "2,6", 7: "3,7"})
+    assert runtime_threads.physical_cores(set(range(8)), sysfs) == 4
+    assert runtime_threads.physical_cores({0, 4, 1}, sysfs) == 2   # only the CPUs we may run on
+
+
+def test_one_thread_per_core_counts_every_cpu(tmp_path):
+    # a 2-vCPU cloud VM: TVM's default (half the logical CPUs on x86) would use one of them
+    sysfs = fake_sysfs(tmp_path, {0: "0", 1: "1"})
+    assert runtime_threads.physical_cores({0, 1}, sysfs) == 2
+
+
+def test_unreadable_topology_counts_each_cpu(tmp_path):
+    assert runtime_threads.physical_cores({0, 1, 2}, tmp_path) == 3
+
+
+def test_configure_sets_the_physical_core_count():
+    env = {}
+    assert runtime_threads.configure(env) == runtime_threads.physical_cores()
+    assert env == {"TVM_NUM_THREADS": str(runtime_threads.physical_cores())}
+
+
+@pytest.mark.parametrize("env, threads", [
+    ({"TVM_NUM_THREADS": "3"}, 3),
+    ({"OMP_NUM_THREADS": "5"}, 5),
+    ({"TVM_NUM_THREADS": "1", "OMP_NUM_THREADS": "5"}, 1),   # TVM's own precedence
+])
+def test_a_count_the_user_set_is_kept(env, threads):
+    given = dict(env)
+    assert runtime_threads.configure(env) == threads
+    assert env == given
+
+
+def test_tvm_runtime_uses_the_configured_count():
+    env = {k: v for k, v in os.environ.items() if k not in ("TVM_NUM_THREADS", "OMP_NUM_THREADS")}
+    expected = runtime_threads.configure(env)
+    out = subprocess.run([sys.executable, "-c", "from edge_mnv2 import runtime_threads as r; print(r.tvm_threads())"],
+                         env=env, capture_output=True, text=True, check=True)
+    assert int(out.stdout) == expected
