@@ -5,7 +5,7 @@
 
 For each point N it compiles the model with only the first N records of its log in
 tuning_logs/<target>/<model>/ (records are appended in the order they were measured), then times all
-the builds interleaved, round by round, in one process, with ONNX Runtime beside them, and prints a
+the builds interleaved, round by round, each in a process of its own, with ONNX Runtime beside them, and prints a
 Markdown table of medians. N = 0 is the untuned build.
 """
 
@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tvm_vs_ort import measure, tvm_runner  # noqa: E402
+from isolated import Spec, measure  # noqa: E402
 
 
 def truncated_log(log: Path, records: int, root: Path, target: str, model: str) -> Path:
@@ -54,7 +54,6 @@ def main() -> int:
     from edge_mnv2.compile import compile_model
     from edge_mnv2.data.evalset import evaluation_inputs
     from edge_mnv2.models import get_spec
-    from edge_mnv2.peers import OnnxRuntimePeer
 
     log = tune.find_log(args.target, args.model)
     if log is None:
@@ -72,9 +71,8 @@ def main() -> int:
                                      log_root=root)
             info = artifact.metadata.get("tuning") or {}
             covered[n] = f"{info.get('covered_tasks', 0)}/{info.get('tasks', '-')}"
-            runs[n] = tvm_runner(artifact.library_path)
-        ort = OnnxRuntimePeer(artifact.onnx_path)
-        samples = measure({**runs, "ort": ort}, x, args.rounds, args.runs)
+            runs[n] = Spec("tvm", artifact.library_path)
+        samples = measure({**runs, "ort": Spec("onnxruntime", artifact.onnx_path)}, x, args.rounds, args.runs)
     ort_ms = float(np.median(samples["ort"])) * 1e3
     lines = [f"{args.model} on {args.target}: latency against tuning trials (medians of {args.rounds} x "
              f"{args.runs} interleaved runs; TVM on {threads} threads; ONNX Runtime {ort_ms:.3f} ms)", "",

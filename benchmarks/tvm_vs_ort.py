@@ -4,8 +4,8 @@
                                               [--rounds 20] [--runs 5] [--int8] [-o benchmarks/results.md]
                                               [--log LABEL=DIR ...]
 
-All runtimes run in this process, batch 1, interleaved round by round (each round times every runtime
-``--runs`` times, in a shuffled order), so machine load hits them alike; the table gives medians over
+Every runtime runs in a process of its own (see isolated.py), batch 1, interleaved round by round
+(each round times every runtime ``--runs`` times, in a shuffled order), so machine load hits them alike; the table gives medians over
 all runs and ratios to ONNX Runtime with its default threads. "TVM tuned" applies the model's log in
 tuning_logs/host/ (and is left out when there is none); ``--log LABEL=DIR`` adds a build tuned with
 another log of the same model (an older log, one tuned another way), timed in the same rounds. Not a
@@ -15,27 +15,14 @@ test: run it on a quiet machine.
 from __future__ import annotations
 
 import argparse
-import random
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
 
-
-def tvm_runner(library: Path):
-    import tvm
-    from tvm import relax
-
-    vm = relax.VirtualMachine(tvm.runtime.load_module(str(library)), tvm.cpu())
-
-    def run(x):
-        vm.set_input("main", tvm.runtime.tensor(x))
-        vm.invoke_stateful("main")
-        return vm.get_outputs("main").numpy()
-
-    return run
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from isolated import Spec, measure  # noqa: E402
 
 
 def log_root_for(model: str, log: Path, root: Path) -> Path:
@@ -45,53 +32,34 @@ def log_root_for(model: str, log: Path, root: Path) -> Path:
     return root
 
 
-def runtimes(model: str, work: Path, int8: bool = False, logs: dict[str, Path] | None = None) -> dict:
+def runtimes(model: str, work: Path, int8: bool = False, logs: dict[str, Path] | None = None) -> dict[str, Spec]:
+    """What to time for ``model``: the builds (compiled here, into ``work``) and the peers."""
     import torch
 
     from edge_mnv2.compile import compile_model
-    from edge_mnv2.models import get_spec
-    from edge_mnv2.models.weights import build_model
-    from edge_mnv2.peers import OnnxRuntimePeer, TorchPeer
 
     untuned = compile_model(model, "host", work / f"{model}-untuned", use_tuning=False)
-    out = {"TVM untuned": tvm_runner(untuned.library_path)}
+    out = {"TVM untuned": Spec("tvm", untuned.library_path)}
     tuned = compile_model(model, "host", work / f"{model}-tuned")
     if tuned.metadata.get("tuning"):
         t = tuned.metadata["tuning"]
-        out[f"TVM tuned ({t['covered_tasks']}/{t['tasks']} tasks)"] = tvm_runner(tuned.library_path)
+        out[f"TVM tuned ({t['covered_tasks']}/{t['tasks']} tasks)"] = Spec("tvm", tuned.library_path)
     for label, log in (logs or {}).items():
         root = log_root_for(model, log, work / f"{model}-{label}-logs")
         other = compile_model(model, "host", work / f"{model}-{label}", log_root=root)
         t = other.metadata["tuning"]
-        out[f"TVM tuned, {label} ({t['covered_tasks']}/{t['tasks']} tasks)"] = tvm_runner(other.library_path)
+        out[f"TVM tuned, {label} ({t['covered_tasks']}/{t['tasks']} tasks)"] = Spec("tvm", other.library_path)
     if int8:
         quantized = compile_model(model, "host", work / f"{model}-int8", quantize="int8", use_tuning=False)
-        out["TVM int8 untuned"] = tvm_runner(quantized.library_path)
+        out["TVM int8 untuned"] = Spec("tvm", quantized.library_path)
         quantized = compile_model(model, "host", work / f"{model}-int8-tuned", quantize="int8")
         if quantized.metadata.get("tuning"):
             t = quantized.metadata["tuning"]
-            out[f"TVM int8 tuned ({t['covered_tasks']}/{t['tasks']} tasks)"] = tvm_runner(quantized.library_path)
-    out["ONNX Runtime (default threads)"] = OnnxRuntimePeer(untuned.onnx_path)
-    out["ONNX Runtime (2 threads)"] = OnnxRuntimePeer(untuned.onnx_path, threads=2)
-    out[f"PyTorch eager ({torch.get_num_threads()} threads)"] = TorchPeer(build_model(get_spec(model)))
+            out[f"TVM int8 tuned ({t['covered_tasks']}/{t['tasks']} tasks)"] = Spec("tvm", quantized.library_path)
+    out["ONNX Runtime (default threads)"] = Spec("onnxruntime", untuned.onnx_path)
+    out["ONNX Runtime (2 threads)"] = Spec("onnxruntime", untuned.onnx_path, threads=2)
+    out[f"PyTorch eager ({torch.get_num_threads()} threads)"] = Spec("torch", model=model)
     return out
-
-
-def measure(runs: dict, x: np.ndarray, rounds: int, per_round: int) -> dict[str, list[float]]:
-    samples = {name: [] for name in runs}
-    for fn in runs.values():  # warm up
-        for _ in range(3):
-            fn(x)
-    order = list(runs)
-    rng = random.Random(0)
-    for _ in range(rounds):
-        rng.shuffle(order)
-        for name in order:
-            for _ in range(per_round):
-                start = time.perf_counter()
-                runs[name](x)
-                samples[name].append(time.perf_counter() - start)
-    return samples
 
 
 def main() -> int:
