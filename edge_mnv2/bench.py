@@ -4,6 +4,7 @@ interleaved with ONNX Runtime and PyTorch eager on the host."""
 from __future__ import annotations
 
 import platform
+import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -142,6 +143,12 @@ def _split(total: int, parts: int) -> list[int]:
     return [total // parts + (1 if i < total % parts else 0) for i in range(parts)]
 
 
+# Pause before each runtime's turn: thread pools spin for a while after a run (ONNX Runtime's, PyTorch's
+# OpenMP, TVM's), and the next runtime would pay for it. Without it the demo measured ONNX Runtime at a
+# 13.8 ms median (min 5.9) beside TVM's 2 threads and PyTorch.
+SETTLE_S = 0.25
+
+
 @dataclass
 class DeviceRun:
     """What one session on the device produced."""
@@ -186,8 +193,10 @@ def _run_on_device(device: DeviceHarness, artifact: Artifact, settings: BenchSet
                     peer.time(x, settings.warmup)
             for count in progress.bar(_split(settings.repeat, settings.rounds), "rounds"):
                 for key in on_device:
+                    time.sleep(SETTLE_S)
                     samples[key] += device.step("time the model", lambda: timed(key, count))
                 for name, peer in peers.items():
+                    time.sleep(SETTLE_S)
                     samples[name] += peer.time(x, count)
     return DeviceRun(np.concatenate(outputs["tvm"]), samples, info,
                      np.concatenate(outputs["baseline"]) if baseline else None)

@@ -1,10 +1,12 @@
 """Bench end to end: a compiled model measured through real TVM RPC servers (slow)."""
 
 import json
+import os
 import shutil
 
 import pytest
 
+from edge_mnv2 import runtime_threads
 from edge_mnv2.artifact import write_metadata
 from edge_mnv2.bench import BenchSettings, bench_artifact
 from edge_mnv2.compile import compile_model
@@ -49,7 +51,7 @@ def test_direct_rpc_address(small_artifact, rpc_server):
         images=QUICK.images, warmup=1, repeat=4, rounds=2, peers=False))
     check_matches_reference(report)
     assert report["device"] == {"kind": "rpc", "host": rpc_server.host, "port": rpc_server.port, "key": None,
-                                "emulated": False}
+                                "emulated": False, "tvm_threads": runtime_threads.configure(dict(os.environ))}
     assert report["peers"] == {}
 
 
