@@ -453,8 +453,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     progress.set_quiet(args.quiet)
-    runtime_threads.configure()   # before any kernel runs here or in a process started from here
     try:
+        runtime_threads.configure()   # before any kernel runs here or in a process started from here
         return args.func(args)
     except EdgeMnv2Error as exc:
         print(f"edge-mnv2: error: {exc}", file=sys.stderr)

@@ -15,6 +15,8 @@ import os
 from pathlib import Path
 from typing import MutableMapping
 
+from edge_mnv2.errors import EdgeMnv2Error
+
 ENV = "TVM_NUM_THREADS"
 FALLBACK_ENV = "OMP_NUM_THREADS"   # TVM reads it when TVM_NUM_THREADS is not set
 SYSFS_CPUS = Path("/sys/devices/system/cpu")
@@ -40,14 +42,19 @@ def configure(environ: MutableMapping[str, str] | None = None) -> int:
     """Give TVM's runtime one thread per physical core in ``environ`` (default: this process's
     environment, which child processes inherit), unless a thread count is set there already.
 
-    Returns the thread count TVM will use. Call it before TVM's thread pool starts (the first
+    Returns the thread count TVM will use; a count that is not a positive whole number is refused
+    (TVM would quietly read it as 1). Call it before TVM's thread pool starts (the first
     parallel kernel): the pool reads the variable once.
     """
     environ = os.environ if environ is None else environ
     for name in (ENV, FALLBACK_ENV):
-        value = environ.get(name, "").strip()
-        if value.isdigit() and int(value) > 0:
-            return int(value)
+        value = environ.get(name)
+        if value is None:
+            continue
+        if not value.strip().isdigit() or int(value) < 1:
+            raise EdgeMnv2Error(f"{name}={value!r} is not a thread count: set it to a whole number of at "
+                                f"least 1, or unset it to use one thread per physical core")
+        return int(value)
     cores = physical_cores()
     environ[ENV] = str(cores)
     return cores

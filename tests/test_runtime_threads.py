@@ -56,3 +56,19 @@ def test_tvm_runtime_uses_the_configured_count():
     out = subprocess.run([sys.executable, "-c", "from edge_mnv2 import runtime_threads as r; print(r.tvm_threads())"],
                          env=env, capture_output=True, text=True, check=True)
     assert int(out.stdout) == expected
+
+
+@pytest.mark.parametrize("env", [{"TVM_NUM_THREADS": "0"}, {"TVM_NUM_THREADS": "four"}, {"OMP_NUM_THREADS": ""}])
+def test_a_count_that_is_not_one_is_refused(env):
+    from edge_mnv2.errors import EdgeMnv2Error
+
+    with pytest.raises(EdgeMnv2Error, match="is not a thread count"):
+        runtime_threads.configure(env)
+
+
+def test_the_cli_says_so_on_one_line():
+    env = dict(os.environ, TVM_NUM_THREADS="0")
+    out = subprocess.run([sys.executable, "-m", "edge_mnv2", "models"], env=env, capture_output=True, text=True)
+    assert out.returncode == 2
+    assert out.stderr.strip() == ("edge-mnv2: error: TVM_NUM_THREADS='0' is not a thread count: set it to a whole "
+                                  "number of at least 1, or unset it to use one thread per physical core")
