@@ -13,6 +13,7 @@ from pathlib import Path
 
 from edge_mnv2 import __version__, progress, runtime_threads
 from edge_mnv2.errors import EdgeMnv2Error
+from edge_mnv2.tune_prune import DEFAULT_KEEP
 
 DEMO_MODEL = "mobilenet_v2_1.0_224"
 DEMO_TRAINED = "mobilenet_v2_0.35_96.shapes"  # shipped weights (edge_mnv2/pretrained/)
@@ -189,7 +190,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     try:
         result = tune_model(args.model, target, args.trials, tracker=address, checkpoint=args.checkpoint,
                             quantize=args.quantize, calibration=args.calibration,
-                            weight_prepack=args.weight_prepack, seed_from=args.seed_from, seed_top=args.seed_top)
+                            weight_prepack=args.weight_prepack, seed_from=args.seed_from, seed_top=args.seed_top,
+                            cache_flush=args.cache_flush, layout=args.layout)
     except KeyboardInterrupt:   # before or after MetaSchedule runs (during it, tune.py exits by itself)
         from edge_mnv2.tune import INTERRUPTED_MESSAGE
 
@@ -200,6 +202,16 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     print(f"{result.log}: {result.trials_after} trials ({result.trials_after - result.trials_before} new{seeded}), "
           f"{result.covered} of {result.tasks} tasks tuned, MetaSchedule's latency estimate {estimate} "
           f"({result.seconds / 60:.1f} min)")
+    return 0
+
+
+def _cmd_prune_log(args: argparse.Namespace) -> int:
+    from edge_mnv2.tune_prune import prune_log
+
+    before, after = prune_log(args.log, args.keep)
+    size = sum(f.stat().st_size for f in args.log.iterdir() if f.is_file()) / 1e6
+    print(f"{args.log}: kept {after} of {before} records (the best {args.keep} of each task), {size:.1f} MB; "
+          f"tune still counts the {before - after} dropped as trials spent")
     return 0
 
 
@@ -377,12 +389,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--weight-prepack", action=argparse.BooleanOptionalAction, default=None,
                    help="let schedules choose the weights' layout, repacked at compile time (a new log's "
                         "default comes from the target's [tuning] table; a log keeps its setting)")
+    p.add_argument("--cache-flush", action=argparse.BooleanOptionalAction, default=None,
+                   help="time each candidate with the CPU's caches flushed of its weights and output, as a "
+                        "kernel runs inside a whole model (a new log's default comes from the target's "
+                        "[tuning] table; a log keeps its setting)")
+    p.add_argument("--layout", choices=["NCHW", "NHWC"], default=None,
+                   help="data layout the model computes in (a new log's default comes from the target's "
+                        "[tuning] table, else NCHW as imported; a log keeps its layout and compile follows it)")
     p.add_argument("--seed-from", metavar="LOG", type=Path,
                    help="another tuning log (e.g. tuned without prepacked weights, or on another CPU): its best "
                         "schedules for tasks this log lacks are measured here first and count as trials")
     p.add_argument("--seed-top", metavar="K", type=int, default=4,
                    help="schedules per task taken from --seed-from (default 4)")
     p.set_defaults(func=_cmd_tune)
+
+    p = sub.add_parser("prune-log", help="keep only a tuning log's best records of each task (a smaller file "
+                                         "to commit; compile applies the same schedules)")
+    p.add_argument("log", metavar="LOG", type=Path, help="a tuning log folder, e.g. tuning_logs/host/MODEL")
+    p.add_argument("--keep", metavar="K", type=int, default=DEFAULT_KEEP,
+                   help=f"records kept per task, the fastest (default {DEFAULT_KEEP})")
+    p.set_defaults(func=_cmd_prune_log)
 
     p = sub.add_parser("train", help="train a model with the paper's recipe (RMSProp, lr 0.045 x 0.98/epoch)")
     p.add_argument("model", help="registered model name (see `edge-mnv2 models`)")

@@ -123,26 +123,30 @@ def build(mod, target: TargetSpec, database=None, weight_prepack: bool = False, 
 
 
 def tuning_for(mod, target: TargetSpec, model_name: str | None, log_root: Path | None = None):
-    """The tuning log that fits (target, model), opened, with what it covers; (None, None) if none."""
-    from edge_mnv2 import tune
+    """The tuning log that fits (target, model), opened, with what it covers, and the module in the data
+    layout the log was tuned in; (None, None, mod) if there is none."""
+    from edge_mnv2 import relax_layout, tune
 
     path = tune.find_log(target.name, model_name, log_root)
     if path is None:
-        return None, None
+        return None, None, mod
     database = tune.open_database(path)
     prepack = bool(tune.log_weight_prepack(path))
+    layout = tune.log_layout(path) or relax_layout.DEFAULT
+    with progress.stage(f"converting to {layout}") if layout != relax_layout.DEFAULT else contextlib.nullcontext():
+        mod = relax_layout.convert(mod, layout)
     tasks = tune.extract_tasks(mod, target.tvm_target(), prepack)
     covered, total = tune.coverage(database, tasks)
     meta = tune.read_meta(path)
     tuned_for = meta.get("tvm_target", {}).get("mcpu")
     here = target.resolved_tvm().get("mcpu")
     info = {"log": str(path), "covered_tasks": covered, "tasks": total, "records": meta.get("records"),
-            "tuned_for": tuned_for, PREPACK_KEY: prepack}
+            "tuned_for": tuned_for, PREPACK_KEY: prepack, "layout": layout}
     if tuned_for and here and tuned_for != here:
         print(f"warning: the tuning log {path} was tuned on {tuned_for}; this build is for {here}, so its "
               "schedules may not fit this CPU (retune with `edge-mnv2 tune`)", file=sys.stderr)
         info["cpu_mismatch"] = True
-    return database, info
+    return database, info, mod
 
 
 def load_source(model_or_onnx: str | Path, checkpoint=None, seed: int = DEFAULT_SEED) -> tuple[onnx.ModelProto, str | None]:
@@ -255,8 +259,9 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
             with progress.stage(f"importing into TVM Relax ({len(proto.graph.node)} ONNX nodes)"):
                 mod = relax_module(proto)
             tuning_name = log_name(proto, model_or_onnx)
-        database, tuning = (None, None) if not use_tuning else \
-            tuning_for(mod, target_spec, tuning_name, log_root)
+        database, tuning = None, None
+        if use_tuning:   # a log tuned in another layout converts the module to it
+            database, tuning, mod = tuning_for(mod, target_spec, tuning_name, log_root)
         if tuning:
             print(f"  applying tuning log {tuning['log']}: {tuning['covered_tasks']} of {tuning['tasks']} "
                   "tasks tuned", file=sys.stderr, flush=True)

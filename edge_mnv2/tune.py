@@ -21,7 +21,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edge_mnv2 import progress, runtime_threads
+from edge_mnv2 import progress, relax_layout, runtime_threads
 from edge_mnv2.errors import EdgeMnv2Error
 from edge_mnv2.remote.address import DeviceAddress
 from edge_mnv2.targets import TargetSpec
@@ -34,6 +34,11 @@ DB_FILES = ("database_workload.json", "database_tuning_record.json")
 META_FILE = "tuning.json"
 PREPACK_KEY = "weight_prepack"   # tuning.json and the target's [tuning] table
 THREADS_KEY = "runtime_threads"  # tuning.json: the threads local measurements ran on
+FLUSH_KEY = "cache_flush"        # tuning.json and the target's [tuning] table: measured with cold caches
+LAYOUT_KEY = "layout"            # tuning.json and the target's [tuning] table: the layout kernels compute in
+# Runs per candidate measured with flushed caches: one run per repeat (the flush comes before each
+# repeat), so a repeat is one cold run; their mean is the record's latency.
+COLD_REPEATS = 10
 # MetaSchedule's 30 s defaults time out on a busy 2-core machine.
 BUILD_TIMEOUT_S = 120.0
 # Candidates per task per round: MetaSchedule gives every task one round before it follows the gradient,
@@ -137,28 +142,66 @@ def read_meta(path: Path) -> dict:
     return json.loads(meta_path.read_text()) if meta_path.is_file() else {}
 
 
-def log_weight_prepack(path: Path) -> bool | None:
-    """Whether the log at ``path`` was tuned with prepacked weights; None for a log not started yet.
-
-    Logs from before the setting existed hold records of plain-layout kernels.
-    """
+def _log_setting(path: Path, key: str, legacy):
+    """A setting a log was started with: ``legacy`` for logs from before the setting existed, None for a
+    log not started yet."""
     meta = read_meta(path)
-    if PREPACK_KEY in meta:
-        return bool(meta[PREPACK_KEY])
+    if key in meta:
+        return meta[key]
     records = path / DB_FILES[1]
-    return False if meta or (records.is_file() and records.stat().st_size) else None
+    return legacy if meta or (records.is_file() and records.stat().st_size) else None
+
+
+def log_weight_prepack(path: Path) -> bool | None:
+    """Whether the log at ``path`` was tuned with prepacked weights; None for a log not started yet."""
+    setting = _log_setting(path, PREPACK_KEY, False)   # older logs hold plain-layout kernels
+    return None if setting is None else bool(setting)
+
+
+def log_cache_flush(path: Path) -> bool | None:
+    """Whether the log at ``path`` was measured with flushed caches; None for a log not started yet."""
+    setting = _log_setting(path, FLUSH_KEY, False)     # older logs were measured warm
+    return None if setting is None else bool(setting)
+
+
+def log_layout(path: Path) -> str | None:
+    """The data layout the log at ``path`` was tuned in; None for a log not started yet."""
+    return _log_setting(path, LAYOUT_KEY, relax_layout.DEFAULT)   # older logs: NCHW as imported
+
+
+def layout_for(path: Path, target: TargetSpec, quantize: str | None, asked: str | None) -> str:
+    """The data layout of a tuning run into ``path``: the log's own, else ``asked``, else the target's
+    ``[tuning] layout``, else NCHW (int8 builds choose their own layout, so always NCHW here)."""
+    existing = log_layout(path)
+    if asked is not None:
+        relax_layout.check_layout(asked)
+        if quantize and asked != relax_layout.DEFAULT:
+            raise EdgeMnv2Error(f"--layout {asked} is for fp32 builds: the int8 kernels choose their own layout")
+        if existing is not None and asked != existing:
+            raise EdgeMnv2Error(f"the log {path} was tuned in {existing}, so --layout {asked} cannot continue "
+                                "it; leave the flag out, or start a new log")
+        return asked
+    if existing is not None:
+        return existing
+    if quantize:
+        return relax_layout.DEFAULT
+    return relax_layout.check_layout(target.tuning.get(LAYOUT_KEY, relax_layout.DEFAULT))
+
+
+def _kept_setting(path: Path, existing: bool | None, asked: bool | None, flag: str, what: str) -> bool | None:
+    """The log's own setting, refusing a flag that asks for the other one (records would not compare)."""
+    if existing is not None and asked is not None and asked != existing:
+        raise EdgeMnv2Error(f"the log {path} was tuned {'with' if existing else 'without'} {what}, so "
+                            f"{'--' if asked else '--no-'}{flag} cannot continue it; leave the flag out, or "
+                            "start a new log (--seed-from can carry its best schedules over)")
+    return existing
 
 
 def weight_prepack_for(path: Path, target: TargetSpec, quantize: str | None, asked: bool | None) -> bool:
     """Prepacking for a tuning run into ``path``: the log's own setting, else ``asked``, else the target's
     ``[tuning] weight_prepack`` (int8 kernels pack their weights themselves, so never for them)."""
-    existing = log_weight_prepack(path)
+    existing = _kept_setting(path, log_weight_prepack(path), asked, "weight-prepack", "prepacked weights")
     if existing is not None:
-        if asked is not None and asked != existing:
-            flag = "--weight-prepack" if asked else "--no-weight-prepack"
-            raise EdgeMnv2Error(f"the log {path} was tuned {'with' if existing else 'without'} prepacked weights, "
-                                f"so {flag} cannot continue it; leave the flag out, or move the log away to "
-                                "start a new one")
         return existing
     if asked:
         if quantize:
@@ -168,6 +211,37 @@ def weight_prepack_for(path: Path, target: TargetSpec, quantize: str | None, ask
     if asked is not None:
         return asked
     return bool(target.tuning.get(PREPACK_KEY, False)) and not quantize and target.device == "cpu"
+
+
+def cache_flush_for(path: Path, target: TargetSpec, asked: bool | None) -> bool:
+    """Cold-cache measurement for a tuning run into ``path``: the log's own setting, else ``asked``, else
+    the target's ``[tuning] cache_flush``. CPU targets only: it flushes the CPU's caches."""
+    existing = _kept_setting(path, log_cache_flush(path), asked, "cache-flush", "flushed caches")
+    if existing is not None:
+        return existing
+    if asked and target.device != "cpu":
+        raise EdgeMnv2Error(f"--cache-flush is for CPU targets; {target.name!r} runs on {target.device}")
+    if asked is not None:
+        return asked
+    return bool(target.tuning.get(FLUSH_KEY, False)) and target.device == "cpu"
+
+
+def evaluator_config(cache_flush: bool, remote: bool):
+    """How MetaSchedule's runner times a candidate.
+
+    Warm: a few back-to-back runs (locally repeated for at least 50 ms), so the kernel's weights and
+    activations stay in cache. Cold: each run after TVM's ``cache_flush_cpu_non_first_arg`` has flushed
+    every argument but the input from the CPU's caches, as in a whole model, where each kernel's
+    weights were last read a whole inference ago and its output buffer is not in cache either.
+    """
+    from tvm.s_tir import meta_schedule as ms
+
+    if cache_flush:
+        return ms.runner.EvaluatorConfig(number=1, repeat=COLD_REPEATS, min_repeat_ms=0,
+                                         enable_cpu_cache_flush=True)
+    if remote:
+        return ms.runner.EvaluatorConfig(number=3, repeat=1, min_repeat_ms=0)
+    return ms.runner.EvaluatorConfig(number=3, repeat=1, min_repeat_ms=50, enable_cpu_cache_flush=False)
 
 
 def top_records(database, mod, k: int = 1) -> list:
@@ -184,6 +258,13 @@ def mean_run_secs(record) -> float | None:
 def coverage(database, tasks) -> tuple[int, int]:
     """How many of ``tasks`` have a tuning record in ``database``."""
     return sum(1 for t in tasks if top_records(database, t.dispatched[0])), len(tasks)
+
+
+def trials_spent(path: Path, database, tasks) -> int:
+    """Trials the log at ``path`` has spent on ``tasks``: its records, and those pruning dropped."""
+    from edge_mnv2.tune_prune import pruned_count
+
+    return records_for(database, tasks) + pruned_count(path)
 
 
 def records_for(database, tasks) -> int:
@@ -369,13 +450,17 @@ class TuneResult:
 def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: DeviceAddress | None = None,
                log_root: Path | None = None, checkpoint=None, quantize: str | None = None,
                calibration: str | None = None, weight_prepack: bool | None = None,
-               seed_from: Path | None = None, seed_top: int = DEFAULT_TOP_K) -> TuneResult:
+               seed_from: Path | None = None, seed_top: int = DEFAULT_TOP_K,
+               cache_flush: bool | None = None, layout: str | None = None) -> TuneResult:
     """Tune the model's tasks for ``target`` until the log holds ``trials`` measured candidates.
 
     With ``quantize``, the int8 model's kernels are tuned, into the ``<architecture>.int8`` log.
     ``weight_prepack`` (None: the log's setting, else the target's) lets schedules choose the weights'
     layout; a log keeps the setting it was started with. ``seed_from`` (another log) first measures
     that log's ``seed_top`` best schedules of each task this log has no record of (see ``tune_seed``).
+    ``cache_flush`` (None: the log's setting, else the target's) times candidates with cold caches (see
+    ``evaluator_config``); ``layout`` (None: the log's, else the target's) is the data layout the model
+    computes in (see ``relax_layout``). A log keeps the settings it was started with.
     """
     from tvm.s_tir import meta_schedule as ms
 
@@ -401,15 +486,17 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
         shape = tuple(tensor_info(proto.graph.input[0], Path(str(model_or_onnx)))["shape"])
         mod, _, _ = quantized_module(read_metadata(proto), quantize, calibration, shape, kernels_for(tvm_target))
         model_name = quantized_log_name(model_name, quantize)
-    else:
-        mod = relax_module(proto)
     path = log_dir(target.name, model_name, log_root)
+    data_layout = layout_for(path, target, quantize, layout)
+    if not quantize:
+        mod = relax_layout.convert(relax_module(proto), data_layout)
     prepack = weight_prepack_for(path, target, quantize, weight_prepack)
+    flush = cache_flush_for(path, target, cache_flush)
     threads = None if tracker is not None else measuring_threads(path)
     database = open_database(path)
     with progress.stage("extracting tuning tasks"):
         tasks = extract_tasks(mod, tvm_target, prepack)
-    before = records_for(database, tasks)
+    before = trials_spent(path, database, tasks)
     remaining = trials - before
     started = time.perf_counter()
     seeded = 0
@@ -417,10 +504,10 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
         if tracker is not None:
             config = ms.runner.RPCConfig(tracker_host=tracker.host, tracker_port=tracker.port,
                                          tracker_key=tracker.key, session_timeout_sec=600)
-            runner = ms.runner.RPCRunner(config, ms.runner.EvaluatorConfig(number=3, repeat=1, min_repeat_ms=0))
+            runner = ms.runner.RPCRunner(config, evaluator_config(flush, remote=True))
         else:
-            runner = ms.runner.LocalRunner(timeout_sec=RUN_TIMEOUT_S, evaluator_config=ms.runner.EvaluatorConfig(
-                number=3, repeat=1, min_repeat_ms=50, enable_cpu_cache_flush=False))
+            runner = ms.runner.LocalRunner(timeout_sec=RUN_TIMEOUT_S,
+                                           evaluator_config=evaluator_config(flush, remote=False))
         export = None
         if target.cross_compiler:
             os.environ["EDGE_MNV2_CROSS_CXX"] = target.cross_compiler
@@ -434,13 +521,14 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
         _unnamed_handlers_off()
         # the CPU and target go on record before the first trial: an interrupted run keeps them too
         _write_meta(path, model=model_name, target=target.name, tvm_target=target.resolved_tvm(),
-                    tasks=len(tasks), **{PREPACK_KEY: prepack}, **({THREADS_KEY: threads} if threads else {}))
+                    tasks=len(tasks), **{PREPACK_KEY: prepack, FLUSH_KEY: flush, LAYOUT_KEY: data_layout},
+                    **({THREADS_KEY: threads} if threads else {}))
         with _ctrl_c_exits():
             if seed_from is not None:
                 with progress.stage(f"seeding {path} from {seed_from} (best {seed_top} schedules per task)"):
                     seeded = seed_log(Path(seed_from), database, tasks, tvm_target, target.device, builder,
                                       runner, seed_top)
-            held = records_for(database, tasks)
+            held = trials_spent(path, database, tasks)
             left = trials - held
             if left > 0:
                 callback, bar = _progress_callback(trials, held, tasks)
@@ -455,7 +543,7 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
                             task_scheduler=largest_first_scheduler(database), seed=0)
                     finally:
                         bar.close()
-    after = records_for(database, tasks)
+    after = trials_spent(path, database, tasks)
     if remaining > 0 and after == before:
         raise EdgeMnv2Error(f"no candidate of {remaining} built and ran successfully on "
                             f"{tracker.describe() if tracker else 'this machine'}; MetaSchedule's logs are in "
@@ -463,7 +551,7 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
     covered, total = coverage(database, tasks)
     estimate = estimated_latency_ms(database, tasks)
     _record_run(path, model_name, target, trials, before, after, covered, total, estimate,
-                time.perf_counter() - started, prepack)
+                time.perf_counter() - started, prepack, flush, data_layout)
     return TuneResult(path, before, after, total, covered, estimate, time.perf_counter() - started, seeded)
 
 
@@ -495,9 +583,11 @@ def _write_meta(path: Path, run: dict | None = None, **fields) -> None:
 
 
 def _record_run(path: Path, model: str, target: TargetSpec, trials: int, before: int, after: int,
-                covered: int, tasks: int, estimate: float | None, seconds: float, prepack: bool) -> None:
+                covered: int, tasks: int, estimate: float | None, seconds: float, prepack: bool,
+                flush: bool, layout: str) -> None:
     _write_meta(path, run={"finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
                            "trials_requested": trials, "records_before": before, "records_after": after,
                            "estimated_ms": estimate, "seconds": round(seconds, 1)},
                 model=model, target=target.name, tvm_target=target.resolved_tvm(), tasks=tasks,
-                covered=covered, records=after, estimated_ms=estimate, **{PREPACK_KEY: prepack})
+                covered=covered, records=after, estimated_ms=estimate,
+                **{PREPACK_KEY: prepack, FLUSH_KEY: flush, LAYOUT_KEY: layout})

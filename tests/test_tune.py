@@ -51,6 +51,29 @@ def test_a_rerun_spends_its_trials_on_tasks_the_log_lacks(tuned_root, tmp_path):
 
 
 @pytest.mark.slow
+def test_a_pruned_log_keeps_each_tasks_best_and_counts_its_trials(tuned_root, tmp_path):
+    from edge_mnv2.compile import load_source, relax_module
+    from edge_mnv2.tune_prune import prune_log
+
+    root, result = tuned_root
+    copy = tmp_path / "logs"
+    shutil.copytree(root, copy)
+    log = copy / "host" / MODEL
+    tasks = tune.extract_tasks(relax_module(load_source(MODEL)[0]), load_target("host").tvm_target(),
+                               tune.log_weight_prepack(log))
+
+    def best(path):
+        database = tune.open_database(path)
+        return [[str(r.trace) for r in tune.top_records(database, t.dispatched[0])] for t in tasks]
+
+    before = best(log)
+    assert prune_log(log, keep=1)[1] == result.covered < result.trials_after
+    assert best(log) == before                  # compile applies the same schedules
+    again = tune.tune_model(MODEL, load_target("host"), trials=result.trials_after, log_root=copy)
+    assert again.trials_before == again.trials_after == result.trials_after   # dropped records still count
+
+
+@pytest.mark.slow
 def test_compile_applies_the_log_and_stays_correct(tuned_root, tmp_path):
     import torch
     import tvm
@@ -121,6 +144,72 @@ def test_weight_prepack_comes_from_the_log_then_the_flag_then_the_target(tmp_pat
     assert tune.weight_prepack_for(packed, plain, None, None) is True
     with pytest.raises(EdgeMnv2Error, match="--no-weight-prepack cannot continue it"):
         tune.weight_prepack_for(packed, plain, None, False)
+
+
+def test_cache_flush_comes_from_the_log_then_the_flag_then_the_target(tmp_path):
+    from dataclasses import replace
+
+    from edge_mnv2.errors import EdgeMnv2Error
+
+    host = load_target("host")
+    flushing, warm = replace(host, tuning={"cache_flush": True}), replace(host, tuning={})
+    new_log = tmp_path / "new"
+    assert tune.log_cache_flush(new_log) is None
+    assert tune.cache_flush_for(new_log, flushing, None) is True
+    assert tune.cache_flush_for(new_log, warm, None) is False
+    assert tune.cache_flush_for(new_log, warm, True) is True
+    assert tune.cache_flush_for(new_log, flushing, False) is False
+    assert tune.cache_flush_for(new_log, replace(flushing, device="cuda"), None) is False
+    with pytest.raises(EdgeMnv2Error, match="--cache-flush is for CPU targets; 'cuda' runs on cuda"):
+        tune.cache_flush_for(new_log, load_target("cuda"), True)
+
+    legacy = tmp_path / "legacy"   # records from before the setting existed were measured warm
+    legacy.mkdir()
+    (legacy / "database_tuning_record.json").write_text('[0, [[], [1e-05], {}, []]]\n')
+    assert tune.cache_flush_for(legacy, flushing, None) is False
+    with pytest.raises(EdgeMnv2Error, match="without flushed caches, so --cache-flush cannot continue it"):
+        tune.cache_flush_for(legacy, warm, True)
+    cold = tmp_path / "cold"
+    cold.mkdir()
+    (cold / tune.META_FILE).write_text(json.dumps({"runs": [], "cache_flush": True}))
+    assert tune.cache_flush_for(cold, warm, None) is True
+    with pytest.raises(EdgeMnv2Error, match="--no-cache-flush cannot continue it"):
+        tune.cache_flush_for(cold, warm, False)
+
+
+def test_layout_comes_from_the_flag_then_the_log_then_the_target(tmp_path):
+    from dataclasses import replace
+
+    from edge_mnv2.errors import EdgeMnv2Error
+
+    host = load_target("host")
+    nhwc_target, plain = replace(host, tuning={"layout": "NHWC"}), replace(host, tuning={})
+    new_log = tmp_path / "new"
+    assert tune.log_layout(new_log) is None
+    assert tune.layout_for(new_log, plain, None, None) == "NCHW"
+    assert tune.layout_for(new_log, nhwc_target, None, None) == "NHWC"
+    assert tune.layout_for(new_log, nhwc_target, None, "NCHW") == "NCHW"
+    assert tune.layout_for(new_log, nhwc_target, "int8", None) == "NCHW"    # int8 picks its own layout
+    with pytest.raises(EdgeMnv2Error, match="--layout NHWC is for fp32 builds"):
+        tune.layout_for(new_log, plain, "int8", "NHWC")
+    with pytest.raises(EdgeMnv2Error, match="unknown layout 'NWHC'"):
+        tune.layout_for(new_log, replace(host, tuning={"layout": "NWHC"}), None, None)
+
+    legacy = tmp_path / "legacy"   # records from before the setting existed: the imported NCHW
+    legacy.mkdir()
+    (legacy / "database_tuning_record.json").write_text('[0, [[], [1e-05], {}, []]]\n')
+    assert tune.layout_for(legacy, nhwc_target, None, None) == "NCHW"
+    with pytest.raises(EdgeMnv2Error, match="tuned in NCHW, so --layout NHWC cannot continue it"):
+        tune.layout_for(legacy, plain, None, "NHWC")
+
+
+def test_cold_measurement_flushes_before_every_timed_run():
+    cold, warm = tune.evaluator_config(True, remote=False), tune.evaluator_config(False, remote=False)
+    # TVM flushes once per repeat: one run per repeat and no minimum time, or later runs would be warm
+    assert cold.enable_cpu_cache_flush and cold.number == 1 and cold.min_repeat_ms == 0
+    assert cold.repeat == tune.COLD_REPEATS > 1
+    assert not warm.enable_cpu_cache_flush and warm.min_repeat_ms > 0
+    assert tune.evaluator_config(True, remote=True).enable_cpu_cache_flush
 
 
 def test_a_log_measured_on_another_thread_count_is_not_continued(tmp_path, monkeypatch):
@@ -234,3 +323,28 @@ def test_killing_a_run_keeps_every_record_and_a_rerun_continues(tmp_path, how):
 
     total, new = map(int, re.search(r"(\d+) trials \((\d+) new\)", rerun.stdout).groups())
     assert total - new >= 16 and new <= 32      # it continued from the log instead of starting again
+
+
+@pytest.mark.slow
+def test_a_cold_nhwc_log_records_every_flushed_run_and_compile_follows_its_layout(tmp_path):
+    import onnxruntime as ort
+    import tvm
+    from tvm import relax
+
+    model = tiny_onnx(tmp_path / "tiny.onnx")
+    logs = tmp_path / "logs"
+    result = tune.tune_model(str(model), load_target("host"), trials=8, log_root=logs, cache_flush=True,
+                             layout="NHWC")
+    runs = [json.loads(line)[1][1] for line in _records(result.log)]
+    assert runs and all(len(secs) == tune.COLD_REPEATS for secs in runs)   # one timed run per flush
+    meta = json.loads((result.log / tune.META_FILE).read_text())
+    assert meta["cache_flush"] is True and meta["layout"] == "NHWC"
+
+    artifact = compile_model(str(model), "host", tmp_path / "build", log_root=logs)
+    tuning = json.loads((tmp_path / "build" / "artifact.json").read_text())["tuning"]
+    assert tuning["layout"] == "NHWC" and tuning["covered_tasks"] == result.covered >= 1
+    x = np.random.default_rng(0).standard_normal((1, 8, 16, 16)).astype("float32")
+    vm = relax.VirtualMachine(tvm.runtime.load_module(str(artifact.library_path)), tvm.cpu())
+    session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
+    ref = session.run(None, {session.get_inputs()[0].name: x})[0]
+    np.testing.assert_allclose(vm["main"](tvm.runtime.tensor(x)).numpy(), ref, rtol=1e-4, atol=1e-5)
