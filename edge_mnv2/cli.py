@@ -13,6 +13,7 @@ from pathlib import Path
 
 from edge_mnv2 import __version__, progress, runtime_threads
 from edge_mnv2.errors import EdgeMnv2Error
+from edge_mnv2.relax_layout import LAYOUTS
 from edge_mnv2.tune_prune import DEFAULT_KEEP
 
 DEMO_MODEL = "mobilenet_v2_1.0_224"
@@ -393,7 +394,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="time each candidate with the CPU's caches flushed of its weights and output, as a "
                         "kernel runs inside a whole model (a new log's default comes from the target's "
                         "[tuning] table; a log keeps its setting)")
-    p.add_argument("--layout", choices=["NCHW", "NHWC"], default=None,
+    p.add_argument("--layout", choices=list(LAYOUTS), default=None,
                    help="data layout the model computes in (a new log's default comes from the target's "
                         "[tuning] table, else NCHW as imported; a log keeps its layout and compile follows it)")
     p.add_argument("--seed-from", metavar="LOG", type=Path,

@@ -2,9 +2,13 @@
 
 ONNX models are NCHW. In NHWC a depthwise convolution's channels are contiguous, so it vectorises
 across channels, and a 1x1 convolution is a plain matrix product over pixels. ``convert`` rewrites the
-Relax module with TVM's ``ConvertLayout``: convolutions become NHWC (weights OHWI, transposed once at
-compile time by constant folding), and the elementwise operations between them follow, so the only
-run-time transposes are at the model's input and before its pooled output.
+Relax module with TVM's ``ConvertLayout``: convolutions become NHWC with HWIO weights (transposed once
+at compile time by constant folding), and the elementwise operations between them follow, so the only
+run-time transposes are at the model's input and before its pooled output. HWIO keeps a kernel's
+output channels contiguous in its weights as in its output, so a schedule that vectorises across
+output channels loads weights as vectors; with OHWI each lane's weight is ``C_in`` elements (a
+depthwise kernel's: 9) from the next. That matters to plain-weight logs; a prepacked log's schedules
+choose their weights' layout whatever it starts as.
 
 TVM's ONNX importer emits ``Clip`` (MobileNetV2's ReLU6) as ``call_tir`` of a TE maximum and minimum,
 which ``ConvertLayout`` cannot see into: it would transpose back to NCHW around every ReLU6 (175
@@ -18,7 +22,7 @@ from edge_mnv2.errors import EdgeMnv2Error
 
 LAYOUTS = {
     "NCHW": None,                                        # as imported
-    "NHWC": {"relax.nn.conv2d": ["NHWC", "OHWI"]},
+    "NHWC": {"relax.nn.conv2d": ["NHWC", "HWIO"]},     # weights output-channels-last: see above
 }
 DEFAULT = "NCHW"
 _CLIP_KERNELS = ("maximum", "minimum")

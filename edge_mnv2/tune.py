@@ -36,6 +36,7 @@ PREPACK_KEY = "weight_prepack"   # tuning.json and the target's [tuning] table
 THREADS_KEY = "runtime_threads"  # tuning.json: the threads local measurements ran on
 FLUSH_KEY = "cache_flush"        # tuning.json and the target's [tuning] table: measured with cold caches
 LAYOUT_KEY = "layout"            # tuning.json and the target's [tuning] table: the layout kernels compute in
+SEEDED_KEY = "seeded_from"       # a tuning.json run entry: the --seed-from log, --seed-top, schedules measured
 # Runs per candidate measured with flushed caches: one run per repeat (the flush comes before each
 # repeat), so a repeat is one cold run; their mean is the record's latency.
 COLD_REPEATS = 10
@@ -520,7 +521,7 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
         shutil.rmtree(work, ignore_errors=True)
         _unnamed_handlers_off()
         # the CPU and target go on record before the first trial: an interrupted run keeps them too
-        _write_meta(path, model=model_name, target=target.name, tvm_target=target.resolved_tvm(),
+        write_meta(path, model=model_name, target=target.name, tvm_target=target.resolved_tvm(),
                     tasks=len(tasks), **{PREPACK_KEY: prepack, FLUSH_KEY: flush, LAYOUT_KEY: data_layout},
                     **({THREADS_KEY: threads} if threads else {}))
         with _ctrl_c_exits():
@@ -551,7 +552,8 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
     covered, total = coverage(database, tasks)
     estimate = estimated_latency_ms(database, tasks)
     _record_run(path, model_name, target, trials, before, after, covered, total, estimate,
-                time.perf_counter() - started, prepack, flush, data_layout)
+                time.perf_counter() - started, prepack, flush, data_layout,
+                seeded_from={"log": str(seed_from), "top": seed_top, "seeded": seeded} if seed_from else None)
     return TuneResult(path, before, after, total, covered, estimate, time.perf_counter() - started, seeded)
 
 
@@ -568,7 +570,7 @@ def measuring_threads(path: Path) -> int:
     return threads
 
 
-def _write_meta(path: Path, run: dict | None = None, **fields) -> None:
+def write_meta(path: Path, run: dict | None = None, **fields) -> None:
     """Update ``tuning.json`` atomically with ``fields`` (and append ``run`` to its runs)."""
     import tvm
 
@@ -584,10 +586,13 @@ def _write_meta(path: Path, run: dict | None = None, **fields) -> None:
 
 def _record_run(path: Path, model: str, target: TargetSpec, trials: int, before: int, after: int,
                 covered: int, tasks: int, estimate: float | None, seconds: float, prepack: bool,
-                flush: bool, layout: str) -> None:
-    _write_meta(path, run={"finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                           "trials_requested": trials, "records_before": before, "records_after": after,
-                           "estimated_ms": estimate, "seconds": round(seconds, 1)},
+                flush: bool, layout: str, seeded_from: dict | None = None) -> None:
+    run = {"finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "trials_requested": trials,
+           "records_before": before, "records_after": after, "estimated_ms": estimate,
+           "seconds": round(seconds, 1)}
+    if seeded_from:   # provenance: which log the run's first schedules came from
+        run[SEEDED_KEY] = seeded_from
+    write_meta(path, run=run,
                 model=model, target=target.name, tvm_target=target.resolved_tvm(), tasks=tasks,
                 covered=covered, records=after, estimated_ms=estimate,
                 **{PREPACK_KEY: prepack, FLUSH_KEY: flush, LAYOUT_KEY: layout})

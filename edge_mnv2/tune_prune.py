@@ -41,7 +41,7 @@ def pruned_count(path: Path) -> int:
 def prune_log(path: Path, keep: int = DEFAULT_KEEP) -> tuple[int, int]:
     """Rewrite the log at ``path`` with the ``keep`` best working records of each workload; returns the
     number of records before and after. A kill midway leaves the old file or the new one, never half."""
-    from edge_mnv2.tune import DB_FILES, _write_meta, repair
+    from edge_mnv2.tune import DB_FILES, write_meta, repair
 
     if keep < 1:
         raise EdgeMnv2Error(f"--keep must be at least 1, got {keep}")
@@ -64,6 +64,6 @@ def prune_log(path: Path, keep: int = DEFAULT_KEEP) -> tuple[int, int]:
     tmp.write_text("".join(f"{lines[i]}\n" for i in kept))
     # the count goes on record first: killed in between, the log still holds every record and counts
     # the dropped ones twice (a rerun spends fewer trials), never the other way round
-    _write_meta(path, **{PRUNED_KEY: pruned_count(path) + dropped})
+    write_meta(path, **{PRUNED_KEY: pruned_count(path) + dropped})
     os.replace(tmp, records)
     return len(lines), len(kept)

@@ -89,3 +89,20 @@ def test_nchw_leaves_the_module_as_imported(block):
     assert relax_layout.convert(imported, "NCHW") is imported
     with pytest.raises(EdgeMnv2Error, match="unknown layout 'NCWH': choose one of NCHW, NHWC"):
         relax_layout.convert(imported, "NCWH")
+
+
+def test_nhwc_weights_keep_output_channels_contiguous(block):
+    """HWIO: a kernel vectorised across output channels reads its weights as vectors (OHWI would put
+    each lane's weight C_in elements from the next)."""
+    nhwc = relax_layout.convert(relax_module(block), "NHWC")
+    assert nhwc["main"].script().count('kernel_layout="HWIO"') == 4
+    from tvm.s_tir.meta_schedule.arg_info import ArgInfo
+
+    from edge_mnv2 import tune
+
+    weights = set()
+    for task in tune.extract_tasks(nhwc, load_target("host").tvm_target()):
+        if "conv2d" in task.task_name:   # arguments: data, weights, ...
+            weights.add(tuple(int(d) for d in ArgInfo.from_prim_func(task.dispatched[0]["main"])[1].shape))
+    # stem 3->8, expand 8->32, depthwise 32 (one input channel per group), project 32->8: [KH, KW, I, O]
+    assert weights == {(3, 3, 3, 8), (1, 1, 8, 32), (3, 3, 1, 32), (1, 1, 32, 8)}

@@ -32,7 +32,10 @@ def test_a_prepacked_log_starts_from_a_plain_logs_schedules(tmp_path):
     assert seeded.seeded == 3 and seeded.trials_before == 0 and seeded.trials_after == 3
     assert seeded.covered == plain.covered
     assert all(r[1][1][0] < 1e9 for r in records(seeded.log))   # real run times, no failed builds
-    assert json.loads((seeded.log / "tuning.json").read_text())["weight_prepack"] is True
+    meta = json.loads((seeded.log / "tuning.json").read_text())
+    assert meta["weight_prepack"] is True
+    # the run's entry says where its first schedules came from
+    assert meta["runs"][-1]["seeded_from"] == {"log": str(plain.log), "top": 3, "seeded": 3}
     # they are the plain log's best three schedules (not samples of a search of its own) ...
     best = sorted(records(plain.log), key=lambda r: sum(r[1][1]) / len(r[1][1]))[:3]   # as MetaSchedule ranks: mean run time
     assert sorted(map(decisions, records(seeded.log))) == sorted(map(decisions, best))
@@ -42,6 +45,7 @@ def test_a_prepacked_log_starts_from_a_plain_logs_schedules(tmp_path):
     # a re-run finds every task it could seed already tuned and measures nothing again
     again = tune.tune_model(MODEL, host, trials=3, log_root=tmp_path / "seeded", seed_from=plain.log, seed_top=3)
     assert again.seeded == 0 and again.trials_after == 3
+    assert json.loads((seeded.log / "tuning.json").read_text())["runs"][-1]["seeded_from"]["seeded"] == 0
 
 
 def vector_add(n: int, layout_free: bool = False, block: str = "b"):

@@ -1,0 +1,176 @@
+"""Benchmark (run by hand): a TVM build against ONNX Runtime layer by layer, to see where the time goes.
+
+    .venv/bin/python benchmarks/per_layer.py ARTIFACT [--turns 8] [--per-turn 5] [-o per_layer.md]
+
+ARTIFACT is a host build (``edge-mnv2 compile -o``), NCHW or NHWC. Each convolution and the classifier
+are timed in both runtimes inside whole-model runs: TVM's kernels through the Relax VM's instrument hook,
+ONNX Runtime's nodes through its profiler, on the build's own ONNX file, 2 threads each. Both run in
+this process, taking turns of a few runs back to back (as ``tvm_vs_ort.py`` times them), the turns a
+quarter second apart (a thread pool spins for a while after a run, see ``isolated.py``). The layers
+are paired in execution order and checked by output shape. Prints every layer's medians and ratio,
+then totals by kind (stem, depthwise, depthwise with stride 2, pointwise, classifier). Both hooks cost
+a few microseconds a layer, so the totals run above a plain run's time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from isolated import SETTLE_S  # noqa: E402
+
+KINDS = ("stem", "depthwise", "depthwise s2", "pointwise", "classifier")
+TIMED_OPS = ("Conv", "Gemm", "MatMul", "FusedConv", "FusedGemm")
+
+
+def onnx_layers(path: Path) -> list[str]:
+    """The kind of each convolution or matrix product of the ONNX model, in graph order."""
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    kinds = []
+    for node in graph.node:
+        if node.op_type in ("Gemm", "MatMul"):
+            kinds.append("classifier")
+        elif node.op_type == "Conv":
+            attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+            if not kinds:
+                kinds.append("stem")
+            elif attrs.get("group", 1) > 1:
+                kinds.append("depthwise s2" if max(attrs.get("strides", [1])) > 1 else "depthwise")
+            else:
+                kinds.append("pointwise")
+    return kinds
+
+
+def tvm_layer_times(library: Path, x: np.ndarray):
+    """A function running the build once and returning (kernel, output elements, seconds) per layer."""
+    import tvm
+    from tvm import relax
+
+    vm = relax.VirtualMachine(tvm.runtime.load_module(str(library)), tvm.cpu())
+    data = tvm.runtime.tensor(x)
+    calls, started = [], [0.0]
+
+    def instrument(func, name, before, ret, *args):
+        if before:
+            started[0] = time.perf_counter()
+        elif "conv2d" in name or "matmul" in name or "dense" in name:
+            calls.append((name, tuple(args[-1].shape), time.perf_counter() - started[0]))
+        return 0   # carry on
+
+    vm.set_instrument(instrument)
+
+    def run():
+        calls.clear()
+        vm["main"](data)
+        return list(calls)
+
+    return run
+
+
+def output_shape(event: dict) -> tuple[int, ...]:
+    """An ONNX Runtime profile event's first output shape (from ``[{"float": [1, 32, 112, 112]}]``)."""
+    (shape,) = event["args"]["output_type_shape"][0].values()
+    return tuple(shape)
+
+
+def spatial(shape: tuple[int, ...], layout: str) -> tuple[int, ...]:
+    """What two runtimes' outputs of one layer share: (H, W) of a feature map (ONNX Runtime's blocked
+    layout pads channels, 24 to 32), the whole shape of the classifier's."""
+    if len(shape) != 4:
+        return shape
+    return shape[1:3] if layout == "NHWC" else shape[2:]
+
+
+def ort_layer_times(onnx_path: Path, x: np.ndarray, profile_dir: Path, runs: int):
+    """ONNX Runtime's session on 2 threads, profiling; the run function and a reader of its profile."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 2
+    options.enable_profiling = True
+    options.profile_file_prefix = str(profile_dir / "ort")
+    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
+    feed = {session.get_inputs()[0].name: x}
+
+    def read(warmup: int) -> list[list[tuple[str, int, float]]]:
+        events = json.loads(Path(session.end_profiling()).read_text())
+        nodes = [(e["name"].removesuffix("_kernel_time"), output_shape(e), e["dur"] / 1e6)
+                 for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")
+                 and e["args"].get("op_name") in TIMED_OPS]
+        per_run = len(nodes) // (warmup + runs)
+        return [nodes[i * per_run:(i + 1) * per_run] for i in range(warmup, warmup + runs)]
+
+    return (lambda: session.run(None, feed)), read
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("artifact", type=Path, help="a host build folder (edge-mnv2 compile -o)")
+    parser.add_argument("--turns", type=int, default=8, help="turns of each runtime")
+    parser.add_argument("--per-turn", type=int, default=5, help="runs back to back in a turn")
+    parser.add_argument("-o", "--output", type=Path, help="also write the Markdown table here")
+    args = parser.parse_args()
+
+    from edge_mnv2 import runtime_threads
+
+    runtime_threads.configure()   # before TVM's thread pool starts in this process
+    from edge_mnv2.artifact import load_artifact
+
+    artifact = load_artifact(args.artifact)
+    x = np.random.default_rng(0).random(artifact.input_shape, dtype=np.float32)
+    kinds = onnx_layers(artifact.onnx_path)
+    tvm_run = tvm_layer_times(artifact.library_path, x)
+    with tempfile.TemporaryDirectory() as tmp:
+        ort_run, ort_read = ort_layer_times(artifact.onnx_path, x, Path(tmp), args.turns * args.per_turn)
+        tvm_runs = []
+        for turn in range(1 + args.turns):   # the first turn warms up
+            time.sleep(SETTLE_S)
+            calls = [tvm_run() for _ in range(args.per_turn)]
+            if turn:
+                tvm_runs += calls
+            time.sleep(SETTLE_S)
+            for _ in range(args.per_turn):
+                ort_run()
+        ort_runs = ort_read(args.per_turn)
+    layers = len(kinds)
+    if len(tvm_runs[0]) != layers or len(ort_runs[0]) != layers:
+        print(f"could not pair the layers: the ONNX model has {layers}, TVM ran {len(tvm_runs[0])} kernels "
+              f"and ONNX Runtime {len(ort_runs[0])} nodes", file=sys.stderr)
+        return 2
+    layout = artifact.metadata.get("tuning", {}).get("layout", "NCHW")
+    pairs = [(t[1], o[1]) for t, o in zip(tvm_runs[0], ort_runs[0])]
+    if any(spatial(t, layout) != spatial(o, "NCHW") for t, o in pairs):
+        print(f"layers out of step: output shapes (TVM, ONNX Runtime) {pairs}", file=sys.stderr)
+        return 2
+    tvm_ms = np.median([[c[2] for c in run] for run in tvm_runs], axis=0) * 1e3
+    ort_ms = np.median([[c[2] for c in run] for run in ort_runs], axis=0) * 1e3
+    lines = [f"{artifact.model_name or args.artifact}: per-layer medians of {args.turns} turns x {args.per_turn} runs each (ms), "
+             f"TVM ({layout}) and ONNX Runtime on 2 threads",
+             "", "| # | kind | TVM kernel | output | TVM | ORT | TVM / ORT |", "|---|---|---|---|---|---|---|"]
+    for i, (kind, call) in enumerate(zip(kinds, tvm_runs[0])):
+        lines.append(f"| {i} | {kind} | `{call[0]}` | {'x'.join(map(str, call[1]))} | {tvm_ms[i]:.3f} | {ort_ms[i]:.3f} | "
+                     f"{tvm_ms[i] / ort_ms[i]:.2f} |")
+    lines += ["", "| kind | layers | TVM | ORT | TVM - ORT | TVM / ORT |", "|---|---|---|---|---|---|"]
+    for kind in (*KINDS, "all"):
+        pick = [i for i, k in enumerate(kinds) if k == kind or kind == "all"]
+        if pick:
+            t, o = tvm_ms[pick].sum(), ort_ms[pick].sum()
+            lines.append(f"| {kind} | {len(pick)} | {t:.3f} | {o:.3f} | {t - o:+.3f} | {t / o:.2f} |")
+    text = "\n".join(lines)
+    print(text)
+    if args.output:
+        args.output.write_text(text + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
