@@ -4,7 +4,7 @@
 
 ARTIFACT is a host build (``edge-mnv2 compile -o``), NCHW or NHWC. Each convolution and the classifier
 are timed in both runtimes inside whole-model runs: TVM's kernels through the Relax VM's instrument hook,
-ONNX Runtime's nodes through its profiler, on the build's own ONNX file, 2 threads each. Both run in
+ONNX Runtime's nodes through its profiler, on the build's own ONNX file, both on TVM's thread count. Both run in
 this process, taking turns of a few runs back to back (as ``tvm_vs_ort.py`` times them), the turns a
 quarter second apart (a thread pool spins for a while after a run, see ``isolated.py``). The layers
 are paired in execution order and checked by output shape. Prints every layer's medians and ratio,
@@ -25,6 +25,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from isolated import SETTLE_S  # noqa: E402
+from table_output import emit  # noqa: E402
 
 KINDS = ("stem", "depthwise", "depthwise s2", "pointwise", "classifier")
 TIMED_OPS = ("Conv", "Gemm", "MatMul", "FusedConv", "FusedGemm")
@@ -51,7 +52,7 @@ def onnx_layers(path: Path) -> list[str]:
 
 
 def tvm_layer_times(library: Path, x: np.ndarray):
-    """A function running the build once and returning (kernel, output elements, seconds) per layer."""
+    """A function running the build once and returning (kernel, output shape, seconds) per layer."""
     import tvm
     from tvm import relax
 
@@ -90,18 +91,19 @@ def spatial(shape: tuple[int, ...], layout: str) -> tuple[int, ...]:
     return shape[1:3] if layout == "NHWC" else shape[2:]
 
 
-def ort_layer_times(onnx_path: Path, x: np.ndarray, profile_dir: Path, runs: int):
-    """ONNX Runtime's session on 2 threads, profiling; the run function and a reader of its profile."""
+def ort_layer_times(onnx_path: Path, x: np.ndarray, profile_dir: Path, runs: int, threads: int):
+    """ONNX Runtime's session on ``threads`` threads, profiling; the run function and a reader of its
+    profile (the layers of each of the last ``runs`` runs, after ``warmup`` ones)."""
     import onnxruntime as ort
 
     options = ort.SessionOptions()
-    options.intra_op_num_threads = 2
+    options.intra_op_num_threads = threads
     options.enable_profiling = True
     options.profile_file_prefix = str(profile_dir / "ort")
     session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
     feed = {session.get_inputs()[0].name: x}
 
-    def read(warmup: int) -> list[list[tuple[str, int, float]]]:
+    def read(warmup: int) -> list[list[tuple[str, tuple[int, ...], float]]]:
         events = json.loads(Path(session.end_profiling()).read_text())
         nodes = [(e["name"].removesuffix("_kernel_time"), output_shape(e), e["dur"] / 1e6)
                  for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")
@@ -119,18 +121,27 @@ def main() -> int:
     parser.add_argument("--per-turn", type=int, default=5, help="runs back to back in a turn")
     parser.add_argument("-o", "--output", type=Path, help="also write the Markdown table here")
     args = parser.parse_args()
+    if args.turns < 1 or args.per_turn < 1:
+        parser.error(f"--turns and --per-turn must be at least 1, got {args.turns} and {args.per_turn}")
 
     from edge_mnv2 import runtime_threads
 
-    runtime_threads.configure()   # before TVM's thread pool starts in this process
+    threads = runtime_threads.configure()   # before TVM's thread pool starts in this process
     from edge_mnv2.artifact import load_artifact
+    from edge_mnv2.errors import EdgeMnv2Error
 
-    artifact = load_artifact(args.artifact)
+    try:
+        artifact = load_artifact(args.artifact)
+    except EdgeMnv2Error as exc:
+        parser.error(str(exc))
+    if artifact.target_name != "host":
+        parser.error(f"{args.artifact} was built for {artifact.target_name!r}; per_layer.py runs builds on "
+                     "this machine: compile with --target host")
     x = np.random.default_rng(0).random(artifact.input_shape, dtype=np.float32)
     kinds = onnx_layers(artifact.onnx_path)
     tvm_run = tvm_layer_times(artifact.library_path, x)
     with tempfile.TemporaryDirectory() as tmp:
-        ort_run, ort_read = ort_layer_times(artifact.onnx_path, x, Path(tmp), args.turns * args.per_turn)
+        ort_run, ort_read = ort_layer_times(artifact.onnx_path, x, Path(tmp), args.turns * args.per_turn, threads)
         tvm_runs = []
         for turn in range(1 + args.turns):   # the first turn warms up
             time.sleep(SETTLE_S)
@@ -146,29 +157,26 @@ def main() -> int:
         print(f"could not pair the layers: the ONNX model has {layers}, TVM ran {len(tvm_runs[0])} kernels "
               f"and ONNX Runtime {len(ort_runs[0])} nodes", file=sys.stderr)
         return 2
-    layout = artifact.metadata.get("tuning", {}).get("layout", "NCHW")
+    layout = (artifact.metadata.get("tuning") or {}).get("layout", "NCHW")   # untuned: None
     pairs = [(t[1], o[1]) for t, o in zip(tvm_runs[0], ort_runs[0])]
     if any(spatial(t, layout) != spatial(o, "NCHW") for t, o in pairs):
         print(f"layers out of step: output shapes (TVM, ONNX Runtime) {pairs}", file=sys.stderr)
         return 2
     tvm_ms = np.median([[c[2] for c in run] for run in tvm_runs], axis=0) * 1e3
     ort_ms = np.median([[c[2] for c in run] for run in ort_runs], axis=0) * 1e3
-    lines = [f"{artifact.model_name or args.artifact}: per-layer medians of {args.turns} turns x {args.per_turn} runs each (ms), "
-             f"TVM ({layout}) and ONNX Runtime on 2 threads",
+    lines = [f"{artifact.model_name or args.artifact}: per-layer medians of {args.turns} turns x "
+             f"{args.per_turn} runs each (ms), TVM ({layout}) and ONNX Runtime on {threads} threads",
              "", "| # | kind | TVM kernel | output | TVM | ORT | TVM / ORT |", "|---|---|---|---|---|---|---|"]
     for i, (kind, call) in enumerate(zip(kinds, tvm_runs[0])):
-        lines.append(f"| {i} | {kind} | `{call[0]}` | {'x'.join(map(str, call[1]))} | {tvm_ms[i]:.3f} | {ort_ms[i]:.3f} | "
-                     f"{tvm_ms[i] / ort_ms[i]:.2f} |")
+        lines.append(f"| {i} | {kind} | `{call[0]}` | {'x'.join(map(str, call[1]))} | {tvm_ms[i]:.3f} | "
+                     f"{ort_ms[i]:.3f} | {tvm_ms[i] / ort_ms[i]:.2f} |")
     lines += ["", "| kind | layers | TVM | ORT | TVM - ORT | TVM / ORT |", "|---|---|---|---|---|---|"]
     for kind in (*KINDS, "all"):
         pick = [i for i, k in enumerate(kinds) if k == kind or kind == "all"]
         if pick:
             t, o = tvm_ms[pick].sum(), ort_ms[pick].sum()
             lines.append(f"| {kind} | {len(pick)} | {t:.3f} | {o:.3f} | {t - o:+.3f} | {t / o:.2f} |")
-    text = "\n".join(lines)
-    print(text)
-    if args.output:
-        args.output.write_text(text + "\n")
+    emit(lines, args.output)
     return 0
 
 

@@ -21,6 +21,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from isolated import Spec, measure  # noqa: E402
+from table_output import emit  # noqa: E402
 
 
 def truncated_log(log: Path, records: int, root: Path, target: str, model: str) -> Path:
@@ -80,10 +81,7 @@ def main() -> int:
     for n in points:
         ms = float(np.median(samples[n])) * 1e3
         lines.append(f"| {n} | {covered[n]} | {ms:.3f} | {ms / ort_ms:.2f} |")
-    text = "\n".join(lines)
-    print(text)
-    if args.output:
-        args.output.write_text(text + "\n")
+    emit(lines, args.output)
     return 0
 
 

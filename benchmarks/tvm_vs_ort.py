@@ -23,6 +23,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from isolated import Spec, measure  # noqa: E402
+from table_output import emit  # noqa: E402
 
 
 def log_root_for(model: str, log: Path, root: Path) -> Path:
@@ -106,10 +107,7 @@ def main() -> int:
                 if fp32 and int8:
                     lines += ["", f"int8 / fp32 TVM build, both {kind}: {int8[0] / fp32[0]:.2f}"]
             lines.append("")
-    text = "\n".join(lines)
-    print(text)
-    if args.output:
-        args.output.write_text(text + "\n")
+    emit(lines, args.output)
     return 0
 
 

@@ -522,8 +522,8 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
         _unnamed_handlers_off()
         # the CPU and target go on record before the first trial: an interrupted run keeps them too
         write_meta(path, model=model_name, target=target.name, tvm_target=target.resolved_tvm(),
-                    tasks=len(tasks), **{PREPACK_KEY: prepack, FLUSH_KEY: flush, LAYOUT_KEY: data_layout},
-                    **({THREADS_KEY: threads} if threads else {}))
+                   tasks=len(tasks), **{PREPACK_KEY: prepack, FLUSH_KEY: flush, LAYOUT_KEY: data_layout},
+                   **({THREADS_KEY: threads} if threads else {}))
         with _ctrl_c_exits():
             if seed_from is not None:
                 with progress.stage(f"seeding {path} from {seed_from} (best {seed_top} schedules per task)"):
@@ -592,7 +592,6 @@ def _record_run(path: Path, model: str, target: TargetSpec, trials: int, before:
            "seconds": round(seconds, 1)}
     if seeded_from:   # provenance: which log the run's first schedules came from
         run[SEEDED_KEY] = seeded_from
-    write_meta(path, run=run,
-                model=model, target=target.name, tvm_target=target.resolved_tvm(), tasks=tasks,
-                covered=covered, records=after, estimated_ms=estimate,
-                **{PREPACK_KEY: prepack, FLUSH_KEY: flush, LAYOUT_KEY: layout})
+    write_meta(path, run=run, model=model, target=target.name, tvm_target=target.resolved_tvm(), tasks=tasks,
+               covered=covered, records=after, estimated_ms=estimate,
+               **{PREPACK_KEY: prepack, FLUSH_KEY: flush, LAYOUT_KEY: layout})
