@@ -4,12 +4,13 @@
 
 ARTIFACT is a host build (``edge-mnv2 compile -o``), NCHW or NHWC. Each convolution and the classifier
 are timed in both runtimes inside whole-model runs: TVM's kernels through the Relax VM's instrument hook,
-ONNX Runtime's nodes through its profiler, on the build's own ONNX file, both on TVM's thread count. Both run in
-this process, taking turns of a few runs back to back (as ``tvm_vs_ort.py`` times them), the turns a
-quarter second apart (a thread pool spins for a while after a run, see ``isolated.py``). The layers
-are paired in execution order and checked by output shape. Prints every layer's medians and ratio,
-then totals by kind (stem, depthwise, depthwise with stride 2, pointwise, classifier). Both hooks cost
-a few microseconds a layer, so the totals run above a plain run's time.
+ONNX Runtime's nodes through its profiler, on the build's own ONNX file, both on TVM's thread count
+(``runtime_threads``). Both run in this process, taking turns of a few runs back to back (as
+``tvm_vs_ort.py`` times them), the turns a quarter second apart (a thread pool spins for a while after
+a run, see ``isolated.py``). The layers are paired in execution order and checked by output shape.
+Prints every layer's medians and ratio, then totals by kind (stem, depthwise, depthwise with stride 2,
+pointwise, classifier). Both hooks cost a few microseconds a layer, so the totals run above a plain
+run's time.
 """
 
 from __future__ import annotations

@@ -13,12 +13,8 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def build_dir(tmp_path_factory):
-    from edge_mnv2.compile import compile_model
-
-    path = tmp_path_factory.mktemp("isolated") / "build"
-    compile_model("mobilenet_v2_0.35_96", "host", path, use_tuning=False)
-    return path
+def build_dir(small_artifact):
+    return small_artifact.directory
 
 
 def test_tvm_runs_each_new_input_and_matches_onnx_runtime(build_dir):

@@ -1,5 +1,6 @@
 """benchmarks/per_layer.py: layers classified from the ONNX graph, paired with TVM's kernels by shape."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -39,9 +40,9 @@ def test_layers_pair_by_spatial_size_whatever_the_layout_and_channel_padding():
     assert per_layer.spatial((1, 1000), "NHWC") == (1, 1000)
 
 
-def run_script(*args):
+def run_script(*args, env=None):
     return subprocess.run([sys.executable, str(BENCHMARKS / "per_layer.py"), *map(str, args)],
-                          capture_output=True, text=True, timeout=600)
+                          capture_output=True, text=True, timeout=600, env=env)
 
 
 def test_bad_arguments_get_one_line(tmp_path):
@@ -51,14 +52,28 @@ def test_bad_arguments_get_one_line(tmp_path):
     assert result.returncode == 2 and "--turns and --per-turn must be at least 1" in result.stderr
 
 
+def test_a_build_for_another_device_is_refused(tmp_path):
+    from edge_mnv2.artifact import SCHEMA_VERSION, write_metadata
+
+    write_metadata(tmp_path, {"schema": SCHEMA_VERSION, "files": {}, "target": {"name": "rpi4b"}})
+    result = run_script(tmp_path)
+    assert result.returncode == 2 and "built for 'rpi4b'" in result.stderr and "--target host" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
 @pytest.mark.slow
 def test_a_build_is_timed_layer_by_layer_against_onnx_runtime(tmp_path):
     from edge_mnv2.compile import compile_model
 
+    # untuned on purpose: its artifact.json has no tuning table, so the layout defaults to NCHW
     compile_model("mobilenet_v2_0.35_96", "host", tmp_path / "build", use_tuning=False)
-    result = run_script(tmp_path / "build", "--turns", "1", "--per-turn", "2", "-o", tmp_path / "table.md")
+    # one thread: ONNX Runtime must follow TVM's count, which on a 2-core machine is also its default
+    env = {**os.environ, "TVM_NUM_THREADS": "1"}
+    result = run_script(tmp_path / "build", "--turns", "1", "--per-turn", "2", "-o", tmp_path / "table.md",
+                        env=env)
     assert result.returncode == 0, result.stderr
     table = (tmp_path / "table.md").read_text()
+    assert "TVM (NCHW) and ONNX Runtime on 1 threads" in table.splitlines()[0]
     rows = [line for line in table.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert len(rows) == 53 and "| 0 | stem |" in rows[0] and "| classifier |" in rows[-1]
     assert "| all | 53 |" in table
