@@ -192,7 +192,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         result = tune_model(args.model, target, args.trials, tracker=address, checkpoint=args.checkpoint,
                             quantize=args.quantize, calibration=args.calibration,
                             weight_prepack=args.weight_prepack, seed_from=args.seed_from, seed_top=args.seed_top,
-                            cache_flush=args.cache_flush, layout=args.layout)
+                            cache_flush=args.cache_flush, layout=args.layout, focus=args.tasks)
     except KeyboardInterrupt:   # before or after MetaSchedule runs (during it, tune.py exits by itself)
         from edge_mnv2.tune import INTERRUPTED_MESSAGE
 
@@ -203,6 +203,10 @@ def _cmd_tune(args: argparse.Namespace) -> int:
     print(f"{result.log}: {result.trials_after} trials ({result.trials_after - result.trials_before} new{seeded}), "
           f"{result.covered} of {result.tasks} tasks tuned, MetaSchedule's latency estimate {estimate} "
           f"({result.seconds / 60:.1f} min)")
+    for f in result.focused:
+        was = "untuned" if f.before_ms is None else f"{f.before_ms:.4f} ms"
+        now = "n/a" if f.after_ms is None else f"{f.after_ms:.4f} ms"
+        print(f"  {f.task} (x{f.weight}): {was} -> {now} in {f.trials} trials")
     return 0
 
 
@@ -397,6 +401,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--layout", choices=list(LAYOUTS), default=None,
                    help="data layout the model computes in (a new log's default comes from the target's "
                         "[tuning] table, else NCHW as imported; a log keeps its layout and compile follows it)")
+    p.add_argument("--tasks", metavar="N", type=int,
+                   help="spend the trials on the N tasks with the largest share of the estimated latency, "
+                        "each searched on its own (a top-up for a log the whole-model search has stalled on)")
     p.add_argument("--seed-from", metavar="LOG", type=Path,
                    help="another tuning log (e.g. tuned without prepacked weights, or on another CPU): its best "
                         "schedules for tasks this log lacks are measured here first and count as trials")

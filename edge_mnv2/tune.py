@@ -10,6 +10,7 @@ CPU, and every run's figures.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -36,6 +37,7 @@ PREPACK_KEY = "weight_prepack"   # tuning.json and the target's [tuning] table
 THREADS_KEY = "runtime_threads"  # tuning.json: the threads local measurements ran on
 FLUSH_KEY = "cache_flush"        # tuning.json and the target's [tuning] table: measured with cold caches
 LAYOUT_KEY = "layout"            # tuning.json and the target's [tuning] table: the layout kernels compute in
+FOCUS_KEY = "focused"            # a tuning.json run entry: the --tasks run's tasks, before and after
 SEEDED_KEY = "seeded_from"       # a tuning.json run entry: the --seed-from log, --seed-top, schedules measured
 # Runs per candidate measured with flushed caches: one run per repeat (the flush comes before each
 # repeat), so a repeat is one cold run; their mean is the record's latency.
@@ -270,7 +272,7 @@ def trials_spent(path: Path, database, tasks) -> int:
 
 def records_for(database, tasks) -> int:
     """Measured candidates the database holds for these tasks."""
-    return sum(len(top_records(database, t.dispatched[0], 1 << 30)) for t in tasks)
+    return sum(trials_spent_on(database, t) for t in tasks)
 
 
 def estimated_latency_ms(database, tasks) -> float | None:
@@ -285,6 +287,33 @@ def estimated_latency_ms(database, tasks) -> float | None:
     return total * 1e3
 
 
+def best_ms(database, task) -> float | None:
+    """The task's best measured latency in ms (one call, not times its weight); None when it has none."""
+    top = top_records(database, task.dispatched[0])
+    secs = mean_run_secs(top[0]) if top else None
+    return None if secs is None else secs * 1e3
+
+
+def focus_tasks(database, tasks, count: int) -> list[int]:
+    """The ``count`` tasks with the largest share of the estimated latency (best latency x occurrences),
+    tasks with no record first: where more trials can save the most."""
+    def share(i: int) -> float:
+        best = best_ms(database, tasks[i])
+        return float("inf") if best is None else best * tasks[i].weight
+
+    return sorted(range(len(tasks)), key=share, reverse=True)[:count]
+
+
+@dataclass(frozen=True)
+class FocusResult:
+    """One task of a ``--tasks`` run: its best latency (ms, one call) before and after, and trials spent."""
+    task: str
+    weight: int
+    before_ms: float | None
+    after_ms: float | None
+    trials: int
+
+
 def cross_export(library) -> str:
     """Export a candidate for an aarch64 device (picklable by reference for MetaSchedule's workers)."""
     import tempfile
@@ -296,13 +325,13 @@ def cross_export(library) -> str:
     return path
 
 
-def _progress_callback(total: int, done_before: int, tasks):
+def _progress_callback(total: int, done_before: int, tasks, desc: str = "  trials"):
     """A MetaSchedule measure callback that drives a progress bar."""
     from tqdm.auto import tqdm
     from tvm.s_tir import meta_schedule as ms
     from tvm.ir.utils import derived_object
 
-    bar = tqdm(total=total, initial=done_before, desc="  trials", unit="trial", dynamic_ncols=True,
+    bar = tqdm(total=total, initial=done_before, desc=desc, unit="trial", dynamic_ncols=True,
                disable=True if progress.is_quiet() else None)
     best: dict[int, float] = {}
     started = time.perf_counter()
@@ -397,16 +426,23 @@ def largest_first_scheduler(database=None):
     return LargestFirst()
 
 
-def _unnamed_handlers_off() -> None:
-    """MetaSchedule rebuilds its logging with dictConfig, naming its logger's existing handlers; an
-    unnamed one (left by an earlier run in the same process, or a test harness) breaks that with
-    "'NoneType' object has no attribute 'format'". Drop those before a run."""
+def _metaschedule_logging() -> None:
+    """Ready MetaSchedule's logging for a run: its log files, not the console.
+
+    MetaSchedule rebuilds its logging with dictConfig at every run, naming its logger's existing
+    handlers; an unnamed one (left by an earlier run in the same process, or a test harness) breaks
+    that with "'NoneType' object has no attribute 'format'", so those are dropped. Its console handler
+    takes the logger's level at that moment, and left at DEBUG it prints every round's task table to
+    stdout, between the progress bar and the result; set to WARNING, that goes only to its files in
+    the work folder (the run before left the logger at DEBUG, so this is done before every run).
+    """
     import logging
 
     ms_logger = logging.getLogger("tvm.s_tir.meta_schedule")
     for handler in list(ms_logger.handlers):
         if handler.get_name() is None:
             ms_logger.removeHandler(handler)
+    ms_logger.setLevel(logging.WARNING)
 
 
 INTERRUPTED_MESSAGE = ("edge-mnv2: interrupted; every measured trial is kept in the log, rerun the same command "
@@ -446,13 +482,15 @@ class TuneResult:
     estimated_ms: float | None
     seconds: float
     seeded: int = 0   # of the new trials, schedules measured from --seed-from
+    focused: tuple[FocusResult, ...] = ()   # with --tasks: each task searched, before and after
 
 
 def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: DeviceAddress | None = None,
                log_root: Path | None = None, checkpoint=None, quantize: str | None = None,
                calibration: str | None = None, weight_prepack: bool | None = None,
                seed_from: Path | None = None, seed_top: int = DEFAULT_TOP_K,
-               cache_flush: bool | None = None, layout: str | None = None) -> TuneResult:
+               cache_flush: bool | None = None, layout: str | None = None,
+               focus: int | None = None) -> TuneResult:
     """Tune the model's tasks for ``target`` until the log holds ``trials`` measured candidates.
 
     With ``quantize``, the int8 model's kernels are tuned, into the ``<architecture>.int8`` log.
@@ -462,6 +500,11 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
     ``cache_flush`` (None: the log's setting, else the target's) times candidates with cold caches (see
     ``evaluator_config``); ``layout`` (None: the log's, else the target's) is the data layout the model
     computes in (see ``relax_layout``). A log keeps the settings it was started with.
+
+    ``focus`` (``--tasks N``) spends the trials on the N tasks with the largest share of the estimated
+    latency, one after another, an equal part each, instead of letting the whole-model scheduler spread
+    them: that scheduler gives up on a task after a few rounds without gain, and a task's own search,
+    run to the end, finds what those rounds missed.
     """
     from tvm.s_tir import meta_schedule as ms
 
@@ -469,6 +512,8 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
 
     if trials < 1:
         raise EdgeMnv2Error(f"--trials must be at least 1, got {trials}")
+    if focus is not None and focus < 1:
+        raise EdgeMnv2Error(f"--tasks must be at least 1, got {focus}")
     if seed_from is not None:
         check_source(Path(seed_from), seed_top)
     proto, model_name = load_source(model_or_onnx, checkpoint)
@@ -501,6 +546,7 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
     remaining = trials - before
     started = time.perf_counter()
     seeded = 0
+    focused: tuple[FocusResult, ...] = ()
     if remaining > 0:
         if tracker is not None:
             config = ms.runner.RPCConfig(tracker_host=tracker.host, tracker_port=tracker.port,
@@ -519,7 +565,7 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
 
         work = cache_dir() / "tuning-work" / target.name / model_name
         shutil.rmtree(work, ignore_errors=True)
-        _unnamed_handlers_off()
+        _metaschedule_logging()
         # the CPU and target go on record before the first trial: an interrupted run keeps them too
         write_meta(path, model=model_name, target=target.name, tvm_target=target.resolved_tvm(),
                    tasks=len(tasks), **{PREPACK_KEY: prepack, FLUSH_KEY: flush, LAYOUT_KEY: data_layout},
@@ -531,19 +577,12 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
                                       runner, seed_top)
             held = trials_spent(path, database, tasks)
             left = trials - held
-            if left > 0:
-                callback, bar = _progress_callback(trials, held, tasks)
-                with progress.stage(f"tuning {len(tasks)} tasks, {left} trials ({held} already in {path})"):
-                    try:
-                        ms.relax_integration.tune_relax(
-                            mod=fused_module(mod, prepack), params={}, target=tvm_target, work_dir=str(work),
-                            max_trials_global=left, num_trials_per_iter=min(TRIALS_PER_ROUND, left),
-                            max_trials_per_task=max(64, 4 * trials // max(len(tasks), 1)), database=database,
-                            builder=builder, runner=runner,
-                            measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"), callback],
-                            task_scheduler=largest_first_scheduler(database), seed=0)
-                    finally:
-                        bar.close()
+            search = dict(work=work, database=database, builder=builder, runner=runner, target=tvm_target,
+                          seed=held)   # a re-run samples afresh instead of repeating the last run's draws
+            if left > 0 and focus:
+                focused = _tune_focused(tasks, focus_tasks(database, tasks, focus), left, held, trials, **search)
+            elif left > 0:
+                _tune_all(mod, prepack, tasks, left, held, trials, **search)
     after = trials_spent(path, database, tasks)
     if remaining > 0 and after == before:
         raise EdgeMnv2Error(f"no candidate of {remaining} built and ran successfully on "
@@ -553,8 +592,78 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
     estimate = estimated_latency_ms(database, tasks)
     _record_run(path, model_name, target, trials, before, after, covered, total, estimate,
                 time.perf_counter() - started, prepack, flush, data_layout,
-                seeded_from={"log": str(seed_from), "top": seed_top, "seeded": seeded} if seed_from else None)
-    return TuneResult(path, before, after, total, covered, estimate, time.perf_counter() - started, seeded)
+                seeded_from={"log": str(seed_from), "top": seed_top, "seeded": seeded} if seed_from else None,
+                focused=focused)
+    return TuneResult(path, before, after, total, covered, estimate, time.perf_counter() - started, seeded,
+                      focused)
+
+
+def _tune_all(mod, prepack: bool, tasks, left: int, held: int, trials: int, *, work: Path, database, builder,
+              runner, target, seed: int) -> None:
+    """Spend ``left`` trials over all of the model's tasks, largest share first (``largest_first_scheduler``)."""
+    from tvm.s_tir import meta_schedule as ms
+
+    callback, bar = _progress_callback(trials, held, tasks)
+    _metaschedule_logging()
+    with progress.stage(f"tuning {len(tasks)} tasks, {left} trials ({held} already in the log)"):
+        try:
+            ms.relax_integration.tune_relax(
+                mod=fused_module(mod, prepack), params={}, target=target, work_dir=str(work),
+                max_trials_global=left, num_trials_per_iter=min(TRIALS_PER_ROUND, left),
+                max_trials_per_task=max(64, 4 * trials // max(len(tasks), 1)), database=database,
+                builder=builder, runner=runner,
+                measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"), callback],
+                task_scheduler=largest_first_scheduler(database), seed=seed)
+        finally:
+            bar.close()
+
+
+def _tune_focused(tasks, chosen: list[int], left: int, held: int, trials: int, *, work: Path, database, builder,
+                  runner, target, seed: int) -> tuple[FocusResult, ...]:
+    """Search each chosen task on its own, an equal part of ``left`` trials each, committing every round
+    (a task with few possible schedules, such as a layout transpose, may take fewer).
+
+    Each search is MetaSchedule's evolutionary search with a cost model of its own: its first population
+    is the log's best few schedules of the task and random samples, so it explores afresh around them.
+    """
+    from tvm.s_tir import meta_schedule as ms
+
+    results = []
+    for k, i in enumerate(chosen):
+        task = tasks[i]
+        # an equal part of what is left: a task whose search space ran out passes its rest on
+        budget = (left - sum(r.trials for r in results)) // (len(chosen) - k)
+        if budget < 1:
+            continue
+        before_ms = best_ms(database, task)
+        spent = trials_spent_on(database, task)
+        contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
+            extracted_tasks=[task], work_dir=str(work), seed=seed + k)
+        callback, bar = _progress_callback(budget, 0, [task], desc=f"  {k + 1}/{len(chosen)} {task.task_name}")
+        was = "untuned" if before_ms is None else f"{before_ms:.4f} ms x {task.weight}"
+        _metaschedule_logging()
+        with progress.stage(f"task {k + 1}/{len(chosen)} {task.task_name} ({was}), {budget} trials"):
+            try:
+                ms.tune.tune_tasks(tasks=contexts, task_weights=weights, work_dir=str(work),
+                                   max_trials_global=budget, max_trials_per_task=budget,
+                                   num_trials_per_iter=min(TRIALS_PER_ROUND, budget), builder=builder,
+                                   runner=runner, database=database,
+                                   measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"),
+                                                      callback],
+                                   task_scheduler=largest_first_scheduler(database))
+            finally:
+                bar.close()
+        results.append(FocusResult(task.task_name, int(task.weight), before_ms, best_ms(database, task),
+                                   trials_spent_on(database, task) - spent))
+        if not progress.is_quiet() and results[-1].after_ms is not None:
+            print(f"  {task.task_name}: {was.split(' x ')[0]} -> {results[-1].after_ms:.4f} ms",
+                  file=sys.stderr, flush=True)
+    return tuple(results)
+
+
+def trials_spent_on(database, task) -> int:
+    """Measured candidates the database holds for one task."""
+    return len(top_records(database, task.dispatched[0], 1 << 30))
 
 
 def measuring_threads(path: Path) -> int:
@@ -586,12 +695,15 @@ def write_meta(path: Path, run: dict | None = None, **fields) -> None:
 
 def _record_run(path: Path, model: str, target: TargetSpec, trials: int, before: int, after: int,
                 covered: int, tasks: int, estimate: float | None, seconds: float, prepack: bool,
-                flush: bool, layout: str, seeded_from: dict | None = None) -> None:
+                flush: bool, layout: str, seeded_from: dict | None = None,
+                focused: tuple[FocusResult, ...] = ()) -> None:
     run = {"finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "trials_requested": trials,
            "records_before": before, "records_after": after, "estimated_ms": estimate,
            "seconds": round(seconds, 1)}
     if seeded_from:   # provenance: which log the run's first schedules came from
         run[SEEDED_KEY] = seeded_from
+    if focused:       # with --tasks: what each task's own search found
+        run[FOCUS_KEY] = [dataclasses.asdict(f) for f in focused]
     write_meta(path, run=run, model=model, target=target.name, tvm_target=target.resolved_tvm(), tasks=tasks,
                covered=covered, records=after, estimated_ms=estimate,
                **{PREPACK_KEY: prepack, FLUSH_KEY: flush, LAYOUT_KEY: layout})

@@ -52,6 +52,7 @@ def test_models_lists_the_registry_with_published_figures(capsys):
     # the committed host log of this model was started with prepacked weights
     (["tune", "mobilenet_v2_0.35_96", "--no-weight-prepack"], ["--no-weight-prepack cannot continue it"]),
     (["tune", "mobilenet_v2_0.35_96", "--seed-from", "nowhere"], ["nowhere", "is not a tuning log"]),
+    (["tune", "mobilenet_v2_0.35_96", "--tasks", "0"], ["--tasks must be at least 1, got 0"]),
 ])
 def test_user_mistakes_are_one_line(tmp_path, args, needles):
     assert_one_line_error(run_cli(*args, cwd=tmp_path), *needles)

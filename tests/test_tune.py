@@ -348,3 +348,38 @@ def test_a_cold_nhwc_log_records_every_flushed_run_and_compile_follows_its_layou
     session = ort.InferenceSession(str(model), providers=["CPUExecutionProvider"])
     ref = session.run(None, {session.get_inputs()[0].name: x})[0]
     np.testing.assert_allclose(vm["main"](tvm.runtime.tensor(x)).numpy(), ref, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.slow
+def test_tasks_spends_the_trials_on_the_largest_shares_each_searched_on_its_own(tmp_path):
+    from edge_mnv2 import relax_layout
+    from edge_mnv2.compile import load_source, relax_module
+
+    model = tiny_onnx(tmp_path / "tiny.onnx")
+    logs = tmp_path / "logs"
+    first = tune.tune_model(str(model), load_target("host"), trials=16, log_root=logs)
+    untuned = first.tasks - first.covered   # four layers, and the host's NHWC layout adds transposes
+    assert first.covered == 1 and untuned >= 3
+
+    # untuned tasks have the largest share there is: a top-up covers them before anything else
+    cover = tune.tune_model(str(model), load_target("host"), trials=first.trials_after + 3 * untuned,
+                            log_root=logs, focus=untuned)
+    assert [f.before_ms for f in cover.focused] == [None] * untuned and cover.covered == cover.tasks
+    # a transpose has a schedule or two: what its search could not spend went to the tasks after it
+    assert all(f.trials >= 1 for f in cover.focused)
+    assert sum(f.trials for f in cover.focused) == cover.trials_after - first.trials_after <= 3 * untuned
+
+    proto, _ = load_source(str(model))
+    mod = relax_layout.convert(relax_module(proto), tune.log_layout(cover.log))
+    tasks = tune.extract_tasks(mod, load_target("host").tvm_target(), tune.log_weight_prepack(cover.log))
+    database = tune.open_database(cover.log)
+    shares = {t.task_name: tune.best_ms(database, t) * t.weight for t in tasks}
+    top = tune.tune_model(str(model), load_target("host"), trials=cover.trials_after + 8, log_root=logs, focus=1)
+    (only,) = top.focused
+    assert only.task == max(shares, key=shares.get) and only.trials == 8 == top.trials_after - cover.trials_after
+    assert only.before_ms * only.weight == pytest.approx(shares[only.task])
+    assert only.after_ms <= only.before_ms
+    run = json.loads((top.log / tune.META_FILE).read_text())["runs"][-1]
+    assert run[tune.FOCUS_KEY] == [{"task": only.task, "weight": only.weight, "before_ms": only.before_ms,
+                                    "after_ms": only.after_ms, "trials": 8}]
+
