@@ -25,12 +25,14 @@ SETTLE_S = 0.25   # pause between turns: the last runtime's idle threads stop sp
 @dataclass(frozen=True)
 class Spec:
     """A runtime to time: ``kind`` is "tvm" (``path``: a model.so), "onnxruntime" (``path``: an ONNX
-    file; ``threads`` None: its default) or "torch" (``model``: a registry name, eager)."""
+    file; ``threads`` None: its default) or "torch" (``model``: a registry name, eager). ``env``: extra
+    environment variables of its process (say ``TVM_BIND_THREADS``), set before the runtime starts."""
 
     kind: str
     path: Path | None = None
     threads: int | None = None
     model: str | None = None
+    env: tuple[tuple[str, str], ...] = ()
 
 
 def build(spec: Spec):
@@ -69,6 +71,9 @@ def build(spec: Spec):
 
 
 def _serve(conn, spec: Spec, x: np.ndarray) -> None:
+    import os
+
+    os.environ.update(dict(spec.env))
     run = build(spec)
     for _ in range(3):   # warm up
         run(x)
