@@ -3,8 +3,8 @@
     .venv/bin/python benchmarks/thread_binding.py ARTIFACT [ARTIFACT ...] [--rounds 20] [--runs 5] [-o FILE]
 
 TVM pins each worker thread of its pool to one core (leaving the calling thread free) unless
-``TVM_BIND_THREADS=0``; edge-mnv2 keeps TVM's default, since on the 2-core host neither setting won
-consistently (README, Tuning). Each runtime runs in its own process, taking turns a quarter second
+``TVM_BIND_THREADS=0``, which edge-mnv2 sets (``edge_mnv2/runtime_threads.py``: pinned processes fell
+into whole-life slow spells more often; README, Tuning). Each runtime runs in its own process, taking turns a quarter second
 apart (``isolated.py``), so the two TVM settings and ONNX Runtime (its default threads, on the
 artifact's ONNX file) meet the same machine load. Prints medians and ratios to ONNX Runtime per
 artifact. Not a test: whole processes fall into slow spells on a shared machine, so run it several
@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from isolated import Spec, measure  # noqa: E402
 from table_output import emit  # noqa: E402
 
-SETTINGS = {"TVM, threads pinned (TVM's default)": "1", "TVM, threads left to the OS": "0"}
+SETTINGS = {"TVM, threads pinned (TVM's default)": "1", "TVM, threads left to the OS (edge-mnv2's)": "0"}
 
 
 def main() -> int:
