@@ -4,7 +4,8 @@
 
 TVM pins each worker thread of its pool to one core (leaving the calling thread free) unless
 ``TVM_BIND_THREADS=0``, which edge-mnv2 sets (``edge_mnv2/runtime_threads.py``: pinned processes fell
-into whole-life slow spells more often; README, Tuning). Each runtime runs in its own process, taking turns a quarter second
+into whole-life slow spells more often, the calling thread on the worker's core: see
+``thread_placement.py``; README, Tuning). Each runtime runs in its own process, taking turns a quarter second
 apart (``isolated.py``), so the two TVM settings and ONNX Runtime (its default threads, on the
 artifact's ONNX file) meet the same machine load. Prints medians and ratios to ONNX Runtime per
 artifact. Not a test: whole processes fall into slow spells on a shared machine, so run it several
