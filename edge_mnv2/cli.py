@@ -403,7 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "[tuning] table, else NCHW as imported; a log keeps its layout and compile follows it)")
     p.add_argument("--tasks", metavar="N", type=int,
                    help="spend the trials on the N tasks with the largest share of the estimated latency, "
-                        "each searched on its own (a top-up for a log the whole-model search has stalled on)")
+                        "each searched on its own (a top-up for a log the whole-model search has stalled on); "
+                        "trials a task cannot spend pass to the next-largest task")
     p.add_argument("--seed-from", metavar="LOG", type=Path,
                    help="another tuning log (e.g. tuned without prepacked weights, or on another CPU): its best "
                         "schedules for tasks this log lacks are measured here first and count as trials")

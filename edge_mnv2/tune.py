@@ -294,9 +294,9 @@ def best_ms(database, task) -> float | None:
     return None if secs is None else secs * 1e3
 
 
-def focus_tasks(database, tasks, count: int) -> list[int]:
-    """The ``count`` tasks with the largest share of the estimated latency (best latency x occurrences),
-    tasks with no record first: where more trials can save the most."""
+def focus_tasks(database, tasks, count: int | None = None) -> list[int]:
+    """The ``count`` tasks (all by default) with the largest share of the estimated latency (best latency
+    x occurrences), largest first, tasks with no record first: where more trials can save the most."""
     def share(i: int) -> float:
         best = best_ms(database, tasks[i])
         return float("inf") if best is None else best * tasks[i].weight
@@ -580,7 +580,7 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
             search = dict(work=work, database=database, builder=builder, runner=runner, target=tvm_target,
                           seed=held)   # a re-run samples afresh instead of repeating the last run's draws
             if left > 0 and focus:
-                focused = _tune_focused(tasks, focus_tasks(database, tasks, focus), left, held, trials, **search)
+                focused = _tune_focused(tasks, focus_tasks(database, tasks), focus, left, **search)
             elif left > 0:
                 _tune_all(mod, prepack, tasks, left, held, trials, **search)
     after = trials_spent(path, database, tasks)
@@ -618,10 +618,14 @@ def _tune_all(mod, prepack: bool, tasks, left: int, held: int, trials: int, *, w
             bar.close()
 
 
-def _tune_focused(tasks, chosen: list[int], left: int, held: int, trials: int, *, work: Path, database, builder,
+def _tune_focused(tasks, ranking: list[int], count: int, left: int, *, work: Path, database, builder,
                   runner, target, seed: int) -> tuple[FocusResult, ...]:
-    """Search each chosen task on its own, an equal part of ``left`` trials each, committing every round
-    (a task with few possible schedules, such as a layout transpose, may take fewer).
+    """Search the first ``count`` tasks of ``ranking`` each on its own, an equal part of ``left`` trials
+    each, committing every round.
+
+    A task with few possible schedules (a layout transpose has one or two) may take fewer: what it could
+    not spend passes to the tasks after it, and past the ``count`` to the next-largest tasks, so the run
+    spends the trials asked for while any task has schedules left to measure.
 
     Each search is MetaSchedule's evolutionary search with a cost model of its own: its first population
     is the log's best few schedules of the task and random samples, so it explores afresh around them.
@@ -629,20 +633,28 @@ def _tune_focused(tasks, chosen: list[int], left: int, held: int, trials: int, *
     from tvm.s_tir import meta_schedule as ms
 
     results = []
-    for k, i in enumerate(chosen):
+    chosen = len(ranking)
+    for k, i in enumerate(ranking):
         task = tasks[i]
-        # an equal part of what is left: a task whose search space ran out passes its rest on
-        budget = (left - sum(r.trials for r in results)) // (len(chosen) - k)
+        unspent = left - sum(r.trials for r in results)
+        if unspent < 1:
+            break
+        if k >= count and not progress.is_quiet():
+            print(f"  {unspent} trials the {count} largest tasks could not spend go to the next largest, "
+                  f"{task.task_name}", file=sys.stderr, flush=True)
+        # an equal part of what is left among the chosen; past them, all of it
+        budget = unspent // max(count - k, 1)
         if budget < 1:
             continue
+        chosen = max(count, k + 1)
         before_ms = best_ms(database, task)
         spent = trials_spent_on(database, task)
         contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
             extracted_tasks=[task], work_dir=str(work), seed=seed + k)
-        callback, bar = _progress_callback(budget, 0, [task], desc=f"  {k + 1}/{len(chosen)} {task.task_name}")
+        callback, bar = _progress_callback(budget, 0, [task], desc=f"  {k + 1}/{chosen} {task.task_name}")
         was = "untuned" if before_ms is None else f"{before_ms:.4f} ms x {task.weight}"
         _metaschedule_logging()
-        with progress.stage(f"task {k + 1}/{len(chosen)} {task.task_name} ({was}), {budget} trials"):
+        with progress.stage(f"task {k + 1}/{chosen} {task.task_name} ({was}), {budget} trials"):
             try:
                 ms.tune.tune_tasks(tasks=contexts, task_weights=weights, work_dir=str(work),
                                    max_trials_global=budget, max_trials_per_task=budget,
@@ -653,8 +665,11 @@ def _tune_focused(tasks, chosen: list[int], left: int, held: int, trials: int, *
                                    task_scheduler=largest_first_scheduler(database))
             finally:
                 bar.close()
-        results.append(FocusResult(task.task_name, int(task.weight), before_ms, best_ms(database, task),
-                                   trials_spent_on(database, task) - spent))
+        result = FocusResult(task.task_name, int(task.weight), before_ms, best_ms(database, task),
+                             trials_spent_on(database, task) - spent)
+        if k >= count and result.trials == 0:
+            continue   # past the chosen, a task with nothing left to measure is not part of the run
+        results.append(result)
         if not progress.is_quiet() and results[-1].after_ms is not None:
             print(f"  {task.task_name}: {was.split(' x ')[0]} -> {results[-1].after_ms:.4f} ms",
                   file=sys.stderr, flush=True)

@@ -1,5 +1,6 @@
 """MetaSchedule tuning: logs that survive a kill, are found by target and model, and apply (slow)."""
 
+import dataclasses
 import json
 import shutil
 
@@ -364,10 +365,12 @@ def test_tasks_spends_the_trials_on_the_largest_shares_each_searched_on_its_own(
     # untuned tasks have the largest share there is: a top-up covers them before anything else
     cover = tune.tune_model(str(model), load_target("host"), trials=first.trials_after + 3 * untuned,
                             log_root=logs, focus=untuned)
-    assert [f.before_ms for f in cover.focused] == [None] * untuned and cover.covered == cover.tasks
-    # a transpose has a schedule or two: what its search could not spend went to the tasks after it
-    assert all(f.trials >= 1 for f in cover.focused)
-    assert sum(f.trials for f in cover.focused) == cover.trials_after - first.trials_after <= 3 * untuned
+    chosen, passed_on = cover.focused[:untuned], cover.focused[untuned:]
+    assert [f.before_ms for f in chosen] == [None] * untuned and cover.covered == cover.tasks
+    # a transpose has a schedule or two: what its search could not spend went to the tasks after it, and
+    # past the chosen to the tuned tasks with the largest shares, so every trial asked for was spent
+    assert all(f.trials >= 1 for f in cover.focused) and all(f.before_ms is not None for f in passed_on)
+    assert sum(f.trials for f in cover.focused) == cover.trials_after - first.trials_after == 3 * untuned
 
     proto, _ = load_source(str(model))
     mod = relax_layout.convert(relax_module(proto), tune.log_layout(cover.log))
@@ -375,11 +378,18 @@ def test_tasks_spends_the_trials_on_the_largest_shares_each_searched_on_its_own(
     database = tune.open_database(cover.log)
     shares = {t.task_name: tune.best_ms(database, t) * t.weight for t in tasks}
     top = tune.tune_model(str(model), load_target("host"), trials=cover.trials_after + 8, log_root=logs, focus=1)
-    (only,) = top.focused
-    assert only.task == max(shares, key=shares.get) and only.trials == 8 == top.trials_after - cover.trials_after
-    assert only.before_ms * only.weight == pytest.approx(shares[only.task])
-    assert only.after_ms <= only.before_ms
+    largest, *passed_on = top.focused
+    assert largest.task == max(shares, key=shares.get) and largest.trials >= 1
+    assert largest.before_ms * largest.weight == pytest.approx(shares[largest.task])
+    # which task is largest depends on the machine's timings: when it is a transpose with a schedule or
+    # two, what it could not spend goes to the next-largest tasks, so the 8 trials are spent all the same
+    assert (largest.trials == 8) == (passed_on == [])
+    ranking = sorted(shares, key=shares.get, reverse=True)
+    places = [ranking.index(f.task) for f in top.focused]
+    assert places[0] == 0 and places == sorted(set(places))
+    assert all(f.trials >= 1 for f in passed_on)
+    assert sum(f.trials for f in top.focused) == 8 == top.trials_after - cover.trials_after
+    assert all(f.after_ms <= f.before_ms for f in top.focused)
     run = json.loads((top.log / tune.META_FILE).read_text())["runs"][-1]
-    assert run[tune.FOCUS_KEY] == [{"task": only.task, "weight": only.weight, "before_ms": only.before_ms,
-                                    "after_ms": only.after_ms, "trials": 8}]
+    assert run[tune.FOCUS_KEY] == [dataclasses.asdict(f) for f in top.focused]
 
