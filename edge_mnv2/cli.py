@@ -192,7 +192,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         result = tune_model(args.model, target, args.trials, tracker=address, checkpoint=args.checkpoint,
                             quantize=args.quantize, calibration=args.calibration,
                             weight_prepack=args.weight_prepack, seed_from=args.seed_from, seed_top=args.seed_top,
-                            cache_flush=args.cache_flush, layout=args.layout, focus=args.tasks)
+                            cache_flush=args.cache_flush, layout=args.layout, focus=args.tasks,
+                            schedule_library=args.schedule_library)
     except KeyboardInterrupt:   # before or after MetaSchedule runs (during it, tune.py exits by itself)
         from edge_mnv2.tune import INTERRUPTED_MESSAGE
 
@@ -200,6 +201,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         return 130
     estimate = f"{result.estimated_ms:.2f} ms" if result.estimated_ms is not None else "n/a (not all tasks tuned)"
     seeded = f", {result.seeded} of them from {args.seed_from}" if args.seed_from else ""
+    seeded += f", {result.library} hand-written" if result.library else ""
     print(f"{result.log}: {result.trials_after} trials ({result.trials_after - result.trials_before} new{seeded}), "
           f"{result.covered} of {result.tasks} tasks tuned, MetaSchedule's latency estimate {estimate} "
           f"({result.seconds / 60:.1f} min)")
@@ -410,6 +412,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "schedules for tasks this log lacks are measured here first and count as trials")
     p.add_argument("--seed-top", metavar="K", type=int, default=4,
                    help="schedules per task taken from --seed-from (default 4)")
+    p.add_argument("--no-schedule-library", dest="schedule_library", action="store_false",
+                   help="do not measure edge-mnv2's hand-written schedules (e.g. channels-last depthwise) as "
+                        "candidates; by default each is measured once into a log, and counts as trials")
     p.set_defaults(func=_cmd_tune)
 
     p = sub.add_parser("prune-log", help="keep only a tuning log's best records of each task (a smaller file "

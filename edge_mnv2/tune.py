@@ -27,6 +27,8 @@ from edge_mnv2.errors import EdgeMnv2Error
 from edge_mnv2.remote.address import DeviceAddress
 from edge_mnv2.targets import TargetSpec
 from edge_mnv2.tune_builder import persistent_builder, warm_up
+from edge_mnv2.tune_library import LIBRARY_KEY, measure_library
+from edge_mnv2.tune_library import versions as library_versions
 from edge_mnv2.tune_seed import DEFAULT_TOP_K, check_source, seed_log
 
 LOGS_ENV = "EDGE_MNV2_TUNING_LOGS"
@@ -482,6 +484,7 @@ class TuneResult:
     estimated_ms: float | None
     seconds: float
     seeded: int = 0   # of the new trials, schedules measured from --seed-from
+    library: int = 0  # of the new trials, hand-written schedules measured (tune_library)
     focused: tuple[FocusResult, ...] = ()   # with --tasks: each task searched, before and after
 
 
@@ -490,7 +493,7 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
                calibration: str | None = None, weight_prepack: bool | None = None,
                seed_from: Path | None = None, seed_top: int = DEFAULT_TOP_K,
                cache_flush: bool | None = None, layout: str | None = None,
-               focus: int | None = None) -> TuneResult:
+               focus: int | None = None, schedule_library: bool = True) -> TuneResult:
     """Tune the model's tasks for ``target`` until the log holds ``trials`` measured candidates.
 
     With ``quantize``, the int8 model's kernels are tuned, into the ``<architecture>.int8`` log.
@@ -505,6 +508,9 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
     latency, one after another, an equal part each, instead of letting the whole-model scheduler spread
     them: that scheduler gives up on a task after a few rounds without gain, and a task's own search,
     run to the end, finds what those rounds missed.
+
+    ``schedule_library``: before searching, measure the hand-written schedules of ``tune_library`` that
+    fit the tasks, once per version of each (``tuning.json`` keeps which); they count as trials.
     """
     from tvm.s_tir import meta_schedule as ms
 
@@ -545,7 +551,7 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
     before = trials_spent(path, database, tasks)
     remaining = trials - before
     started = time.perf_counter()
-    seeded = 0
+    seeded = library = 0
     focused: tuple[FocusResult, ...] = ()
     if remaining > 0:
         if tracker is not None:
@@ -575,6 +581,10 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
                 with progress.stage(f"seeding {path} from {seed_from} (best {seed_top} schedules per task)"):
                     seeded = seed_log(Path(seed_from), database, tasks, tvm_target, target.device, builder,
                                       runner, seed_top)
+            if schedule_library and read_meta(path).get(LIBRARY_KEY) != library_versions():
+                with progress.stage("measuring hand-written schedules (tune_library)"):
+                    library = measure_library(database, tasks, tvm_target, target.device, builder, runner)
+                write_meta(path, **{LIBRARY_KEY: library_versions()})
             held = trials_spent(path, database, tasks)
             left = trials - held
             search = dict(work=work, database=database, builder=builder, runner=runner, target=tvm_target,
@@ -593,9 +603,9 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
     _record_run(path, model_name, target, trials, before, after, covered, total, estimate,
                 time.perf_counter() - started, prepack, flush, data_layout,
                 seeded_from={"log": str(seed_from), "top": seed_top, "seeded": seeded} if seed_from else None,
-                focused=focused)
+                focused=focused, library=library)
     return TuneResult(path, before, after, total, covered, estimate, time.perf_counter() - started, seeded,
-                      focused)
+                      library, focused)
 
 
 def _tune_all(mod, prepack: bool, tasks, left: int, held: int, trials: int, *, work: Path, database, builder,
@@ -711,12 +721,14 @@ def write_meta(path: Path, run: dict | None = None, **fields) -> None:
 def _record_run(path: Path, model: str, target: TargetSpec, trials: int, before: int, after: int,
                 covered: int, tasks: int, estimate: float | None, seconds: float, prepack: bool,
                 flush: bool, layout: str, seeded_from: dict | None = None,
-                focused: tuple[FocusResult, ...] = ()) -> None:
+                focused: tuple[FocusResult, ...] = (), library: int = 0) -> None:
     run = {"finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "trials_requested": trials,
            "records_before": before, "records_after": after, "estimated_ms": estimate,
            "seconds": round(seconds, 1)}
     if seeded_from:   # provenance: which log the run's first schedules came from
         run[SEEDED_KEY] = seeded_from
+    if library:       # hand-written schedules measured in this run
+        run[LIBRARY_KEY] = library
     if focused:       # with --tasks: what each task's own search found
         run[FOCUS_KEY] = [dataclasses.asdict(f) for f in focused]
     write_meta(path, run=run, model=model, target=target.name, tvm_target=target.resolved_tvm(), tasks=tasks,

@@ -87,21 +87,31 @@ def seed_log(source_path: Path, database, tasks, tvm_target, device: str, builde
         schedules = [s for s in (replay(r, mod, context.space_generator.postprocs) for r in records) if s]
         if not schedules:
             continue
-        # the arguments as the scheduled kernel takes them (a rewritten layout changes the weights' shape)
-        args = [ms.arg_info.ArgInfo.from_entry_func(s.mod, remove_preproc=True) for s in schedules]
-        built = builder.build([ms.builder.BuilderInput(s.mod, tvm_target) for s in schedules])
-        ok = [i for i, b in enumerate(built) if b.error_msg is None]
-        runs = runner.run([ms.runner.RunnerInput(built[i].artifact_path, device, args[i]) for i in ok])
-        workload = database.commit_workload(mod)
-        for i, future in zip(ok, runs):
-            result = future.result()
-            if result.error_msg is None and result.run_secs:
-                database.commit_tuning_record(ms.database.TuningRecord(
-                    schedules[i].trace, workload, result.run_secs, tvm_target, args[i]))
-                committed += 1
-        for b in built:   # as MetaSchedule's RemoveBuildArtifact does after each round
-            if b.artifact_path:
-                shutil.rmtree(os.path.dirname(b.artifact_path), ignore_errors=True)
+        committed += measure_into(database, mod, schedules, tvm_target, device, builder, runner)
         bar.set_postfix_str(f"{committed} measured")
     bar.close()
+    return committed
+
+
+def measure_into(database, mod, schedules: list, tvm_target, device: str, builder, runner) -> int:
+    """Build and run ``schedules`` of the task ``mod`` with this run's builder and runner, and commit each
+    that ran to ``database`` as a record with its measured times. Returns records committed."""
+    from tvm.s_tir import meta_schedule as ms
+
+    # the arguments as the scheduled kernel takes them (a rewritten layout changes the weights' shape)
+    args = [ms.arg_info.ArgInfo.from_entry_func(s.mod, remove_preproc=True) for s in schedules]
+    built = builder.build([ms.builder.BuilderInput(s.mod, tvm_target) for s in schedules])
+    ok = [i for i, b in enumerate(built) if b.error_msg is None]
+    runs = runner.run([ms.runner.RunnerInput(built[i].artifact_path, device, args[i]) for i in ok])
+    workload = database.commit_workload(mod)
+    committed = 0
+    for i, future in zip(ok, runs):
+        result = future.result()
+        if result.error_msg is None and result.run_secs:
+            database.commit_tuning_record(ms.database.TuningRecord(
+                schedules[i].trace, workload, result.run_secs, tvm_target, args[i]))
+            committed += 1
+    for b in built:   # as MetaSchedule's RemoveBuildArtifact does after each round
+        if b.artifact_path:
+            shutil.rmtree(os.path.dirname(b.artifact_path), ignore_errors=True)
     return committed
