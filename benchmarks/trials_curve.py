@@ -56,7 +56,9 @@ def main() -> int:
     from edge_mnv2.data.evalset import evaluation_inputs
     from edge_mnv2.models import get_spec
 
-    log = tune.find_log(args.target, args.model)
+    from edge_mnv2.targets import load_target
+
+    log = tune.find_log(args.target, args.model, cpu=tune.detected_cpu(load_target(args.target)))
     if log is None:
         print(f"no tuning log for {args.model} on {args.target}; run `edge-mnv2 tune` first", file=sys.stderr)
         return 2

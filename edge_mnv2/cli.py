@@ -200,7 +200,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         print(INTERRUPTED_MESSAGE, file=sys.stderr)
         return 130
     estimate = f"{result.estimated_ms:.2f} ms" if result.estimated_ms is not None else "n/a (not all tasks tuned)"
-    seeded = f", {result.seeded} of them from {args.seed_from}" if args.seed_from else ""
+    seeded = f", {result.seeded} of them from {result.seeded_from}" if result.seeded_from else ""
     seeded += f", {result.library} hand-written" if result.library else ""
     print(f"{result.log}: {result.trials_after} trials ({result.trials_after - result.trials_before} new{seeded}), "
           f"{result.covered} of {result.tasks} tasks tuned, MetaSchedule's latency estimate {estimate} "

@@ -127,7 +127,7 @@ def tuning_for(mod, target: TargetSpec, model_name: str | None, log_root: Path |
     layout the log was tuned in; (None, None, mod) if there is none."""
     from edge_mnv2 import relax_layout, tune
 
-    path = tune.find_log(target.name, model_name, log_root)
+    path = tune.find_log(target.name, model_name, log_root, cpu=tune.detected_cpu(target))
     if path is None:
         return None, None, mod
     database = tune.open_database(path)

@@ -56,23 +56,61 @@ def logs_root() -> Path:
     return Path(os.environ.get(LOGS_ENV, _REPO_LOGS))
 
 
+CPU_SEP = "@"   # tuning_logs/host@znver5/: the host's logs for a CPU other than the one host/ was tuned on
+
+
 def log_dir(target: str, model: str, root: Path | None = None) -> Path:
     return (root or logs_root()) / target / model
 
 
-def find_log(target: str, model: str | None, root: Path | None = None) -> Path | None:
-    """The log for (target, model): the model's own, else its architecture's (``<arch>.<tag>`` -> ``<arch>``).
+def detected_cpu(target: TargetSpec) -> str | None:
+    """The CPU a target's logs are kept for, where its file leaves the CPU to detection (``mcpu =
+    "native"``, the host): this machine's. None where the file names the CPU: the target is the CPU."""
+    if target.tvm.get("mcpu") != "native":
+        return None
+    return target.resolved_tvm().get("mcpu") or None
+
+
+def log_targets(target: str, cpu: str | None = None) -> list[str]:
+    """The folders of ``tuning_logs/`` that may hold ``target``'s logs, best fit first: this CPU's own
+    (``host@znver5``), then the target's (``host``, tuned on whichever CPU its ``tuning.json`` names)."""
+    return [f"{target}{CPU_SEP}{cpu}", target] if cpu else [target]
+
+
+def find_log(target: str, model: str | None, root: Path | None = None, cpu: str | None = None) -> Path | None:
+    """The log for (target, model): the model's own, else its architecture's (``<arch>.<tag>`` -> ``<arch>``),
+    in this CPU's folder (``<target>@<cpu>``) before the target's.
 
     Weights do not change the tuned workloads, so a tagged model uses its architecture's log; a log of
     another architecture or target is never looked at.
     """
     if not model:
         return None
-    for name in (model, architecture_of(model)):
-        path = log_dir(target, name, root)
-        if all((path / f).is_file() for f in DB_FILES):
-            return path
+    for folder in log_targets(target, cpu):
+        for name in (model, architecture_of(model)):
+            path = log_dir(folder, name, root)
+            if all((path / f).is_file() for f in DB_FILES):
+                return path
     return None
+
+
+def tuning_log_path(target: TargetSpec, model: str, root: Path | None = None) -> tuple[Path, Path | None]:
+    """Where ``tune`` keeps (target, model)'s log, and the log of another CPU to start it from, if any.
+
+    The target's own folder holds the first log tuned; a detected CPU other than the one that log names
+    gets a log of its own in ``<target>@<cpu>``, so records timed on two CPUs never mix in one log.
+    """
+    shared = log_dir(target.name, model, root)
+    cpu = detected_cpu(target)
+    if cpu is None:
+        return shared, None
+    own = log_dir(f"{target.name}{CPU_SEP}{cpu}", model, root)
+    if own.is_dir():
+        return own, None
+    tuned_for = read_meta(shared).get("tvm_target", {}).get("mcpu")
+    if tuned_for in (None, cpu):
+        return shared, None
+    return own, shared if all((shared / f).is_file() for f in DB_FILES) else None
 
 
 def quantized_log_name(model: str, scheme: str) -> str:
@@ -486,6 +524,7 @@ class TuneResult:
     seeded: int = 0   # of the new trials, schedules measured from --seed-from
     library: int = 0  # of the new trials, hand-written schedules measured (tune_library)
     focused: tuple[FocusResult, ...] = ()   # with --tasks: each task searched, before and after
+    seeded_from: Path | None = None   # the log seeded from: --seed-from, or another CPU's log
 
 
 def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: DeviceAddress | None = None,
@@ -538,7 +577,14 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
         shape = tuple(tensor_info(proto.graph.input[0], Path(str(model_or_onnx)))["shape"])
         mod, _, _ = quantized_module(read_metadata(proto), quantize, calibration, shape, kernels_for(tvm_target))
         model_name = quantized_log_name(model_name, quantize)
-    path = log_dir(target.name, model_name, log_root)
+    path, other_cpu = tuning_log_path(target, model_name, log_root)
+    if other_cpu is not None and seed_from is None and not (path / DB_FILES[1]).is_file():
+        # a new log for this CPU starts from the schedules the other CPU's log found best, measured here
+        print(f"{other_cpu} was tuned on {read_meta(other_cpu)['tvm_target']['mcpu']}; this CPU "
+              f"({detected_cpu(target)}) gets a log of its own, {path}, started from that log's best "
+              f"{seed_top} schedules per task", file=sys.stderr)
+        seed_from = other_cpu
+        check_source(Path(seed_from), seed_top)
     data_layout = layout_for(path, target, quantize, layout)
     if not quantize:
         mod = relax_layout.convert(relax_module(proto), data_layout)
@@ -605,7 +651,7 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
                 seeded_from={"log": str(seed_from), "top": seed_top, "seeded": seeded} if seed_from else None,
                 focused=focused, library=library)
     return TuneResult(path, before, after, total, covered, estimate, time.perf_counter() - started, seeded,
-                      library, focused)
+                      library, focused, Path(seed_from) if seed_from else None)
 
 
 def _tune_all(mod, prepack: bool, tasks, left: int, held: int, trials: int, *, work: Path, database, builder,

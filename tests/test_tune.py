@@ -114,6 +114,31 @@ def test_logs_are_found_by_target_and_architecture(tmp_path):
     assert tune.find_log("host", "mobilenet_v2_1.0_224", tmp_path) is None   # another model's target only
     assert tune.find_log("rpi5", "mobilenet_v2_1.0_224", tmp_path) is None   # another target
     assert tune.find_log("host", None, tmp_path) is None
+    # a CPU's own log comes before the target's, for that CPU only
+    own = tmp_path / "host@znver5" / "mobilenet_v2_0.35_96"
+    shutil.copytree(tmp_path / "host" / "mobilenet_v2_0.35_96", own)
+    assert tune.find_log("host", "mobilenet_v2_0.35_96.shapes", tmp_path, cpu="znver5") == own
+    assert tune.find_log("host", "mobilenet_v2_0.35_96", tmp_path, cpu="znver4") == tmp_path / "host" / "mobilenet_v2_0.35_96"
+    assert tune.find_log("host", "mobilenet_v2_0.35_96", tmp_path) == tmp_path / "host" / "mobilenet_v2_0.35_96"
+
+
+def test_a_cpu_other_than_the_logs_gets_a_log_of_its_own(tmp_path):
+    host, rpi = load_target("host"), load_target("rpi4b")
+    here = tune.detected_cpu(host)
+    assert here == host.resolved_tvm()["mcpu"] and tune.detected_cpu(rpi) is None   # rpi4b names its CPU
+    shared = tmp_path / "host" / MODEL
+    assert tune.tuning_log_path(host, MODEL, tmp_path) == (shared, None)   # the first log is the target's
+    shared.mkdir(parents=True)
+    for name in tune.DB_FILES:
+        (shared / name).write_text("")
+    tune.write_meta(shared, tvm_target={**host.resolved_tvm(), "mcpu": here})
+    assert tune.tuning_log_path(host, MODEL, tmp_path) == (shared, None)   # tuned here: continued
+    tune.write_meta(shared, tvm_target={**host.resolved_tvm(), "mcpu": "cortex-a72-pretend"})
+    own = tmp_path / f"host@{here}" / MODEL
+    assert tune.tuning_log_path(host, MODEL, tmp_path) == (own, shared)   # started from the other CPU's
+    own.mkdir(parents=True)
+    assert tune.tuning_log_path(host, MODEL, tmp_path) == (own, None)     # and continued from then on
+    assert tune.tuning_log_path(rpi, MODEL, tmp_path) == (tmp_path / "rpi4b" / MODEL, None)
 
 
 def test_weight_prepack_comes_from_the_log_then_the_flag_then_the_target(tmp_path):
@@ -247,6 +272,30 @@ def test_cpu_mismatch_warns(tuned_root, tmp_path, capsys):
     artifact = compile_model(MODEL, "host", tmp_path / "out", log_root=tmp_path)
     assert artifact.metadata["tuning"]["cpu_mismatch"] is True
     assert "was tuned on cortex-a72-pretend" in capsys.readouterr().err
+
+
+@pytest.mark.slow
+def test_tuning_on_another_cpu_starts_its_own_log_from_the_targets(tuned_root, tmp_path, capsys):
+    root, result = tuned_root
+    shared = tmp_path / "host" / MODEL
+    shutil.copytree(result.log, shared)
+    meta = json.loads((shared / "tuning.json").read_text())
+    meta["tvm_target"]["mcpu"] = "cortex-a72-pretend"
+    (shared / "tuning.json").write_text(json.dumps(meta))
+    records = (shared / "database_tuning_record.json").read_text()
+
+    own = tune.tune_model(MODEL, load_target("host"), trials=1, log_root=tmp_path, schedule_library=False)
+    here = tune.detected_cpu(load_target("host"))
+    assert own.log == tmp_path / f"host@{here}" / MODEL and own.seeded_from == shared
+    # every task the other CPU's log covers was measured here from its best schedules, and nothing else
+    assert own.seeded == own.trials_after >= result.covered and own.covered == result.covered
+    assert (shared / "database_tuning_record.json").read_text() == records   # the other log is untouched
+    assert json.loads((own.log / "tuning.json").read_text())["tvm_target"]["mcpu"] == here
+    assert "gets a log of its own" in capsys.readouterr().err
+    # compile takes this CPU's log, and has nothing to warn about
+    artifact = compile_model(MODEL, "host", tmp_path / "out", log_root=tmp_path)
+    assert artifact.metadata["tuning"]["log"] == str(own.log) and "cpu_mismatch" not in artifact.metadata["tuning"]
+    assert "was tuned on" not in capsys.readouterr().err
 
 
 @pytest.mark.slow
