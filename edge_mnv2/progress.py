@@ -23,6 +23,12 @@ def is_quiet() -> bool:
     return _quiet
 
 
+def note(message: str) -> None:
+    """Tell the user something the run decided for them (on stderr, unless quiet)."""
+    if not is_quiet():
+        print(message, file=sys.stderr, flush=True)
+
+
 @contextlib.contextmanager
 def stage(title: str) -> Iterator[None]:
     """Announce a stage, and report how long it took when it ends."""

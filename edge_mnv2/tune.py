@@ -580,9 +580,9 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
     path, other_cpu = tuning_log_path(target, model_name, log_root)
     if other_cpu is not None and seed_from is None and not (path / DB_FILES[1]).is_file():
         # a new log for this CPU starts from the schedules the other CPU's log found best, measured here
-        print(f"{other_cpu} was tuned on {read_meta(other_cpu)['tvm_target']['mcpu']}; this CPU "
+        progress.note(f"{other_cpu} was tuned on {read_meta(other_cpu)['tvm_target']['mcpu']}; this CPU "
               f"({detected_cpu(target)}) gets a log of its own, {path}, started from that log's best "
-              f"{seed_top} schedules per task", file=sys.stderr)
+              f"{seed_top} schedules per task")
         seed_from = other_cpu
         check_source(Path(seed_from), seed_top)
     data_layout = layout_for(path, target, quantize, layout)

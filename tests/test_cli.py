@@ -1,6 +1,7 @@
 """The ``edge-mnv2`` command: outputs, exit codes, and one-line errors."""
 
 import json
+import os
 import subprocess
 import sys
 
@@ -9,9 +10,9 @@ import pytest
 from edge_mnv2.cli import main
 
 
-def run_cli(*args, cwd=None):
+def run_cli(*args, cwd=None, env=None):
     return subprocess.run([sys.executable, "-m", "edge_mnv2", "-q", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=600)
+                          cwd=cwd, timeout=600, env={**os.environ, **(env or {})})
 
 
 def assert_one_line_error(result, *needles):
@@ -49,14 +50,26 @@ def test_models_lists_the_registry_with_published_figures(capsys):
     (["bench", "x", "--rpc", "nonsense"], ["nonsense", "HOST:PORT"]),
     (["bench", "x", "--tracker", "127.0.0.1:9190"], ["--key"]),
     (["export", "mobilenet_v2_0.35_96", "--checkpoint", "nope.pt"], ["nope.pt"]),
-    # the committed host log of this model was started with prepacked weights
-    (["tune", "mobilenet_v2_0.35_96", "--no-weight-prepack"], ["--no-weight-prepack cannot continue it"]),
     (["tune", "mobilenet_v2_0.35_96", "--seed-from", "nowhere"], ["nowhere", "is not a tuning log"]),
     (["tune", "mobilenet_v2_0.35_96", "--tasks", "0"], ["--tasks must be at least 1, got 0"]),
 ])
 def test_user_mistakes_are_one_line(tmp_path, args, needles):
     assert_one_line_error(run_cli(*args, cwd=tmp_path), *needles)
     assert [p.name for p in tmp_path.iterdir()] == []  # nothing half-written
+
+
+def test_a_log_keeps_its_weights_layout(tmp_path):
+    from edge_mnv2 import tune
+    from edge_mnv2.targets import load_target
+
+    host = load_target("host")
+    log = tmp_path / "logs" / "host" / "mobilenet_v2_0.35_96"   # a log for this CPU, started prepacked
+    log.mkdir(parents=True)
+    tune.write_meta(log, tvm_target=host.resolved_tvm(), weight_prepack=True)
+    result = run_cli("tune", "mobilenet_v2_0.35_96", "--no-weight-prepack", cwd=tmp_path,
+                     env={tune.LOGS_ENV: str(tmp_path / "logs")})
+    assert_one_line_error(result, "--no-weight-prepack cannot continue it")
+    assert [p.name for p in log.iterdir()] == ["tuning.json"]   # nothing half-written
 
 
 def test_not_an_onnx_file(tmp_path):
