@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from edge_mnv2 import progress
-from edge_mnv2.tune_seed import measure_into
+from edge_mnv2.tune_seed import measure_tasks
 
 LIBRARY_KEY = "schedule_library"   # tuning.json: {schedule name: version} measured into the log
 
@@ -122,23 +122,8 @@ def measure_library(database, tasks, tvm_target, device: str, builder, runner, l
     """Measure the library's fitting schedules of every task with the log's builder and runner, and
     commit each as a record of ``database`` (a task's as soon as they are measured). Returns records
     committed."""
-    from tqdm.auto import tqdm
-    from tvm.s_tir import meta_schedule as ms
-
-    committed = 0
-    bar = tqdm(tasks, desc="  hand-written schedules", unit="task", dynamic_ncols=True,
-               disable=True if progress.is_quiet() else None)
-    for task in bar:
-        mod = task.dispatched[0]
-        context = ms.TuneContext(mod=mod, target=tvm_target, space_generator="post-order-apply",
-                                 search_strategy="evolutionary", task_name=task.task_name)
-        schedules = candidates(mod, context.space_generator.postprocs, library)
-        if not schedules:
-            continue
-        committed += measure_into(database, mod, schedules, tvm_target, device, builder, runner)
-        bar.set_postfix_str(f"{committed} measured")
-    bar.close()
-    return committed
+    return measure_tasks(database, [(task, library) for task in tasks], "  hand-written schedules", candidates,
+                         tvm_target, device, builder, runner)
 
 
 def versions(library=LIBRARY) -> dict[str, int]:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 import shutil
 from pathlib import Path
+from typing import Callable
 
 from edge_mnv2 import progress
 from edge_mnv2.errors import EdgeMnv2Error
@@ -68,23 +69,32 @@ def seed_log(source_path: Path, database, tasks, tvm_target, device: str, builde
              top_k: int = DEFAULT_TOP_K) -> int:
     """Measure the source log's ``top_k`` schedules of every task that ``database`` has no record of, and
     commit them to ``database`` (each task's as soon as they are measured). Returns candidates committed."""
-    from tqdm.auto import tqdm
-    from tvm.s_tir import meta_schedule as ms
-
     from edge_mnv2.tune import open_database, top_records
 
     check_source(source_path, top_k)
     source = open_database(source_path)
     todo = [t for t in tasks if not top_records(database, t.dispatched[0])]
     plans = [(t, records) for t in todo if (records := source_records(source, t.dispatched[0], top_k))]
+    return measure_tasks(database, plans, "  seeding",
+                         lambda mod, postprocs, records: [s for s in (replay(r, mod, postprocs) for r in records) if s],
+                         tvm_target, device, builder, runner)
+
+
+def measure_tasks(database, plans: list, desc: str, schedules_of: Callable, tvm_target, device: str, builder,
+                  runner) -> int:
+    """For each ``(task, what)`` of ``plans``, measure the schedules ``schedules_of(mod, postprocs, what)``
+    makes of the task with this run's postprocessors, and commit them to ``database``, a task's as soon
+    as they are measured (a progress bar counts tasks). Returns records committed."""
+    from tqdm.auto import tqdm
+    from tvm.s_tir import meta_schedule as ms
+
     committed = 0
-    bar = tqdm(plans, desc="  seeding", unit="task", dynamic_ncols=True,
-               disable=True if progress.is_quiet() else None)
-    for task, records in bar:
+    bar = tqdm(plans, desc=desc, unit="task", dynamic_ncols=True, disable=True if progress.is_quiet() else None)
+    for task, what in bar:
         mod = task.dispatched[0]
         context = ms.TuneContext(mod=mod, target=tvm_target, space_generator="post-order-apply",
                                  search_strategy="evolutionary", task_name=task.task_name)
-        schedules = [s for s in (replay(r, mod, context.space_generator.postprocs) for r in records) if s]
+        schedules = schedules_of(mod, context.space_generator.postprocs, what)
         if not schedules:
             continue
         committed += measure_into(database, mod, schedules, tvm_target, device, builder, runner)

@@ -261,27 +261,32 @@ def test_a_torn_last_line_is_repaired(tmp_path):
     assert (tmp_path / "database_tuning_record.json").read_text() == f"{good}\n"
 
 
-@pytest.mark.slow
-def test_cpu_mismatch_warns(tuned_root, tmp_path, capsys):
-    root, result = tuned_root
-    other = tmp_path / "host" / MODEL
-    shutil.copytree(result.log, other)
+def another_cpus_log(log, root):
+    """A copy of ``log`` in ``root`` that says it was tuned on another CPU."""
+    other = root / "host" / MODEL
+    shutil.copytree(log, other)
     meta = json.loads((other / "tuning.json").read_text())
     meta["tvm_target"]["mcpu"] = "cortex-a72-pretend"
     (other / "tuning.json").write_text(json.dumps(meta))
+    return other
+
+
+@pytest.mark.slow
+def test_cpu_mismatch_warns(tuned_root, tmp_path, capsys):
+    root, result = tuned_root
+    another_cpus_log(result.log, tmp_path)
     artifact = compile_model(MODEL, "host", tmp_path / "out", log_root=tmp_path)
     assert artifact.metadata["tuning"]["cpu_mismatch"] is True
     assert "was tuned on cortex-a72-pretend" in capsys.readouterr().err
 
 
 @pytest.mark.slow
-def test_tuning_on_another_cpu_starts_its_own_log_from_the_targets(tuned_root, tmp_path, capsys):
+def test_tuning_on_another_cpu_starts_its_own_log_from_the_targets(tuned_root, tmp_path, capsys, monkeypatch):
+    from edge_mnv2 import progress
+
+    monkeypatch.setattr(progress, "_quiet", False)   # an earlier in-process `main(["-q", ...])` leaves it on
     root, result = tuned_root
-    shared = tmp_path / "host" / MODEL
-    shutil.copytree(result.log, shared)
-    meta = json.loads((shared / "tuning.json").read_text())
-    meta["tvm_target"]["mcpu"] = "cortex-a72-pretend"
-    (shared / "tuning.json").write_text(json.dumps(meta))
+    shared = another_cpus_log(result.log, tmp_path)
     records = (shared / "database_tuning_record.json").read_text()
 
     own = tune.tune_model(MODEL, load_target("host"), trials=1, log_root=tmp_path, schedule_library=False)
