@@ -63,6 +63,11 @@ def log_dir(target: str, model: str, root: Path | None = None) -> Path:
     return (root or logs_root()) / target / model
 
 
+def is_log(path: Path) -> bool:
+    """Whether ``path`` holds a MetaSchedule database (workloads and records)."""
+    return all((path / name).is_file() for name in DB_FILES)
+
+
 def detected_cpu(target: TargetSpec) -> str | None:
     """The CPU a target's logs are kept for, where its file leaves the CPU to detection (``mcpu =
     "native"``, the host): this machine's. None where the file names the CPU: the target is the CPU."""
@@ -89,28 +94,29 @@ def find_log(target: str, model: str | None, root: Path | None = None, cpu: str 
     for folder in log_targets(target, cpu):
         for name in (model, architecture_of(model)):
             path = log_dir(folder, name, root)
-            if all((path / f).is_file() for f in DB_FILES):
+            if is_log(path):
                 return path
     return None
 
 
 def tuning_log_path(target: TargetSpec, model: str, root: Path | None = None) -> tuple[Path, Path | None]:
-    """Where ``tune`` keeps (target, model)'s log, and the log of another CPU to start it from, if any.
+    """Where ``tune`` keeps (target, model)'s log, and the log of another CPU to seed it from, if any.
 
     The target's own folder holds the first log tuned; a detected CPU other than the one that log names
-    gets a log of its own in ``<target>@<cpu>``, so records timed on two CPUs never mix in one log.
+    gets a log of its own in ``<target>@<cpu>``, so records timed on two CPUs never mix in one log. The
+    other CPU's log stays its seed on every run (seeding skips tasks with records), so a first run
+    killed while seeding goes on seeding when rerun.
     """
     shared = log_dir(target.name, model, root)
     cpu = detected_cpu(target)
     if cpu is None:
         return shared, None
     own = log_dir(f"{target.name}{CPU_SEP}{cpu}", model, root)
-    if own.is_dir():
-        return own, None
     tuned_for = read_meta(shared).get("tvm_target", {}).get("mcpu")
-    if tuned_for in (None, cpu):
-        return shared, None
-    return own, shared if all((shared / f).is_file() for f in DB_FILES) else None
+    other = shared if tuned_for not in (None, cpu) and is_log(shared) else None
+    if own.is_dir() or other is not None:
+        return own, other
+    return shared, None
 
 
 def quantized_log_name(model: str, scheme: str) -> str:
@@ -578,11 +584,12 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
         mod, _, _ = quantized_module(read_metadata(proto), quantize, calibration, shape, kernels_for(tvm_target))
         model_name = quantized_log_name(model_name, quantize)
     path, other_cpu = tuning_log_path(target, model_name, log_root)
-    if other_cpu is not None and seed_from is None and not (path / DB_FILES[1]).is_file():
-        # a new log for this CPU starts from the schedules the other CPU's log found best, measured here
-        progress.note(f"{other_cpu} was tuned on {read_meta(other_cpu)['tvm_target']['mcpu']}; this CPU "
-              f"({detected_cpu(target)}) gets a log of its own, {path}, started from that log's best "
-              f"{seed_top} schedules per task")
+    if other_cpu is not None and seed_from is None:
+        # this CPU's log starts from the schedules the other CPU's log found best, measured here
+        if not is_log(path):
+            progress.note(f"{other_cpu} was tuned on {read_meta(other_cpu)['tvm_target']['mcpu']}; this "
+                          f"CPU ({detected_cpu(target)}) gets a log of its own, {path}, started from that "
+                          f"log's best {seed_top} schedules per task")
         seed_from = other_cpu
         check_source(Path(seed_from), seed_top)
     data_layout = layout_for(path, target, quantize, layout)

@@ -16,7 +16,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from edge_mnv2 import progress
 from edge_mnv2.tune_seed import measure_tasks
 
 LIBRARY_KEY = "schedule_library"   # tuning.json: {schedule name: version} measured into the log

@@ -41,11 +41,11 @@ def pruned_count(path: Path) -> int:
 def prune_log(path: Path, keep: int = DEFAULT_KEEP) -> tuple[int, int]:
     """Rewrite the log at ``path`` with the ``keep`` best working records of each workload; returns the
     number of records before and after. A kill midway leaves the old file or the new one, never half."""
-    from edge_mnv2.tune import DB_FILES, write_meta, repair
+    from edge_mnv2.tune import DB_FILES, is_log, repair, write_meta
 
     if keep < 1:
         raise EdgeMnv2Error(f"--keep must be at least 1, got {keep}")
-    if not all((path / name).is_file() for name in DB_FILES):
+    if not is_log(path):
         raise EdgeMnv2Error(f"{path} is not a tuning log (it needs {' and '.join(DB_FILES)}); name a folder "
                             "under tuning_logs/TARGET/")
     repair(path)

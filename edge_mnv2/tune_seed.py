@@ -24,9 +24,9 @@ LAYOUT_FREE_ATTR = "layout_free_buffers"
 
 def check_source(source_path: Path, top_k: int) -> None:
     """Refuse a ``--seed-from`` that is not a tuning log, or a ``--seed-top`` below 1."""
-    from edge_mnv2.tune import DB_FILES
+    from edge_mnv2.tune import DB_FILES, is_log
 
-    if not all((source_path / name).is_file() for name in DB_FILES):
+    if not is_log(source_path):
         raise EdgeMnv2Error(f"--seed-from {source_path} is not a tuning log (it needs {' and '.join(DB_FILES)}); "
                             "name a folder under tuning_logs/TARGET/")
     if top_k < 1:

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import re
 import shutil
 
 import numpy as np
@@ -137,7 +138,10 @@ def test_a_cpu_other_than_the_logs_gets_a_log_of_its_own(tmp_path):
     own = tmp_path / f"host@{here}" / MODEL
     assert tune.tuning_log_path(host, MODEL, tmp_path) == (own, shared)   # started from the other CPU's
     own.mkdir(parents=True)
-    assert tune.tuning_log_path(host, MODEL, tmp_path) == (own, None)     # and continued from then on
+    # and continued from then on, still seeded from it: a first run killed while seeding goes on seeding
+    assert tune.tuning_log_path(host, MODEL, tmp_path) == (own, shared)
+    shutil.rmtree(shared)
+    assert tune.tuning_log_path(host, MODEL, tmp_path) == (own, None)
     assert tune.tuning_log_path(rpi, MODEL, tmp_path) == (tmp_path / "rpi4b" / MODEL, None)
 
 
@@ -297,6 +301,22 @@ def test_tuning_on_another_cpu_starts_its_own_log_from_the_targets(tuned_root, t
     assert (shared / "database_tuning_record.json").read_text() == records   # the other log is untouched
     assert json.loads((own.log / "tuning.json").read_text())["tvm_target"]["mcpu"] == here
     assert "gets a log of its own" in capsys.readouterr().err
+
+    # as if that run had been killed while seeding: only the first task's records reached the log
+    lines = (own.log / "database_tuning_record.json").read_text().splitlines()
+    kept = [line for line in lines if json.loads(line)[0] == json.loads(lines[0])[0]]
+    (own.log / "database_tuning_record.json").write_text("".join(f"{line}\n" for line in kept))
+    monkeypatch.setenv(tune.LOGS_ENV, str(tmp_path))
+    from edge_mnv2.cli import main
+
+    assert main(["tune", MODEL, "--target", "host", "--trials", str(len(kept) + 1), "--no-schedule-library"]) == 0
+    out = capsys.readouterr()
+    total, new, seeded, covered = map(int, re.search(
+        rf"(\d+) trials \((\d+) new, (\d+) of them from {re.escape(str(shared))}\), (\d+) of", out.out).groups())
+    # the rerun seeded the tasks the kill left without records, and only those
+    assert seeded == new == total - len(kept) > 0 and covered == result.covered
+    assert "gets a log of its own" not in out.err
+
     # compile takes this CPU's log, and has nothing to warn about
     artifact = compile_model(MODEL, "host", tmp_path / "out", log_root=tmp_path)
     assert artifact.metadata["tuning"]["log"] == str(own.log) and "cpu_mismatch" not in artifact.metadata["tuning"]
@@ -374,7 +394,6 @@ def test_killing_a_run_keeps_every_record_and_a_rerun_continues(tmp_path, how):
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     after = _records(log)
     assert set(kept) <= set(after)              # nothing measured before the kill was lost
-    import re
 
     total, new = map(int, re.search(r"(\d+) trials \((\d+) new\)", rerun.stdout).groups())
     assert total - new >= 16 and new <= 32      # it continued from the log instead of starting again

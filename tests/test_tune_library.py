@@ -13,12 +13,7 @@ from test_tune import tiny_onnx
 @pytest.fixture(scope="module")
 def tiny_tasks(tmp_path_factory):
     """The tiny model's tasks as the host's log extracts them: channels-last, weights prepacked."""
-    from edge_mnv2 import relax_layout
-    from edge_mnv2.compile import load_source, relax_module
-
-    proto, _ = load_source(str(tiny_onnx(tmp_path_factory.mktemp("tiny") / "tiny.onnx")))
-    mod = relax_layout.convert(relax_module(proto), "NHWC")
-    return tune.extract_tasks(mod, load_target("host").tvm_target(), True)
+    return tune.extract_tasks(*_tiny_module(tiny_onnx(tmp_path_factory.mktemp("tiny") / "tiny.onnx")), True)
 
 
 def _postprocs(task):
