@@ -27,7 +27,7 @@ from edge_mnv2.errors import EdgeMnv2Error
 from edge_mnv2.remote.address import DeviceAddress
 from edge_mnv2.targets import TargetSpec
 from edge_mnv2.tune_builder import persistent_builder, warm_up
-from edge_mnv2.tune_library import LIBRARY_KEY, measure_library
+from edge_mnv2.tune_library import LIBRARY_KEY, measure_library, pending
 from edge_mnv2.tune_library import versions as library_versions
 from edge_mnv2.tune_seed import DEFAULT_TOP_K, check_source, seed_log
 
@@ -171,7 +171,7 @@ def fused_module(mod, weight_prepack: bool = False):
 
     With ``weight_prepack`` every kernel marks its weights (constants) as layout-free: MetaSchedule may
     then store them in whatever blocked layout its schedule reads best, and the build repacks the
-    constants once, at compile time (see ``compile.prepacked_pipeline``).
+    constants once, at compile time (see ``compile.tuned_pipeline``).
     """
     from tvm import relax
 
@@ -634,9 +634,11 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
                 with progress.stage(f"seeding {path} from {seed_from} (best {seed_top} schedules per task)"):
                     seeded = seed_log(Path(seed_from), database, tasks, tvm_target, target.device, builder,
                                       runner, seed_top)
-            if schedule_library and read_meta(path).get(LIBRARY_KEY) != library_versions():
-                with progress.stage("measuring hand-written schedules (tune_library)"):
-                    library = measure_library(database, tasks, tvm_target, target.device, builder, runner)
+            todo = pending(read_meta(path).get(LIBRARY_KEY)) if schedule_library else ()
+            if todo:
+                names = ", ".join(hand.name for hand in todo)
+                with progress.stage(f"measuring hand-written schedules (tune_library: {names})"):
+                    library = measure_library(database, tasks, tvm_target, target.device, builder, runner, todo)
                 write_meta(path, **{LIBRARY_KEY: library_versions()})
             held = trials_spent(path, database, tasks)
             left = trials - held

@@ -43,29 +43,60 @@ def _depthwise(tasks):
     return [t for t in tasks if "group_conv2d_nhwc" in t.dispatched[0].script()]
 
 
-def test_every_variant_computes_what_the_plain_kernel_computes(tiny_tasks):
+def _pointwise(tasks):
+    return [t for t in tasks if t not in _depthwise(tasks) and "conv2d_nhwc" in t.dispatched[0].script()]
+
+
+def _check_candidates(task, expected_count: dict):
+    """Every candidate of the task computes what its plain kernel computes, writing every output."""
+    rng = np.random.default_rng(0)
+    mod = task.dispatched[0]
+    schedules = tune_library.candidates(mod, _postprocs(task))
+    assert len(schedules) == expected_count[_shapes(mod.script())[-1][-1]]
+    inputs = [rng.standard_normal(s).astype("float32") for s in _shapes(mod.script())]
+    inputs[-1][:] = np.nan   # the output: every element must be written
+    expected = _run(mod, inputs)
+    assert np.isfinite(expected).all() and np.ptp(expected) > 0
+    for sch in schedules:
+        np.testing.assert_allclose(_run(sch.mod, inputs), expected, rtol=1e-5, atol=1e-5)
+        assert "T.parallel" in sch.mod.script() and "T.vectorized" in sch.mod.script()
+
+
+def test_every_depthwise_variant_computes_what_the_plain_kernel_computes(tiny_tasks):
     depthwise = _depthwise(tiny_tasks)
     assert len(depthwise) == 2   # stride 1 and stride 2, 16 and 24 channels
-    rng = np.random.default_rng(0)
     for task in depthwise:
-        mod = task.dispatched[0]
-        schedules = tune_library.candidates(mod, _postprocs(task))
         # 16 channels: tiles of up to 16 and up to 32 are both 16, one schedule; 24: tiles of 8 and 24
-        assert len(schedules) == {16: 3, 24: 4}[_shapes(mod.script())[0][-1]]
-        inputs = [rng.standard_normal(s).astype("float32") for s in _shapes(mod.script())]
-        inputs[-1][:] = np.nan   # the output: every element must be written
-        expected = _run(mod, inputs)
-        assert np.isfinite(expected).all() and np.ptp(expected) > 0
-        for sch in schedules:
-            np.testing.assert_allclose(_run(sch.mod, inputs), expected, rtol=1e-5, atol=1e-5)
-            assert "T.parallel" in sch.mod.script() and "T.vectorized" in sch.mod.script()
+        _check_candidates(task, {16: 3, 24: 4})
 
 
-def test_a_task_that_is_not_a_depthwise_convolution_has_no_candidates(tiny_tasks):
-    others = [t for t in tiny_tasks if t not in _depthwise(tiny_tasks)]
-    assert any("conv2d" in t.task_name for t in others)   # the pointwise convolutions
+def test_every_pointwise_variant_computes_what_the_plain_kernel_computes(tiny_tasks):
+    pointwise = _pointwise(tiny_tasks)
+    assert len(pointwise) == 2   # 8 -> 16 channels with a ReLU, 16 -> 24
+    for task in pointwise:
+        # 16x16 pixels: tiles of 8 or 4 pixels, split row-major or channel block first; every channel
+        # tile comes out as all the channels (one 16-lane vector, three 8-lane ones)
+        _check_candidates(task, {16: 4, 24: 4})
+
+
+def test_a_task_that_is_not_a_depthwise_or_1x1_convolution_has_no_candidates(tiny_tasks):
+    others = [t for t in tiny_tasks if t not in _depthwise(tiny_tasks) + _pointwise(tiny_tasks)]
+    assert others   # the layout transposes
     for task in others:
         assert tune_library.candidates(task.dispatched[0], _postprocs(task)) == []
+    # and neither schedule takes the other's convolutions
+    for task, wrong in ((_depthwise(tiny_tasks)[0], tune_library.pointwise_nhwc),
+                        (_pointwise(tiny_tasks)[0], tune_library.depthwise_nhwc)):
+        with pytest.raises(tune_library.DoesNotFit):
+            wrong(task.dispatched[0], 8, 16)
+
+
+def test_pointwise_tiles_are_whole_vectors_that_divide_the_channels(tiny_tasks):
+    task = next(t for t in _pointwise(tiny_tasks) if _shapes(t.dispatched[0].script())[-1][-1] == 24)
+    script = tune_library.pointwise_nhwc(task.dispatched[0], pixel_tile=8, channel_tile=64).mod.script()
+    # 24 channels: 16 does not divide them, so three unrolled 8-lane vectors; a row of 16 in tiles of 8
+    assert "T.vectorized(T.int64(8))" in script and "T.unroll(T.int64(3))" in script
+    assert "T.unroll(T.int64(8))" in script
 
 
 def test_channel_tiles_are_whole_vectors_that_divide_the_channels(tiny_tasks):
@@ -82,11 +113,12 @@ def test_tune_measures_each_library_version_once_into_the_log(tmp_path, monkeypa
     model = tiny_onnx(tmp_path / "tiny.onnx")
     logs = tmp_path / "logs"
     first = tune.tune_model(str(model), load_target("host"), trials=8, log_root=logs)
-    # two depthwise tasks, 3 and 4 distinct schedules (see above), all measured and counted as trials
-    assert first.library == 7 and first.trials_after >= 8
+    # two depthwise tasks, 3 and 4 distinct schedules, two pointwise, 4 each (see above), all measured and
+    # counted as trials
+    assert first.library == 15 and first.trials_after >= 15
     meta = json.loads((first.log / tune.META_FILE).read_text())
     assert meta[tune_library.LIBRARY_KEY] == tune_library.versions()
-    assert meta["runs"][-1][tune_library.LIBRARY_KEY] == 7
+    assert meta["runs"][-1][tune_library.LIBRARY_KEY] == 15
     database = tune.open_database(first.log)
     tasks = _depthwise(tune.extract_tasks(*_tiny_module(model), True))
     # each depthwise task has its hand-written records (no sampling in their traces) beside the search's
@@ -94,17 +126,27 @@ def test_tune_measures_each_library_version_once_into_the_log(tmp_path, monkeypa
         traces = [str(r.trace) for r in tune.top_records(database, task.dispatched[0], 1 << 30)]
         assert sum("sample_" not in t for t in traces) == {16: 3, 24: 4}[_shapes(task.dispatched[0].script())[0][-1]]
 
-    again = tune.tune_model(str(model), load_target("host"), trials=first.trials_after + 4, log_root=logs)
+    # a run killed while measuring the library left no version in tuning.json: the rerun measures only
+    # what the log does not hold yet (here: nothing)
+    meta = json.loads((first.log / tune.META_FILE).read_text())
+    del meta[tune_library.LIBRARY_KEY]
+    (first.log / tune.META_FILE).write_text(json.dumps(meta))
+    resumed = tune.tune_model(str(model), load_target("host"), trials=first.trials_after + 1, log_root=logs)
+    assert resumed.library == 0
+    assert json.loads((first.log / tune.META_FILE).read_text())[tune_library.LIBRARY_KEY] == tune_library.versions()
+
+    again = tune.tune_model(str(model), load_target("host"), trials=resumed.trials_after + 4, log_root=logs)
     assert again.library == 0 and tune_library.LIBRARY_KEY not in json.loads(
         (again.log / tune.META_FILE).read_text())["runs"][-1]
 
     newer = (tune_library.HandSchedule("depthwise_nhwc", 2, tune_library.depthwise_nhwc,
-                                       (dict(row_tile=4, channel_tile=8),)),)
+                                       (dict(row_tile=2, channel_tile=8),)),)
     monkeypatch.setattr(tune_library, "LIBRARY", newer)
     monkeypatch.setattr(tune_library.measure_library, "__defaults__", (newer,))
     monkeypatch.setattr(tune_library.versions, "__defaults__", (newer,))
+    monkeypatch.setattr(tune_library.pending, "__defaults__", (newer,))
     bumped = tune.tune_model(str(model), load_target("host"), trials=again.trials_after + 1, log_root=logs)
-    assert bumped.library == 2   # a new version is measured: one variant, two tasks
+    assert bumped.library == 2   # only the schedule with a new version is measured: one variant, two tasks
 
     off = tune.tune_model(str(model), load_target("host"), trials=8, log_root=tmp_path / "off",
                           schedule_library=False)
