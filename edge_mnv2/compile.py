@@ -51,10 +51,11 @@ def relax_module(proto: onnx.ModelProto):
                            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from exc
 
 
-def prepacked_pipeline(target, prepacked: list | None = None):
-    """The Relax pipeline of a tuned CPU build whose log was tuned with prepacked weights.
+def tuned_pipeline(target, weight_prepack: bool = True, prepacked: list | None = None):
+    """The Relax pipeline of a tuned CPU build: MetaSchedule's ``compile_relax`` as a pass, so that
+    ``relax.build`` takes the target's ``exec_mode``.
 
-    MetaSchedule's ``compile_relax`` with two additions, placed as in TVM's ``static_shape_tuning``
+    For a log tuned with prepacked weights, two additions, placed as in TVM's ``static_shape_tuning``
     pipeline: kernels mark their weights layout-free before the database is applied (so they match the
     tuned workloads), and afterwards each schedule's weight repacking is split into its own function,
     which ``FoldConstant`` runs on the constant weights at compile time. The model's interface does not
@@ -75,10 +76,11 @@ def prepacked_pipeline(target, prepacked: list | None = None):
 
     @tvm.transform.module_pass(opt_level=3, name="EdgeMnv2PrepackedPipeline")
     def pipeline(mod, _ctx):
+        prepack = [T.AttachAttrLayoutFreeBuffers(), T.MetaScheduleApplyDatabase(), T.SplitLayoutRewritePreproc()]
         mod = tvm.transform.Sequential([
             *relax_pipelines.library_dispatch_passes(target), T.LegalizeOps(), T.AnnotateTIROpPattern(),
-            T.FoldConstant(), T.FuseOps(), T.FuseTIR(), T.AttachAttrLayoutFreeBuffers(),
-            T.MetaScheduleApplyDatabase(), T.SplitLayoutRewritePreproc()])(mod)
+            T.FoldConstant(), T.FuseOps(), T.FuseTIR(),
+            *(prepack if weight_prepack else [T.MetaScheduleApplyDatabase()])])(mod)
         if prepacked is not None:
             prepacked.extend(gv.name_hint for gv in mod.functions if gv.name_hint.endswith("_weight_prepack"))
         return tvm.transform.Sequential([T.FoldConstant(), T.DeadCodeElimination(), *lower, *finalize])(mod)
@@ -87,25 +89,27 @@ def prepacked_pipeline(target, prepacked: list | None = None):
 
 
 def build(mod, target: TargetSpec, database=None, weight_prepack: bool = False, prepacked: list | None = None):
-    """``tvm.compile`` the Relax module for the target with the default (fusing) pipeline, or with a
+    """``relax.build`` the Relax module for the target with the default (fusing) pipeline, or with a
     MetaSchedule database's schedules applied where it has them (and, for a log tuned with prepacked
-    weights, the weights repacked as its schedules read them)."""
+    weights, the weights repacked as its schedules read them), in the target's ``exec_mode``."""
     import tvm
     from tvm import relax
 
     tvm_target = target.tvm_target()
+    mode = target.exec_mode
     try:
-        if database is not None and weight_prepack:
+        if database is not None and (weight_prepack or target.device == "cpu"):
             with tvm_target, database, tvm.transform.PassContext(opt_level=3):
-                return relax.build(mod, target=tvm_target,
-                                   relax_pipeline=prepacked_pipeline(tvm_target, prepacked))
-        if database is not None:
+                return relax.build(mod, target=tvm_target, exec_mode=mode,
+                                   relax_pipeline=tuned_pipeline(tvm_target, weight_prepack, prepacked))
+        if database is not None:   # a GPU: compile_relax has dlight schedule the kernels the log lacks
             from tvm.s_tir import meta_schedule as ms
 
             return ms.relax_integration.compile_relax(database, mod, tvm_target, params=None)
         with tvm_target:
             try:
-                return tvm.compile(mod, target=tvm_target, relax_pipeline=relax.get_default_pipeline(tvm_target))
+                return relax.build(mod, target=tvm_target, exec_mode=mode,
+                                   relax_pipeline=relax.get_default_pipeline(tvm_target))
             except AssertionError:
                 if target.device != "cuda":
                     raise
@@ -116,7 +120,8 @@ def build(mod, target: TargetSpec, database=None, weight_prepack: bool = False, 
                 fused = relax.get_pipeline("zero")(mod)
                 fused = dl.ApplyDefaultSchedule(dl.gpu.Matmul(), dl.gpu.Reduction(), dl.gpu.GeneralReduction(),
                                                 dl.gpu.Fallback())(fused)
-                return tvm.compile(fused, target=tvm_target, relax_pipeline=relax.get_default_pipeline(tvm_target))
+                return relax.build(fused, target=tvm_target, exec_mode=mode,
+                                   relax_pipeline=relax.get_default_pipeline(tvm_target))
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise CompileError(f"TVM failed to build for target {target.name!r}: {first}") from exc
@@ -293,7 +298,8 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
             "cuda": gpu_code,
             "target": {"name": target_spec.name, "tvm": target_spec.resolved_tvm(),
                        "device": target_spec.device, "rpc_key": target_spec.rpc_key,
-                       "cross_compiler": target_spec.cross_compiler, "emulate": target_spec.emulate},
+                       "cross_compiler": target_spec.cross_compiler, "emulate": target_spec.emulate,
+                       "exec_mode": target_spec.exec_mode},
             "files": {
                 "library": {"path": library_name, "sha256": file_sha256(staging / library_name)},
                 "onnx": {"path": ONNX_FILE, "sha256": file_sha256(onnx_path)},

@@ -24,6 +24,9 @@ def targets_dir() -> Path:
     return Path(os.environ.get(TARGETS_ENV, _REPO_TARGETS))
 
 
+EXEC_MODES = ("bytecode", "compiled")   # relax.build's exec_mode
+
+
 @dataclass(frozen=True)
 class TargetSpec:
     """A target as its file describes it."""
@@ -59,6 +62,13 @@ class TargetSpec:
     @property
     def export_format(self) -> str:
         return self.export.get("format", "so")
+
+    @property
+    def exec_mode(self) -> str:
+        """How the Relax VM runs the model's steps: "bytecode" (interpreted) or "compiled" (to machine code;
+        a GPU build tuned without prepacked weights goes through MetaSchedule's ``compile_relax`` and
+        stays bytecode)."""
+        return self.export.get("exec_mode", "bytecode")
 
     @property
     def cross_compiler(self) -> str | None:
@@ -104,6 +114,10 @@ def load_target(name_or_path: str | Path) -> TargetSpec:
             raise UnknownTargetError(f"target file {str(path)!r} lacks the required key {key!r}")
     if not isinstance(data["tvm"], dict) or "kind" not in data["tvm"]:
         raise UnknownTargetError(f"target file {str(path)!r}: [tvm] must be a table with a 'kind'")
+    mode = data.get("export", {}).get("exec_mode", "bytecode")
+    if mode not in EXEC_MODES:
+        raise UnknownTargetError(f"target file {str(path)!r}: [export] exec_mode = {mode!r}; use one of "
+                                 f"{', '.join(map(repr, EXEC_MODES))}")
     return TargetSpec(name=data["name"], description=data.get("description", ""), tvm=data["tvm"],
                       device=data.get("device", "cpu"), rpc_key=data.get("rpc_key", data["name"]),
                       export=data.get("export", {}), emulate=data.get("emulate", {}),

@@ -38,6 +38,9 @@ def test_artifact_files_and_metadata(small_artifact):
     for entry in meta["files"].values():
         assert file_sha256(small_artifact.directory / entry["path"]) == entry["sha256"]
     assert elf_machine(small_artifact.library_path) == ELF_MACHINE_X86_64
+    # the host target compiles the Relax VM's steps to machine code (targets/host.toml: exec_mode)
+    assert meta["target"]["exec_mode"] == "compiled"
+    assert b"__vmtir__main" in small_artifact.library_path.read_bytes()
     small_artifact.verify()
 
 
