@@ -2,7 +2,8 @@
 
     .venv/bin/python benchmarks/per_layer.py ARTIFACT [--turns 8] [--per-turn 5] [-o per_layer.md]
 
-ARTIFACT is a host build (``edge-mnv2 compile -o``), NCHW or NHWC. Each convolution and the classifier
+ARTIFACT is a host build (``edge-mnv2 compile --exec-mode bytecode -o``: the hook below needs the VM's
+interpreter), NCHW or NHWC. Each convolution and the classifier
 are timed in both runtimes inside whole-model runs: TVM's kernels through the Relax VM's instrument hook,
 ONNX Runtime's nodes through its profiler, on the build's own ONNX file, both on TVM's thread count
 (``runtime_threads``). Both run in this process, taking turns of a few runs back to back (as
@@ -138,6 +139,9 @@ def main() -> int:
     if artifact.target_name != "host":
         parser.error(f"{args.artifact} was built for {artifact.target_name!r}; per_layer.py runs builds on "
                      "this machine: compile with --target host")
+    if artifact.metadata.get("target", {}).get("exec_mode") == "compiled":
+        parser.error(f"{args.artifact} runs a compiled VM (exec_mode), which calls no instrument hook between "
+                     "kernels: compile it with --exec-mode bytecode to time it layer by layer")
     x = np.random.default_rng(0).random(artifact.input_shape, dtype=np.float32)
     kinds = onnx_layers(artifact.onnx_path)
     tvm_run = tvm_layer_times(artifact.library_path, x)

@@ -14,6 +14,7 @@ from pathlib import Path
 from edge_mnv2 import __version__, progress, runtime_threads
 from edge_mnv2.errors import EdgeMnv2Error
 from edge_mnv2.relax_layout import LAYOUTS
+from edge_mnv2.targets import EXEC_MODES
 from edge_mnv2.tune_prune import DEFAULT_KEEP
 
 DEMO_MODEL = "mobilenet_v2_1.0_224"
@@ -80,7 +81,7 @@ def _cmd_compile(args: argparse.Namespace) -> int:
 
     artifact = compile_model(args.model, args.target, args.output, checkpoint=args.checkpoint, seed=args.seed,
                              use_tuning=not args.no_tuning_log, quantize=args.quantize,
-                             calibration=args.calibration)
+                             calibration=args.calibration, exec_mode=args.exec_mode)
     quant = artifact.metadata.get("quantization")
     if quant:
         print(f"int8 ({quant.get('kernels', 'generic')} kernels): weights {quant['weight_bytes']['total']:,} B = "
@@ -381,6 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calibration", metavar="DATA",
                    help="calibration images for --quantize: 'shapes', a folder with train/, or 'synthetic' "
                         "(default: the model's training data set, else synthetic)")
+    p.add_argument("--exec-mode", metavar="MODE",
+                   help=f"how the Relax VM runs the model's steps: {' or '.join(EXEC_MODES)} (interpreted, or "
+                        "compiled to machine code; default: the target file's [export] exec_mode)")
     p.set_defaults(func=_cmd_compile)
 
     p = sub.add_parser("tune", help="auto-tune a model with MetaSchedule into tuning_logs/TARGET/MODEL")

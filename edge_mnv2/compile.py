@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import platform
 import shutil
@@ -20,7 +21,7 @@ from edge_mnv2.errors import CompileError, ModelFileError
 from edge_mnv2.export import export_onnx, load_onnx, read_metadata
 from edge_mnv2.models import get_spec
 from edge_mnv2.models.weights import DEFAULT_SEED, file_sha256
-from edge_mnv2.targets import TargetSpec, load_target
+from edge_mnv2.targets import EXEC_MODES, TargetSpec, load_target
 from edge_mnv2.tune import PREPACK_KEY
 
 
@@ -216,14 +217,19 @@ def default_output_dir(model_or_onnx: str | Path, target: str) -> Path:
 def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output_dir: str | Path | None = None,
                   checkpoint: str | Path | None = None, seed: int = DEFAULT_SEED, use_tuning: bool = True,
                   log_root: Path | None = None, quantize: str | None = None,
-                  calibration: str | None = None) -> Artifact:
+                  calibration: str | None = None, exec_mode: str | None = None) -> Artifact:
     """Compile a registered model (exported first) or an ONNX file for ``target`` into ``output_dir``.
 
     A tuning log in ``tuning_logs/<target>/<model>/`` is applied unless ``use_tuning`` is False.
+    ``exec_mode`` ("bytecode" or "compiled") overrides the target file's ``[export] exec_mode``.
     """
     import tvm
 
     target_spec = load_target(target)
+    if exec_mode is not None:
+        if exec_mode not in EXEC_MODES:
+            raise CompileError(f"unknown exec_mode {exec_mode!r}; use one of {', '.join(map(repr, EXEC_MODES))}")
+        target_spec = dataclasses.replace(target_spec, export={**target_spec.export, "exec_mode": exec_mode})
     from_file = is_onnx_path(model_or_onnx)
     if target_spec.is_micro:
         from edge_mnv2.micro.pipeline import compile_micro

@@ -61,12 +61,25 @@ def test_a_build_for_another_device_is_refused(tmp_path):
     assert "Traceback" not in result.stderr
 
 
+def test_a_compiled_vm_build_is_refused(tmp_path):
+    from edge_mnv2.artifact import SCHEMA_VERSION, write_metadata
+
+    write_metadata(tmp_path, {"schema": SCHEMA_VERSION, "files": {},
+                              "target": {"name": "host", "exec_mode": "compiled"}})
+    result = run_script(tmp_path)
+    assert result.returncode == 2 and "--exec-mode bytecode" in result.stderr and "Traceback" not in result.stderr
+
+
 @pytest.mark.slow
 def test_a_build_is_timed_layer_by_layer_against_onnx_runtime(tmp_path):
     from edge_mnv2.compile import compile_model
 
-    # untuned on purpose: its artifact.json has no tuning table, so the layout defaults to NCHW
-    compile_model("mobilenet_v2_0.35_96", "host", tmp_path / "build", use_tuning=False)
+    # untuned on purpose: its artifact.json has no tuning table, so the layout defaults to NCHW; bytecode,
+    # as the host's compiled VM calls no instrument hook
+    artifact = compile_model("mobilenet_v2_0.35_96", "host", tmp_path / "build", use_tuning=False,
+                             exec_mode="bytecode")
+    assert artifact.metadata["target"]["exec_mode"] == "bytecode"
+    assert b"__vmtir__main" not in artifact.library_path.read_bytes()
     # one thread: ONNX Runtime must follow TVM's count, which on a 2-core machine is also its default
     env = {**os.environ, "TVM_NUM_THREADS": "1"}
     result = run_script(tmp_path / "build", "--turns", "1", "--per-turn", "2", "-o", tmp_path / "table.md",
