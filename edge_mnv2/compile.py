@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import json
 import platform
 import shutil
@@ -21,7 +20,7 @@ from edge_mnv2.errors import CompileError, ModelFileError
 from edge_mnv2.export import export_onnx, load_onnx, read_metadata
 from edge_mnv2.models import get_spec
 from edge_mnv2.models.weights import DEFAULT_SEED, file_sha256
-from edge_mnv2.targets import EXEC_MODES, TargetSpec, load_target
+from edge_mnv2.targets import TargetSpec, load_target
 from edge_mnv2.tune import PREPACK_KEY
 
 
@@ -75,7 +74,7 @@ def tuned_pipeline(target, weight_prepack: bool = True, prepacked: list | None =
         finalize = [T.StaticPlanBlockMemory(), T.LowerAllocTensor(), T.KillAfterLastUse(),
                     T.LowerRuntimeBuiltin(), T.ComputePrimValue(), T.VMShapeLower(), T.AttachGlobalSymbol()]
 
-    @tvm.transform.module_pass(opt_level=3, name="EdgeMnv2PrepackedPipeline")
+    @tvm.transform.module_pass(opt_level=3, name="EdgeMnv2TunedPipeline")
     def pipeline(mod, _ctx):
         prepack = [T.AttachAttrLayoutFreeBuffers(), T.MetaScheduleApplyDatabase(), T.SplitLayoutRewritePreproc()]
         mod = tvm.transform.Sequential([
@@ -227,9 +226,7 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
 
     target_spec = load_target(target)
     if exec_mode is not None:
-        if exec_mode not in EXEC_MODES:
-            raise CompileError(f"unknown exec_mode {exec_mode!r}; use one of {', '.join(map(repr, EXEC_MODES))}")
-        target_spec = dataclasses.replace(target_spec, export={**target_spec.export, "exec_mode": exec_mode})
+        target_spec = target_spec.with_exec_mode(exec_mode)
     from_file = is_onnx_path(model_or_onnx)
     if target_spec.is_micro:
         from edge_mnv2.micro.pipeline import compile_micro

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from edge_mnv2 import runtime_threads
@@ -25,6 +25,14 @@ def targets_dir() -> Path:
 
 
 EXEC_MODES = ("bytecode", "compiled")   # relax.build's exec_mode
+
+
+def check_exec_mode(mode: str, where: str) -> str:
+    """``mode`` if it is one of ``EXEC_MODES``; else an error naming ``where`` it was given."""
+    if mode not in EXEC_MODES:
+        raise UnknownTargetError(f"{where} = {mode!r} is not an exec mode; use one of "
+                                 f"{', '.join(map(repr, EXEC_MODES))}")
+    return mode
 
 
 @dataclass(frozen=True)
@@ -70,6 +78,10 @@ class TargetSpec:
         stays bytecode)."""
         return self.export.get("exec_mode", "bytecode")
 
+    def with_exec_mode(self, mode: str) -> TargetSpec:
+        """This target with its ``exec_mode`` set to ``mode`` (``compile --exec-mode``)."""
+        return replace(self, export={**self.export, "exec_mode": check_exec_mode(mode, "--exec-mode")})
+
     @property
     def cross_compiler(self) -> str | None:
         return self.export.get("cross_compiler") or None
@@ -114,10 +126,7 @@ def load_target(name_or_path: str | Path) -> TargetSpec:
             raise UnknownTargetError(f"target file {str(path)!r} lacks the required key {key!r}")
     if not isinstance(data["tvm"], dict) or "kind" not in data["tvm"]:
         raise UnknownTargetError(f"target file {str(path)!r}: [tvm] must be a table with a 'kind'")
-    mode = data.get("export", {}).get("exec_mode", "bytecode")
-    if mode not in EXEC_MODES:
-        raise UnknownTargetError(f"target file {str(path)!r}: [export] exec_mode = {mode!r}; use one of "
-                                 f"{', '.join(map(repr, EXEC_MODES))}")
+    check_exec_mode(data.get("export", {}).get("exec_mode", "bytecode"), f"target file {str(path)!r}: [export] exec_mode")
     return TargetSpec(name=data["name"], description=data.get("description", ""), tvm=data["tvm"],
                       device=data.get("device", "cpu"), rpc_key=data.get("rpc_key", data["name"]),
                       export=data.get("export", {}), emulate=data.get("emulate", {}),

@@ -13,9 +13,9 @@ fastest, and the log keeps it.
 ``pointwise_nhwc`` does the same for the 1x1 convolutions, which hold most of the model's time: a
 register tile of a few output pixels by a few 16-lane vectors of output channels accumulates over the
 input channels, its weights read from the layout the tile walks them in (MetaSchedule's layout rewrite
-prepacks them), and the epilogue runs on the tile. Measured against the search's best of a 1803-trial
-log on Zen 5, it won on most of the 1x1 layers (the 56x56 24->144 expansion 0.19 -> 0.09 ms, the 7x7
-160->960 0.13 -> 0.08) and lost on a few, where the search's record stays.
+prepacks them), and the epilogue runs on the tile. Measured in one batch with the search's best of a
+1803-trial log on Zen 5, it won on most of the 1x1 layers (the 56x56 24->144 expansion 0.22 -> 0.09 ms,
+the 7x7 160->960 0.13 -> 0.08) and lost on a few, where the search's record stays.
 """
 
 from __future__ import annotations

@@ -91,12 +91,47 @@ def test_a_task_that_is_not_a_depthwise_or_1x1_convolution_has_no_candidates(tin
             wrong(task.dispatched[0], 8, 16)
 
 
+@pytest.mark.parametrize("schedule, kernel", [(tune_library.pointwise_nhwc, (1, 1, 16, 32)),
+                                              (tune_library.depthwise_nhwc, (3, 3, 1, 16))])
+def test_an_integer_convolution_is_not_taken(schedule, kernel):
+    import tvm
+    from tvm import te, topi
+
+    def conv(dtype, out_dtype):
+        x = te.placeholder((1, 7, 7, 16), dtype, name="x")
+        w = te.placeholder(kernel, dtype, name="w")
+        if kernel[2] == 1:   # as Relax legalizes a depthwise convolution: a group convolution
+            y = topi.nn.group_conv2d_nhwc(x, w, 1, 1, 1, 16, out_dtype=out_dtype)
+        else:
+            y = topi.nn.conv2d_nhwc(x, w, 1, 0, 1, out_dtype=out_dtype)
+        return tvm.IRModule({"main": te.create_prim_func([x, w, y])})
+
+    with pytest.raises(tune_library.DoesNotFit, match="not a float32 convolution"):
+        schedule(conv("int8", "int32"), 8, 16)   # the int8 build's kernels: 16-lane float tiles do not fit
+    assert schedule(conv("float32", "float32"), 8, 16) is not None
+
+
 def test_pointwise_tiles_are_whole_vectors_that_divide_the_channels(tiny_tasks):
     task = next(t for t in _pointwise(tiny_tasks) if _shapes(t.dispatched[0].script())[-1][-1] == 24)
     script = tune_library.pointwise_nhwc(task.dispatched[0], pixel_tile=8, channel_tile=64).mod.script()
     # 24 channels: 16 does not divide them, so three unrolled 8-lane vectors; a row of 16 in tiles of 8
     assert "T.vectorized(T.int64(8))" in script and "T.unroll(T.int64(3))" in script
     assert "T.unroll(T.int64(8))" in script
+
+
+def test_a_pixel_tile_that_no_divisor_of_the_row_comes_near_is_left_out(tmp_path):
+    import torch
+
+    path = tmp_path / "seven.onnx"   # a 1x1 convolution over a 7x7 map: rows divide into 1 or 7
+    torch.onnx.export(torch.nn.Conv2d(16, 32, 1).eval(), (torch.randn(1, 16, 7, 7),), str(path), dynamo=False,
+                      opset_version=17)
+    (task,) = _pointwise(tune.extract_tasks(*_tiny_module(path), True))
+    with pytest.raises(ValueError, match="no tile near 6 pixels divides a row of 7"):
+        tune_library.pointwise_nhwc(task.dispatched[0], pixel_tile=6, channel_tile=32)
+    library = (tune_library.HandSchedule("pw", 1, tune_library.pointwise_nhwc, (
+        dict(pixel_tile=6, channel_tile=32), dict(pixel_tile=8, channel_tile=32))),)
+    (only,) = tune_library.candidates(task.dispatched[0], _postprocs(task), library)   # 8 -> the whole row
+    assert "T.unroll(T.int64(7))" in only.mod.script()
 
 
 def test_channel_tiles_are_whole_vectors_that_divide_the_channels(tiny_tasks):
@@ -139,8 +174,12 @@ def test_tune_measures_each_library_version_once_into_the_log(tmp_path, monkeypa
     assert again.library == 0 and tune_library.LIBRARY_KEY not in json.loads(
         (again.log / tune.META_FILE).read_text())["runs"][-1]
 
+    # depthwise bumped to a version with a new variant; pointwise given a new variant too, but at the
+    # version the log holds: code changes that keep the version (a refactor) are not measured again
     newer = (tune_library.HandSchedule("depthwise_nhwc", 2, tune_library.depthwise_nhwc,
-                                       (dict(row_tile=2, channel_tile=8),)),)
+                                       (dict(row_tile=2, channel_tile=8),)),
+             tune_library.HandSchedule("pointwise_nhwc", 1, tune_library.pointwise_nhwc,
+                                       (dict(pixel_tile=2, channel_tile=8),)))
     monkeypatch.setattr(tune_library, "LIBRARY", newer)
     monkeypatch.setattr(tune_library.measure_library, "__defaults__", (newer,))
     monkeypatch.setattr(tune_library.versions, "__defaults__", (newer,))
