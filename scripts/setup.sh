@@ -25,9 +25,13 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -q --no-install-recommends "${need[@]}"
 fi
 
+# The instruction-counting qemu plugin (C, built with the host gcc into the cache; cached by its source's hash).
+build_plugin() { "$VENV/bin/python" -m edge_mnv2.remote.instructions.plugin >/dev/null; }
+
 stamp="$VENV/.edge-mnv2-installed"
 want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+  build_plugin
   exit 0
 fi
 [ -x "$VENV/bin/python" ] || "$PYTHON" -m venv "$VENV"
@@ -36,4 +40,5 @@ echo "setup: installing edge-mnv2 and its dependencies into $VENV (first time: a
 "$VENV/bin/python" -m pip install -q --upgrade pip
 "$VENV/bin/python" -m pip install -q "torch==2.13.0"
 "$VENV/bin/python" -m pip install -q -e ".[dev]"
+build_plugin
 echo "$want" > "$stamp"

@@ -1,0 +1,1 @@
+"""Counting guest instructions on emulated CPUs (qemu-user plugin)."""
