@@ -26,6 +26,11 @@ TVM_PIN = "apache-tvm==0.27.0.post1"
 FFI_PIN = "apache-tvm-ffi==0.1.14.post1"
 # What TVM's runtime needs to import on the device (numpy<2.3 keeps a cp311 wheel for manylinux2014).
 WHEELS = (TVM_PIN, FFI_PIN, "numpy<2.3", "ml_dtypes", "typing_extensions", "psutil", "cloudpickle")
+# The rivals a board's user would run instead, counted on the same emulated CPU (a layer of the image
+# made on first use): ONNX Runtime and LiteRT (whose interpreter applies XNNPACK by default), with the
+# pure-Python packages they import.
+PEER_WHEELS = ("onnxruntime==1.32.0", "ai-edge-litert==2.3.0", "flatbuffers", "protobuf", "packaging",
+               "backports.strenum", "tqdm")
 # The device needs the runtime only: the compiler library (240 MB) and the CUDA runtime are dropped.
 DROPPED_LIBS = ("libtvm_compiler.so", "libtvm_runtime_cuda.so")
 SERVER_READY_S = 180.0  # a Python + TVM start under emulation takes 10-60 s
@@ -45,6 +50,15 @@ class EmulatorRecipe:
     wheel_platforms: tuple[str, ...]
     python: str = "python3.11"
     debian_packages: tuple[str, ...] = ("python3.11-minimal", "libpython3.11-stdlib", "libstdc++6")
+    # What the guest's /proc/cpuinfo and /sys/devices/system/cpu say (cores 0: leave the host's). ONNX
+    # Runtime and XNNPACK pick their kernels from these, as on the board; without them they read the
+    # host's x86 cpuinfo under qemu-user and crash.
+    cores: int = 0
+    cpu_implementer: str = "0x41"
+    cpu_part: str = ""
+    cpu_variant: str = "0x0"
+    cpu_revision: int = 0
+    cpu_features: str = ""
 
     @classmethod
     def from_target(cls, target) -> "EmulatorRecipe":
@@ -94,6 +108,33 @@ class EmulatorImage:
     def python(self) -> Path:
         """A host-executable wrapper that runs the device's Python under qemu (also its sys.executable)."""
         return self.root / "bin" / "python"
+
+
+def cpuinfo_text(recipe: EmulatorRecipe) -> str:
+    """The board's ``/proc/cpuinfo``, in the aarch64 kernel's format."""
+    block = (f"BogoMIPS\t: 108.00\nFeatures\t: {recipe.cpu_features}\nCPU implementer\t: {recipe.cpu_implementer}\n"
+             f"CPU architecture: 8\nCPU variant\t: {recipe.cpu_variant}\nCPU part\t: {recipe.cpu_part}\n"
+             f"CPU revision\t: {recipe.cpu_revision}\n")
+    return "".join(f"processor\t: {i}\n{block}\n" for i in range(recipe.cores))
+
+
+def write_board_files(recipe: EmulatorRecipe, sysroot: Path) -> None:
+    """Put the board's cpuinfo and CPU topology where qemu's ``-L`` prefix redirects the guest's reads."""
+    if not recipe.cores:
+        return
+    (sysroot / "proc").mkdir(parents=True, exist_ok=True)
+    (sysroot / "proc" / "cpuinfo").write_text(cpuinfo_text(recipe))
+    cpus = sysroot / "sys" / "devices" / "system" / "cpu"
+    cpus.mkdir(parents=True, exist_ok=True)
+    span = f"0-{recipe.cores - 1}\n" if recipe.cores > 1 else "0\n"
+    for name in ("possible", "present", "online"):
+        (cpus / name).write_text(span)
+    for i in range(recipe.cores):
+        topology = cpus / f"cpu{i}" / "topology"
+        topology.mkdir(parents=True, exist_ok=True)
+        for name, value in (("physical_package_id", "0"), ("core_id", str(i)), ("thread_siblings_list", str(i)),
+                            ("core_siblings_list", span.strip()), ("cluster_id", "0")):
+            (topology / name).write_text(value + "\n")
 
 
 def _run(cmd: list[str], step: str, **kwargs) -> None:
@@ -154,20 +195,12 @@ def prepare(recipe: EmulatorRecipe, root: Path | None = None) -> EmulatorImage:
             sysroot.mkdir()
             for deb in sorted((apt / "cache" / "archives").glob("*.deb")):
                 _run(["dpkg-deb", "-x", str(deb), str(sysroot)], f"unpack {deb.name}")
+            write_board_files(recipe, sysroot)
         with progress.stage(f"downloading TVM's runtime for {recipe.debian_arch} (PyPI wheels)"):
-            wheels = work / "wheels"
-            plats = [a for p in recipe.wheel_platforms for a in ("--platform", p)]
-            pyver = recipe.python.removeprefix("python")
-            common = ["--no-deps", "--only-binary=:all:", *plats, "--python-version", pyver,
-                      "--implementation", "cp"]
-            _run([sys.executable, "-m", "pip", "download", "-q", *common, "-d", str(wheels), *WHEELS],
-                 "download the wheels")
-            _run([sys.executable, "-m", "pip", "install", "-q", "--no-compile", *common, "--target",
-                  str(work / "site"), *map(str, sorted(wheels.glob("*.whl")))], "install the wheels")
+            _install_wheels(recipe, WHEELS, work / "site", work / "wheels")
             for lib in DROPPED_LIBS:
                 for path in (work / "site").rglob(lib):
                     path.unlink()
-            shutil.rmtree(wheels)
             shutil.rmtree(apt)
         (work / "site" / "sitecustomize.py").write_text(SITECUSTOMIZE)
         (work / "bin").mkdir()
@@ -182,6 +215,39 @@ def prepare(recipe: EmulatorRecipe, root: Path | None = None) -> EmulatorImage:
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return image
+
+
+def _install_wheels(recipe: EmulatorRecipe, wheels: tuple[str, ...], site: Path, download: Path) -> None:
+    """Download the device's builds of ``wheels`` from PyPI and install them into ``site``."""
+    plats = [a for p in recipe.wheel_platforms for a in ("--platform", p)]
+    pyver = recipe.python.removeprefix("python")
+    common = ["--no-deps", "--only-binary=:all:", *plats, "--python-version", pyver, "--implementation", "cp"]
+    _run([sys.executable, "-m", "pip", "download", "-q", *common, "-d", str(download), *wheels],
+         "download the wheels")
+    _run([sys.executable, "-m", "pip", "install", "-q", "--no-compile", *common, "--target", str(site),
+          *map(str, sorted(download.glob("*.whl")))], "install the wheels")
+    shutil.rmtree(download)
+
+
+def prepare_peers(image: EmulatorImage) -> Path:
+    """The site folder holding the rival runtimes for the device (ONNX Runtime, LiteRT with XNNPACK),
+    installed on first use beside the image (atomically, like the image)."""
+    site = image.root / "peers"
+    ready = site / "READY"
+    if ready.is_file() and ready.read_text().split() == list(PEER_WHEELS):
+        return site
+    work = site.with_name(f"peers.partial-{os.getpid()}")
+    shutil.rmtree(work, ignore_errors=True)
+    try:
+        with progress.stage(f"downloading ONNX Runtime and LiteRT for {image.recipe.debian_arch} (PyPI wheels)"):
+            _install_wheels(image.recipe, PEER_WHEELS, work, image.root / f"wheels.partial-{os.getpid()}")
+        (work / "READY").write_text("\n".join(PEER_WHEELS) + "\n")
+        shutil.rmtree(site, ignore_errors=True)
+        work.rename(site)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+        shutil.rmtree(image.root / f"wheels.partial-{os.getpid()}", ignore_errors=True)
+    return site
 
 
 def device_environment(image: EmulatorImage) -> dict[str, str]:
