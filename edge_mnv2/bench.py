@@ -42,11 +42,13 @@ class BenchSettings:
     rounds: int = 5      # the timed runs are split into this many interleaved rounds
     peers: bool = True   # also time ONNX Runtime and PyTorch on the host
     timeout: float = 120.0  # seconds allowed for one remote run (other steps scale from it)
+    instructions: bool = True  # on an emulated board, count instructions per inference (TVM and rivals)
+    count_runs: int = 3        # counted inferences per runtime (after one untimed run)
 
     def __post_init__(self):
         from edge_mnv2.errors import EdgeMnv2Error
 
-        for name in ("images", "repeat", "rounds"):
+        for name in ("images", "repeat", "rounds", "count_runs"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise EdgeMnv2Error(f"--{name} must be at least 1, got {getattr(self, name)}")
         if self.warmup < 0:
@@ -323,6 +325,17 @@ def bench_artifact(artifact_path, address: DeviceAddress | None = None,
     }
     report["ratios"] = {f"tvm_over_{name}": latency["median"] / peer["latency_ms"]["median"]
                         for name, peer in report["peers"].items()}
+    if settings.instructions and run.device_info.get("emulated") and artifact.metadata["target"].get("emulate"):
+        # Timings under emulation mean nothing; instruction counts are deterministic, and the rivals a
+        # board's user would pick are counted on the same emulated CPU.
+        from edge_mnv2.remote.instructions.counting import CountSettings
+        from edge_mnv2.remote.instructions.emulated_bench import count_instructions
+
+        counts = count_instructions(artifact, inputs[:1], reference[:1], settings.peers,
+                                    CountSettings(runs=settings.count_runs, timeout=max(900.0, settings.timeout * 10)))
+        report["instructions"] = counts["instructions"]
+        report["peers"].update(counts["peers"])
+        report["ratios"].update(counts["ratios"])
     if baseline is not None:
         quant = baseline.metadata.get("quantization")
         report["baseline"] = {

@@ -227,7 +227,8 @@ def _bench_settings(args: argparse.Namespace):
     from edge_mnv2.bench import BenchSettings
 
     return BenchSettings(images=args.images, data=args.data, warmup=args.warmup, repeat=args.repeat, rounds=args.rounds,
-                         peers=not args.no_peers, timeout=args.timeout)
+                         peers=not args.no_peers, timeout=args.timeout, instructions=not args.no_instructions,
+                         count_runs=args.count_runs)
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
@@ -347,7 +348,12 @@ def _add_bench_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--repeat", type=int, default=50, help="timed runs per runtime")
     p.add_argument("--warmup", type=int, default=5, help="untimed runs before timing")
     p.add_argument("--rounds", type=int, default=5, help="interleaved rounds the timed runs are split into")
-    p.add_argument("--no-peers", action="store_true", help="do not time ONNX Runtime and PyTorch")
+    p.add_argument("--no-peers", action="store_true",
+                   help="do not time ONNX Runtime and PyTorch (nor count the rivals on an emulated board)")
+    p.add_argument("--no-instructions", action="store_true",
+                   help="on an emulated Linux board, skip counting instructions per inference")
+    p.add_argument("--count-runs", type=int, default=3,
+                   help="inferences counted per runtime on an emulated Linux board (median reported)")
     p.add_argument("--timeout", type=float, default=120.0,
                    help="seconds allowed for one remote run; connect/upload limits scale from it")
 

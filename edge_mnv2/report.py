@@ -28,7 +28,8 @@ def format_table(report: dict) -> str:
     if "baseline" in report:
         b = report["baseline"]
         rows.append((f"baseline: {b['quantization'] or 'fp32'} build ({where})", b["latency_ms"]))
-    rows += [(f"{name} (host)", peer["latency_ms"]) for name, peer in report.get("peers", {}).items()]
+    rows += [(f"{name} (host)", peer["latency_ms"]) for name, peer in report.get("peers", {}).items()
+             if "latency_ms" in peer]
     ort = report.get("peers", {}).get("onnxruntime")
     head = f"{'runtime':<36} {'median':>9} {'p90':>9} {'min':>9} {'std':>8} {'vs ORT':>7}"
     threads = report["device"].get("tvm_threads")
@@ -50,9 +51,11 @@ def format_table(report: dict) -> str:
     if "cycles" in report:
         c = report["cycles"]
         lines.append(f"{'ticks (median)':<30} {c['median']:>12,.0f} at {c['clock_hz'] / 1e6:g} MHz")
-    if "instructions" in report:
+    if "instructions" in report and "median" in report["instructions"]:   # a microcontroller's icount
         lines.append(f"{'instructions (median)':<30} {report['instructions']['median']:>12,.0f}  "
                      "(qemu -icount: deterministic)")
+    if "instructions" in report and "mix" in report["instructions"]:
+        lines += ["", *instruction_lines(report)]
     if "memory" in report:
         m = report["memory"]
         lines += ["", "memory on the board (bytes)",
@@ -102,6 +105,32 @@ def format_table(report: dict) -> str:
                   f"  top-1 agreement        {acc['top1_agreement_vs_host']:.1f} %",
                   f"  max abs error          {acc['max_abs_error_vs_host']:.2e}"]
     return "\n".join(lines)
+
+
+def instruction_lines(report: dict) -> list[str]:
+    """The emulated Linux board's instruction counts: TVM beside the rivals counted on the same CPU."""
+    ins = report["instructions"]
+    rows = [(f"TVM ({report['target']['name']} build)", ins)]
+    skipped = []
+    for name, peer in report.get("peers", {}).items():
+        if peer.get("where") == "emulated":
+            if "instructions" in peer:
+                rows.append((f"{name} {peer.get('version', '')}".strip(), peer["instructions"]))
+            else:
+                skipped.append(f"{name}: {peer.get('skipped', 'not counted')}")
+    head = f"{'runtime':<36} {'per inference':>14} {'per MAC':>8} {'vector FMA share':>17} {'TVM / it':>9}"
+    lines = [f"instructions per inference on the emulated {ins.get('cpu', 'CPU')}, 1 thread, median of "
+             f"{ins['runs']} (instruction counts on an emulated CPU, NOT time)", head, "-" * len(head)]
+    for name, counts in rows:
+        per_mac = f"{counts['per_mac']:.2f}" if "per_mac" in counts else "-"
+        share = f"{100 * counts['vector_fma_share']:.1f} %" if "vector_fma_share" in counts else "-"
+        ratio = f"{ins['per_inference'] / counts['per_inference']:.2f}x"
+        lines.append(f"{name:<36} {counts['per_inference']:>14,} {per_mac:>8} {share:>17} {ratio:>9}")
+    mix = ins["mix"]
+    total = sum(mix.values()) or 1
+    lines.append("TVM's mix: " + ", ".join(f"{k} {100 * v / total:.1f} %" for k, v in mix.items() if v))
+    lines += [f"not counted: {s}" for s in skipped]
+    return lines
 
 
 def _where(device: dict) -> str:

@@ -36,3 +36,7 @@ def test_on_the_emulated_rpi4b(model, tmp_path, rpi4b_image):
                                                                        peers=False, timeout=600))
     assert report["device"]["kind"] == "emulated"
     check(report, MODELS[model])
+    # Counted by default on an emulated board; the counted run's output is the desktop's too.
+    assert report["instructions"]["per_inference"] > report["instructions"]["macs"] > 0
+    counted = report["instructions"]["accuracy"]
+    assert counted["max_abs_error"] <= 1e-3 * max(1.0, counted["reference_scale"])

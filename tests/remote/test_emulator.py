@@ -37,7 +37,8 @@ def test_through_the_tracker_matches_the_desktop(rpi4b_artifact, rpi4b_image):
     with LocalTracker() as tracker, EmulatedRPCServer(rpi4b_image, tracker=tracker.address, key="rpi4b"):
         tracker.wait_for_key("rpi4b", timeout=180)
         report = bench_artifact(rpi4b_artifact.directory, DeviceAddress("tracker", *tracker.address, "rpi4b"),
-                                BenchSettings(images=40, warmup=0, repeat=2, rounds=1, peers=False, timeout=300))
+                                BenchSettings(images=40, warmup=0, repeat=2, rounds=1, peers=False, timeout=300,
+                                              instructions=False))
     acc = report["accuracy"]
     assert acc["max_abs_error"] <= 1e-4
     assert acc["device_top1"] == acc["reference_top1"] and acc["top1_agreement"] == 100.0
@@ -48,9 +49,11 @@ def test_through_the_tracker_matches_the_desktop(rpi4b_artifact, rpi4b_image):
 
 def test_default_device_of_a_board_artifact_is_its_emulator(rpi4b_artifact):
     report = bench_artifact(rpi4b_artifact.directory, None,
-                            BenchSettings(images=5, warmup=0, repeat=1, rounds=1, peers=False, timeout=300))
+                            BenchSettings(images=5, warmup=0, repeat=1, rounds=1, peers=False, timeout=300,
+                                          instructions=False))
     assert report["device"]["kind"] == "emulated" and report["device"]["emulated"] is True
     assert report["accuracy"]["max_abs_error"] <= 1e-4
+    assert "instructions" not in report   # counting turned off (--no-instructions)
 
 
 def test_wrong_isa_build_fails_clearly_and_in_bounded_time(tmp_path):
