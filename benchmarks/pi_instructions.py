@@ -19,8 +19,6 @@ import sys
 from datetime import date
 from pathlib import Path
 
-import numpy as np
-
 sys.path.insert(0, str(Path(__file__).parent))
 from table_output import emit  # noqa: E402
 

@@ -42,5 +42,6 @@ def test_trained_model_on_an_emulated_board_matches_the_desktop(board, tmp_path)
     assert acc["max_abs_error"] <= 1e-4                   # the desktop PyTorch reference
     assert acc["device_top1"] == acc["reference_top1"] and acc["top1_agreement"] == 100.0
     assert report["instructions"]["median"] > 1e6
+    assert report["instructions"]["per_inference"] == report["instructions"]["median"]   # the Pi's key too
     assert report["instructions"]["min"] == report["instructions"]["max"]   # -icount: deterministic
     json.dumps(report)   # the report is JSON-ready

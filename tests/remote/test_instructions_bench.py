@@ -45,7 +45,8 @@ def test_litert_and_onnx_runtime_are_counted_on_the_same_cpu_and_match_the_deskt
         assert ratios[f"instructions_tvm_over_{key}"] == pytest.approx(tvm / peer["instructions"]["per_inference"])
     # XNNPACK's hand-written NEON kernels: most MACs as vector FMAs, fewer instructions than the built-ins.
     assert peers["litert_xnnpack"]["instructions"]["vector_fma_share"] > 0.5
-    assert peers["litert_xnnpack"]["instructions"]["per_inference"] < peers["litert_builtin"]["instructions"]["per_inference"]
+    xnnpack, builtin = peers["litert_xnnpack"]["instructions"], peers["litert_builtin"]["instructions"]
+    assert xnnpack["per_inference"] < builtin["per_inference"]
     assert "tvm_over_onnxruntime" in ratios and "latency_ms" in peers["onnxruntime"]   # the host peers stay
 
 

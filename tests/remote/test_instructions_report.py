@@ -31,7 +31,8 @@ def test_median_run_its_mix_and_the_ratios_to_the_rivals():
     assert sum(ins["mix"].values()) == 2000 and list(ins["mix"]) == list(CLASSES)
     assert ins["per_mac"] == 2.0 and ins["vector_fma_share"] == 0.4 and ins["cpu"] == "cortex-a72"
     assert ins["accuracy"]["max_abs_error"] == pytest.approx(1e-6)
-    assert out["ratios"] == {"instructions_tvm_over_litert_xnnpack": 4.0, "instructions_tvm_over_onnxruntime_emulated": 2.5}
+    assert out["ratios"] == {"instructions_tvm_over_litert_xnnpack": 4.0,
+                             "instructions_tvm_over_onnxruntime_emulated": 2.5}
     assert out["peers"]["onnxruntime_emulated"]["accuracy"]["max_abs_error"] == pytest.approx(0.5)
     assert out["peers"]["litert_xnnpack"]["instructions"]["per_inference"] == 500
     assert out["peers"]["litert_xnnpack"]["where"] == "emulated"

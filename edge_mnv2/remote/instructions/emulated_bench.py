@@ -13,7 +13,7 @@ from edge_mnv2 import progress
 from edge_mnv2.errors import ModelFileError
 from edge_mnv2.export.complexity import onnx_macs
 from edge_mnv2.remote.emulator import PEER_WHEELS, EmulatorRecipe, prepare
-from edge_mnv2.remote.instructions.counting import RUNTIMES, CountSettings, CountedRuntime, count_many
+from edge_mnv2.remote.instructions.counting import RUNTIMES, CountedRuntime, CountSettings, count_many
 
 # The rivals' keys in the report's ``peers`` (ONNX Runtime on the host is ``onnxruntime`` already).
 PEER_KEYS = {"onnxruntime": "onnxruntime_emulated", "litert_xnnpack": "litert_xnnpack",
