@@ -23,6 +23,9 @@ from edge_mnv2.models.weights import DEFAULT_SEED, file_sha256
 from edge_mnv2.targets import TargetSpec, load_target
 from edge_mnv2.tune import PREPACK_KEY
 
+# The layout a CPU build without a tuning log computes in: the default schedule rules' (channels last).
+DEFAULT_CPU_LAYOUT = "NHWC"
+
 
 def is_onnx_path(model_or_onnx: str | Path) -> bool:
     """Whether the CLI argument names a file rather than a registered model."""
@@ -51,9 +54,13 @@ def relax_module(proto: onnx.ModelProto):
                            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from exc
 
 
-def tuned_pipeline(target, weight_prepack: bool = True, prepacked: list | None = None):
-    """The Relax pipeline of a tuned CPU build: MetaSchedule's ``compile_relax`` as a pass, so that
-    ``relax.build`` takes the target's ``exec_mode``.
+def cpu_pipeline(target, database: bool = False, weight_prepack: bool = True, prepacked: list | None = None,
+                 provenance: dict | None = None, log: str | None = None):
+    """The Relax pipeline of a CPU build (and of a GPU build from a prepacked log), as a pass, so that ``relax.build`` takes the target's ``exec_mode``:
+    TVM's legalization and fusion, then, with ``database`` (a MetaSchedule database in scope), the tuning
+    log's schedules where it has them (MetaSchedule's ``compile_relax`` as a pass), and the default
+    schedule rules (:mod:`edge_mnv2.schedules`) for every kernel left unscheduled. ``provenance`` is
+    filled with where each kernel's schedule came from (``log`` names the log).
 
     For a log tuned with prepacked weights, two additions, placed as in TVM's ``static_shape_tuning``
     pipeline: kernels mark their weights layout-free before the database is applied (so they match the
@@ -65,6 +72,8 @@ def tuned_pipeline(target, weight_prepack: bool = True, prepacked: list | None =
     from tvm import relax
     from tvm.relax import pipeline as relax_pipelines
 
+    from edge_mnv2.schedules.apply import default_schedules
+
     T = relax.transform
     try:
         lower = relax_pipelines.dataflow_lower_passes(target)
@@ -73,35 +82,51 @@ def tuned_pipeline(target, weight_prepack: bool = True, prepacked: list | None =
         lower = [T.RewriteDataflowReshape(), T.ToNonDataflow(), T.RemovePurityChecking(), T.CallTIRRewrite()]
         finalize = [T.StaticPlanBlockMemory(), T.LowerAllocTensor(), T.KillAfterLastUse(),
                     T.LowerRuntimeBuiltin(), T.ComputePrimValue(), T.VMShapeLower(), T.AttachGlobalSymbol()]
-
-    @tvm.transform.module_pass(opt_level=3, name="EdgeMnv2TunedPipeline")
-    def pipeline(mod, _ctx):
+    apply_log = []
+    if database:
         prepack = [T.AttachAttrLayoutFreeBuffers(), T.MetaScheduleApplyDatabase(), T.SplitLayoutRewritePreproc()]
+        apply_log = prepack if weight_prepack else [T.MetaScheduleApplyDatabase()]
+
+    @tvm.transform.module_pass(opt_level=3, name="EdgeMnv2CPUPipeline")
+    def pipeline(mod, _ctx):
         mod = tvm.transform.Sequential([
             *relax_pipelines.library_dispatch_passes(target), T.LegalizeOps(), T.AnnotateTIROpPattern(),
-            T.FoldConstant(), T.FuseOps(), T.FuseTIR(),
-            *(prepack if weight_prepack else [T.MetaScheduleApplyDatabase()])])(mod)
+            T.FoldConstant(), T.FuseOps(), T.FuseTIR(), *apply_log])(mod)
         if prepacked is not None:
             prepacked.extend(gv.name_hint for gv in mod.functions if gv.name_hint.endswith("_weight_prepack"))
+        # The repacking functions run once, on constants, at compile time: no schedule needed.
+        repacks = {gv.name_hint for gv in mod.functions if gv.name_hint.endswith("_weight_prepack")}
+        if target.kind.name == "llvm":   # a GPU log's prepacked build leaves the rest to TVM's GPU lowering
+            # The rules prepack constant weights as their tiles read them (the layout-free attribute
+            # comes after the log's lookup: a plain log's workloads were tuned without it).
+            mod = tvm.transform.Sequential([
+                *([] if database and weight_prepack else [T.AttachAttrLayoutFreeBuffers()]),
+                default_schedules(target, provenance, source_of_scheduled={"source": "log", "log": log}),
+                T.SplitLayoutRewritePreproc()])(mod)
+        if provenance is not None:
+            for name in repacks:
+                provenance.pop(name, None)
         return tvm.transform.Sequential([T.FoldConstant(), T.DeadCodeElimination(), *lower, *finalize])(mod)
 
     return pipeline
 
 
-def build(mod, target: TargetSpec, database=None, weight_prepack: bool = False, prepacked: list | None = None):
-    """``relax.build`` the Relax module for the target with the default (fusing) pipeline, or with a
-    MetaSchedule database's schedules applied where it has them (and, for a log tuned with prepacked
-    weights, the weights repacked as its schedules read them), in the target's ``exec_mode``."""
+def build(mod, target: TargetSpec, database=None, weight_prepack: bool = False, prepacked: list | None = None,
+          provenance: dict | None = None, log: str | None = None):
+    """``relax.build`` the Relax module for the target. On a CPU: a MetaSchedule database's schedules where
+    it has them (and, for a log tuned with prepacked weights, the weights repacked as its schedules read
+    them), the default schedule rules everywhere else (``provenance`` says which kernel got what); on a
+    GPU: the log's schedules, or TVM's default (dlight) schedules. In the target's ``exec_mode``."""
     import tvm
     from tvm import relax
 
     tvm_target = target.tvm_target()
     mode = target.exec_mode
     try:
-        if database is not None and (weight_prepack or target.device == "cpu"):
-            with tvm_target, database, tvm.transform.PassContext(opt_level=3):
-                return relax.build(mod, target=tvm_target, exec_mode=mode,
-                                   relax_pipeline=tuned_pipeline(tvm_target, weight_prepack, prepacked))
+        if target.device == "cpu" or (database is not None and weight_prepack):
+            with tvm_target, (database or contextlib.nullcontext()), tvm.transform.PassContext(opt_level=3):
+                return relax.build(mod, target=tvm_target, exec_mode=mode, relax_pipeline=cpu_pipeline(
+                    tvm_target, database is not None, weight_prepack, prepacked, provenance, log))
         if database is not None:   # a GPU: compile_relax has dlight schedule the kernels the log lacks
             from tvm.s_tir import meta_schedule as ms
 
@@ -273,6 +298,11 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
         if tuning:
             print(f"  applying tuning log {tuning['log']}: {tuning['covered_tasks']} of {tuning['tasks']} "
                   "tasks tuned", file=sys.stderr, flush=True)
+        elif target_spec.device == "cpu" and not quantize:
+            # The default schedule rules are written for channels-last kernels (vectors across channels).
+            from edge_mnv2 import relax_layout
+
+            mod = relax_layout.convert(mod, DEFAULT_CPU_LAYOUT)
         gpu = target_spec.device == "cuda"
         if gpu:
             from edge_mnv2 import cuda
@@ -282,9 +312,20 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
         with progress.stage(f"compiling for {target_spec.name} ({target_spec.tvm_target()})"), \
                 (cuda.nvcc_build() if gpu else contextlib.nullcontext()):
             prepacked: list[str] = []
-            executable = build(mod, target_spec, database, bool(tuning and tuning.get(PREPACK_KEY)), prepacked)
+            provenance: dict[str, dict] = {}
+            executable = build(mod, target_spec, database, bool(tuning and tuning.get(PREPACK_KEY)), prepacked,
+                               provenance, tuning["log"] if tuning else None)
             if tuning:
                 tuning["prepacked_weights"] = len(prepacked)
+        schedules = None
+        if target_spec.device == "cpu":
+            from edge_mnv2.schedules.apply import describe, summarize
+            from edge_mnv2.schedules.isa import vector_isa
+
+            schedules = dict(summarize(provenance, vector_isa(target_spec.tvm_target())),
+                             layout=tuning["layout"] if tuning else (None if quantize else DEFAULT_CPU_LAYOUT),
+                             kernels=provenance)
+            print(f"  schedules: {describe(schedules)}", file=sys.stderr, flush=True)
         library_name = f"model.{target_spec.export_format}"
         with progress.stage(f"exporting {library_name}"):
             export_library(executable, staging / library_name, target_spec)
@@ -297,6 +338,7 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
             "output": output_info,
             "preprocessing": model_meta.get("preprocessing"),
             "tuning": tuning,
+            "schedules": schedules,
             "quantization": quantization,
             "cuda": gpu_code,
             "target": {"name": target_spec.name, "tvm": target_spec.resolved_tvm(),

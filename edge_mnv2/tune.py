@@ -171,7 +171,7 @@ def fused_module(mod, weight_prepack: bool = False):
 
     With ``weight_prepack`` every kernel marks its weights (constants) as layout-free: MetaSchedule may
     then store them in whatever blocked layout its schedule reads best, and the build repacks the
-    constants once, at compile time (see ``compile.tuned_pipeline``).
+    constants once, at compile time (see ``compile.cpu_pipeline``).
     """
     from tvm import relax
 
