@@ -160,13 +160,20 @@ def tuning_for(mod, target: TargetSpec, model_name: str | None, log_root: Path |
     path = tune.find_log(target.name, model_name, log_root, cpu=tune.detected_cpu(target))
     if path is None:
         return None, None, mod
-    database = tune.open_database(path)
-    prepack = bool(tune.log_weight_prepack(path))
-    layout = tune.log_layout(path) or relax_layout.DEFAULT
-    with progress.stage(f"converting to {layout}") if layout != relax_layout.DEFAULT else contextlib.nullcontext():
-        mod = relax_layout.convert(mod, layout)
-    tasks = tune.extract_tasks(mod, target.tvm_target(), prepack)
-    covered, total = tune.coverage(database, tasks)
+    try:
+        database = tune.open_database(path)
+        prepack = bool(tune.log_weight_prepack(path))
+        layout = tune.log_layout(path) or relax_layout.DEFAULT
+        with progress.stage(f"converting to {layout}") if layout != relax_layout.DEFAULT else contextlib.nullcontext():
+            converted = relax_layout.convert(mod, layout)
+        tasks = tune.extract_tasks(converted, target.tvm_target(), prepack)
+        covered, total = tune.coverage(database, tasks)
+    except Exception as exc:   # a log must never break a build it does not fit: the default rules take over
+        first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        print(f"warning: the tuning log {path} cannot be applied to this build ({first}); using the default "
+              "schedules instead", file=sys.stderr)
+        return None, None, mod
+    mod = converted
     meta = tune.read_meta(path)
     tuned_for = meta.get("tvm_target", {}).get("mcpu")
     here = target.resolved_tvm().get("mcpu")

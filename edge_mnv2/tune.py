@@ -161,6 +161,11 @@ def open_database(path: Path):
     """MetaSchedule's JSON database in ``path`` (created if missing, repaired if torn)."""
     from tvm.s_tir import meta_schedule as ms
 
+    from edge_mnv2.quantize.x86_intrinsics import register
+
+    # An int8 log's records name the VNNI tensor intrinsic; loading them needs it registered, whatever
+    # this CPU has (a CPU without VNNI then finds no record that fits, not a crash).
+    register()
     path.mkdir(parents=True, exist_ok=True)
     repair(path)
     return ms.database.JSONDatabase(work_dir=str(path), module_equality="structural")
