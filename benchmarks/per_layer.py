@@ -162,7 +162,9 @@ def main() -> int:
         print(f"could not pair the layers: the ONNX model has {layers}, TVM ran {len(tvm_runs[0])} kernels "
               f"and ONNX Runtime {len(ort_runs[0])} nodes", file=sys.stderr)
         return 2
-    layout = (artifact.metadata.get("tuning") or {}).get("layout", "NCHW")   # untuned: None
+    meta = artifact.metadata
+    # a tuned build computes in its log's layout, one without a log in the default rules' (older: NCHW)
+    layout = (meta.get("tuning") or {}).get("layout") or (meta.get("schedules") or {}).get("layout") or "NCHW"
     pairs = [(t[1], o[1]) for t, o in zip(tvm_runs[0], ort_runs[0])]
     if any(spatial(t, layout) != spatial(o, "NCHW") for t, o in pairs):
         print(f"layers out of step: output shapes (TVM, ONNX Runtime) {pairs}", file=sys.stderr)

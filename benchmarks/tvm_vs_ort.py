@@ -40,7 +40,7 @@ def runtimes(model: str, work: Path, int8: bool = False, logs: dict[str, Path] |
     from edge_mnv2.compile import compile_model
 
     untuned = compile_model(model, "host", work / f"{model}-untuned", use_tuning=False)
-    out = {"TVM untuned": Spec("tvm", untuned.library_path)}
+    out = {"TVM untuned (default rules, 0 trials)": Spec("tvm", untuned.library_path)}
     tuned = compile_model(model, "host", work / f"{model}-tuned")
     if tuned.metadata.get("tuning"):
         t = tuned.metadata["tuning"]

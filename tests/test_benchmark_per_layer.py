@@ -74,8 +74,8 @@ def test_a_compiled_vm_build_is_refused(tmp_path):
 def test_a_build_is_timed_layer_by_layer_against_onnx_runtime(tmp_path):
     from edge_mnv2.compile import compile_model
 
-    # untuned on purpose: its artifact.json has no tuning table, so the layout defaults to NCHW; bytecode,
-    # as the host's compiled VM calls no instrument hook
+    # no tuning log on purpose: the default rules' layout (NHWC) comes from artifact.json's schedules
+    # table; bytecode, as the host's compiled VM calls no instrument hook
     artifact = compile_model("mobilenet_v2_0.35_96", "host", tmp_path / "build", use_tuning=False,
                              exec_mode="bytecode")
     assert artifact.metadata["target"]["exec_mode"] == "bytecode"
@@ -86,7 +86,7 @@ def test_a_build_is_timed_layer_by_layer_against_onnx_runtime(tmp_path):
                         env=env)
     assert result.returncode == 0, result.stderr
     table = (tmp_path / "table.md").read_text()
-    assert "TVM (NCHW) and ONNX Runtime on 1 threads" in table.splitlines()[0]
+    assert "TVM (NHWC) and ONNX Runtime on 1 threads" in table.splitlines()[0]
     rows = [line for line in table.splitlines() if line.startswith("| ") and line[2].isdigit()]
     assert len(rows) == 53 and "| 0 | stem |" in rows[0] and "| classifier |" in rows[-1]
     assert "| all | 53 |" in table

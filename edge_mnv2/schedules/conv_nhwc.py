@@ -83,7 +83,8 @@ def depthwise_nhwc(mod, row_tile: int, channel_tile: int, parallel_tiles: bool =
     return sch
 
 
-def pointwise_nhwc(mod, pixel_tile: int, channel_tile: int, channels_outer: bool = False, lanes: int | None = None):
+def pointwise_nhwc(mod, pixel_tile: int, channel_tile: int, channels_outer: bool = False, lanes: int | None = None,
+                   unroll_reduction: int = 1):
     """A channels-last 1x1 convolution with an elementwise epilogue, as a register-tiled matrix product:
     a tile of up to ``pixel_tile`` pixels of a row by up to ``channel_tile`` output channels (the largest
     that divide the row and the channels, in whole ``lanes``-wide vectors; by default 16 lanes, 8 where
@@ -109,15 +110,22 @@ def pointwise_nhwc(mod, pixel_tile: int, channel_tile: int, channels_outer: bool
     tile = max(d for d in range(lanes, max(channel_tile, lanes) + 1, lanes) if channels % d == 0)
     x0, x1 = sch.split(x, [None, pixels])
     f0, f1, f2 = sch.split(f, [None, tile // lanes, lanes])
-    sch.reorder(*((n, f0, y, x0) if channels_outer else (n, y, x0, f0)), rc, x1, f1, f2)
+    reduce = [rc]
+    in_channels = sch.get(rc).extent.value
+    if unroll_reduction > 1 and in_channels % unroll_reduction == 0:
+        # input channels a few at a time: fewer loop steps, and a vector of inputs feeding FMAs by lane
+        reduce = list(sch.split(rc, [None, unroll_reduction]))
+    sch.reorder(*((n, f0, y, x0) if channels_outer else (n, y, x0, f0)), *reduce, x1, f1, f2)
     outer = sch.fuse(*((n, f0, y, x0) if channels_outer else (n, y, x0, f0)))
     if last:
         sch.reverse_compute_at(sch.get_sblock(last), outer)
     sch.parallel(outer)
+    if len(reduce) > 1:
+        sch.unroll(reduce[1])
     sch.unroll(x1)
     sch.unroll(f1)
     sch.vectorize(f2)
     if last:
         sch.vectorize(sch.split(sch.get_loops(sch.get_sblock(last))[-1], [None, lanes])[-1])
-    sch.decompose_reduction(conv, rc)
+    sch.decompose_reduction(conv, reduce[0])
     return sch

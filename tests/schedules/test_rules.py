@@ -78,12 +78,12 @@ def test_every_kernel_of_every_family_gets_a_rule_and_the_convolutions_their_own
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("mcpu", ["haswell", None])   # AVX2 (8 lanes, 16 registers) and this CPU's own unit
-def test_each_scheduled_kernel_computes_what_the_plain_kernel_does(kernels, mcpu):
+def test_each_scheduled_kernel_computes_what_the_plain_kernel_does(kernels):
+    """On AVX2 (8 lanes, 16 registers: every x86-64 CI machine runs it); this CPU's own vector unit is
+    covered end to end by tests/test_compile_defaults.py, NEON on the emulated Pi there too."""
     import tvm
-    from tvm.target import codegen
 
-    target = tvm.target.Target({"kind": "llvm", "mcpu": mcpu or codegen.llvm_get_system_cpu(), "num-cores": 2})
+    target = tvm.target.Target({"kind": "llvm", "mcpu": "haswell", "num-cores": 2})
     isa = vector_isa(target)
     rng = np.random.default_rng(0)
     for name, func in kernels.items():
