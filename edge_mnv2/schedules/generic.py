@@ -21,10 +21,23 @@ def _vector_tile(extent: int, lanes: int, vectors: int) -> tuple[int, int]:
     """(vector width, tile) for an innermost loop of ``extent``: whole vectors of ``lanes`` (or 4, or
     none), and up to ``vectors`` of them per tile, dividing the extent."""
     vec = next((v for v in (lanes, 8, 4) if v <= lanes and extent % v == 0), 1)
+    if vec == 1 and extent <= 256:
+        # no whole vectors (SSDLite's 66 = 6 anchors x 11 outputs): the whole row innermost, contiguous in
+        # the weights and the accumulators, for LLVM's loop vectoriser (a dot product per channel
+        # instead would stride through the weights)
+        return 1, extent
     tile = vec
     while tile * 2 <= vec * vectors and extent % (tile * 2) == 0:
         tile *= 2
     return vec, tile
+
+
+def _keeps_index_order(sch, block) -> bool:
+    """Whether ``block`` reads its inputs of its own rank at the indices it writes (an elementwise
+    epilogue, not a transpose or layout change)."""
+    b = sch.get(block)
+    written = [str(r.min) for r in b.writes[0].region]
+    return all([str(r.min) for r in read.region] == written for read in b.reads if len(read.region) == len(written))
 
 
 def one_reduction(mod, lanes: int, vectors: int = 4):
@@ -43,6 +56,9 @@ def one_reduction(mod, lanes: int, vectors: int = 4):
     for name in names[:at] + names[at + 1:-1]:
         sch.compute_inline(sch.get_sblock(name))
     last = names[-1] if at < len(names) - 1 else None
+    apart = None   # a transposing epilogue (SSDLite's heads) runs after the reduction, not inside its tiles
+    if last and not _keeps_index_order(sch, sch.get_sblock(last)):
+        apart, last = last, None
     block = sch.get_sblock(reductions[0])
     loops = sch.get_loops(block)
     kinds = [iv.iter_type for iv in sch.get(block).iter_vars]
@@ -66,6 +82,10 @@ def one_reduction(mod, lanes: int, vectors: int = 4):
             sch.unroll(unrolled)
         sch.vectorize(f1)
     sch.decompose_reduction(block, reduce[0])
+    if apart:
+        outer_loops = sch.get_loops(sch.get_sblock(apart))[:-1]
+        if outer_loops:
+            sch.parallel(sch.fuse(*outer_loops) if len(outer_loops) > 1 else outer_loops[0])
     if last and vec > 1:
         inner = sch.get_loops(sch.get_sblock(last))[-1]
         if sch.get(inner).extent.value % vec == 0:
