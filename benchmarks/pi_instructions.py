@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from table_output import emit  # noqa: E402
 
-COLUMNS = {"tvm": "TVM (untuned)", "onnxruntime_emulated": "ONNX Runtime",
+COLUMNS = {"tvm": "TVM (0 trials)", "onnxruntime_emulated": "ONNX Runtime",
            "litert_xnnpack": "LiteRT + XNNPACK", "litert_builtin": "LiteRT built-in"}
 # Past this, ONNX Runtime on the host and the emulated runtimes disagree: a wrong .tflite or a broken build.
 TOLERANCE = 1e-3
