@@ -37,6 +37,6 @@ def test_on_the_emulated_rpi4b(model, tmp_path, rpi4b_image):
     assert report["device"]["kind"] == "emulated"
     check(report, MODELS[model])
     # Counted by default on an emulated board; the counted run's output is the desktop's too.
-    assert report["instructions"]["per_inference"] > report["instructions"]["macs"] > 0
+    assert report["instructions"]["macs"] > 0 and 0.1 < report["instructions"]["per_mac"] < 5
     counted = report["instructions"]["accuracy"]
     assert counted["max_abs_error"] <= 1e-3 * max(1.0, counted["reference_scale"])
