@@ -152,33 +152,48 @@ def build(mod, target: TargetSpec, database=None, weight_prepack: bool = False, 
         raise CompileError(f"TVM failed to build for target {target.name!r}: {first}") from exc
 
 
-def tuning_for(mod, target: TargetSpec, model_name: str | None, log_root: Path | None = None):
+def tuning_for(mod, target: TargetSpec, model_name: str | None, log_root: Path | None = None,
+               by_workload: bool = True):
     """The tuning log that fits (target, model), opened, with what it covers, and the module in the data
-    layout the log was tuned in; (None, None, mod) if there is none."""
+    layout the log was tuned in; (None, None, mod) if there is none. A model without a log of its name is
+    looked up by workload in every log of a CPU target (``by_workload``; :mod:`edge_mnv2.tune_lookup`)."""
     from edge_mnv2 import relax_layout, tune
 
-    path = tune.find_log(target.name, model_name, log_root, cpu=tune.detected_cpu(target))
-    if path is None:
-        return None, None, mod
+    cpu = tune.detected_cpu(target)
+    path = tune.find_log(target.name, model_name, log_root, cpu=cpu)
+    found_by = "name"
     try:
-        database = tune.open_database(path)
-        prepack = bool(tune.log_weight_prepack(path))
-        layout = tune.log_layout(path) or relax_layout.DEFAULT
-        with progress.stage(f"converting to {layout}") if layout != relax_layout.DEFAULT else contextlib.nullcontext():
-            converted = relax_layout.convert(mod, layout)
-        tasks = tune.extract_tasks(converted, target.tvm_target(), prepack)
-        covered, total = tune.coverage(database, tasks)
+        if path is None:
+            if not (by_workload and target.device == "cpu"):
+                return None, None, mod
+            from edge_mnv2.tune_lookup import best_log, candidate_logs
+
+            match = best_log(mod, target, candidate_logs(target.name, cpu, log_root))
+            if match is None:
+                return None, None, mod
+            path, found_by, prepack, layout = match.path, "workload", match.weight_prepack, match.layout
+            converted, covered, total = match.module, match.covered, match.tasks
+            database = tune.open_database(path)
+        else:
+            database = tune.open_database(path)
+            prepack = bool(tune.log_weight_prepack(path))
+            layout = tune.log_layout(path) or relax_layout.DEFAULT
+            with progress.stage(f"converting to {layout}") if layout != relax_layout.DEFAULT else \
+                    contextlib.nullcontext():
+                converted = relax_layout.convert(mod, layout)
+            tasks = tune.extract_tasks(converted, target.tvm_target(), prepack)
+            covered, total = tune.coverage(database, tasks)
     except Exception as exc:   # a log must never break a build it does not fit: the default rules take over
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        print(f"warning: the tuning log {path} cannot be applied to this build ({first}); using the default "
-              "schedules instead", file=sys.stderr)
+        print(f"warning: the tuning log {path or 'lookup'} cannot be applied to this build ({first}); using the "
+              "default schedules instead", file=sys.stderr)
         return None, None, mod
     mod = converted
     meta = tune.read_meta(path)
     tuned_for = meta.get("tvm_target", {}).get("mcpu")
     here = target.resolved_tvm().get("mcpu")
     info = {"log": str(path), "covered_tasks": covered, "tasks": total, "records": meta.get("records"),
-            "tuned_for": tuned_for, PREPACK_KEY: prepack, "layout": layout}
+            "tuned_for": tuned_for, PREPACK_KEY: prepack, "layout": layout, "found_by": found_by}
     if tuned_for and here and tuned_for != here:
         print(f"warning: the tuning log {path} was tuned on {tuned_for}; this build is for {here}, so its "
               "schedules may not fit this CPU (retune with `edge-mnv2 tune`)", file=sys.stderr)
@@ -301,9 +316,10 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
             tuning_name = log_name(proto, model_or_onnx)
         database, tuning = None, None
         if use_tuning:   # a log tuned in another layout converts the module to it
-            database, tuning, mod = tuning_for(mod, target_spec, tuning_name, log_root)
+            database, tuning, mod = tuning_for(mod, target_spec, tuning_name, log_root, by_workload=not quantize)
         if tuning:
-            print(f"  applying tuning log {tuning['log']}: {tuning['covered_tasks']} of {tuning['tasks']} "
+            how = " (found by workload)" if tuning["found_by"] == "workload" else ""
+            print(f"  applying tuning log {tuning['log']}{how}: {tuning['covered_tasks']} of {tuning['tasks']} "
                   "tasks tuned", file=sys.stderr, flush=True)
         elif target_spec.device == "cpu" and not quantize:
             # The default schedule rules are written for channels-last kernels (vectors across channels).
