@@ -423,8 +423,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed-top", metavar="K", type=int, default=4,
                    help="schedules per task taken from --seed-from (default 4)")
     p.add_argument("--no-schedule-library", dest="schedule_library", action="store_false",
-                   help="do not measure edge-mnv2's hand-written schedules (e.g. channels-last depthwise) as "
-                        "candidates; by default each is measured once into a log, and counts as trials")
+                   help="do not measure edge-mnv2's hand-written schedules (e.g. channels-last depthwise) and the "
+                        "default rules' schedule of each task (what a zero-trial build runs) as candidates; by "
+                        "default each is measured once into a log, so the search starts from them, and counts "
+                        "as trials")
     p.set_defaults(func=_cmd_tune)
 
     p = sub.add_parser("prune-log", help="keep only a tuning log's best records of each task (a smaller file "

@@ -1,5 +1,8 @@
 """Hand-written schedules (:mod:`edge_mnv2.schedules.conv_nhwc`), measured as tuning candidates beside
-MetaSchedule's own, in variants of their tiles.
+MetaSchedule's own, in variants of their tiles, and the default rules' schedule of every task
+(:mod:`edge_mnv2.schedules.rules`, what a build with zero trials runs), so that a search starts from the
+defaults: its first population is drawn from the best records, and ``compile`` takes a searched schedule
+over the default only where it measured faster.
 
 Each schedule of the library is a function that schedules a task's module, or says it does not fit;
 ``tune`` measures each fitting variant with the log's own builder and runner and commits it as a record,
@@ -14,6 +17,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Callable
+
+from edge_mnv2.schedules.isa import vector_isa
+from edge_mnv2.schedules.rules import RULES
 
 from edge_mnv2.schedules.conv_nhwc import DoesNotFit, depthwise_nhwc, pointwise_nhwc
 from edge_mnv2.tune_seed import measure_tasks
@@ -31,9 +37,23 @@ class HandSchedule:
     version: int
     apply: Callable
     variants: tuple[dict, ...]
+    takes_target: bool = False   # ``apply(mod, target=..., **variant)``: parameters from the target's ISA
+
+
+def default_rule(mod, target):
+    """The schedule the first fitting default rule gives the task ``mod`` on ``target``: the one a
+    zero-trial build compiles."""
+    func = mod["main"] if hasattr(mod, "functions_items") else mod
+    isa = vector_isa(target)
+    for r in RULES:
+        found = r.apply(func, isa)
+        if found is not None:
+            return found[0]
+    raise DoesNotFit("no default rule fits this kernel")
 
 
 LIBRARY: tuple[HandSchedule, ...] = (
+    HandSchedule("default_rules", 1, default_rule, (dict(),), takes_target=True),
     HandSchedule("depthwise_nhwc", 1, depthwise_nhwc, (
         dict(row_tile=8, channel_tile=16),
         dict(row_tile=4, channel_tile=16),
@@ -53,14 +73,17 @@ LIBRARY: tuple[HandSchedule, ...] = (
 )
 
 
-def candidates(mod, postprocs, library=LIBRARY) -> list:
+def candidates(mod, postprocs, library=LIBRARY, target=None) -> list:
     """Every variant of every library schedule that fits the task ``mod``, as schedules with this run's
-    MetaSchedule postprocessors applied (they repack the weights where the log prepacks them)."""
+    MetaSchedule postprocessors applied (they repack the weights where the log prepacks them). Schedules
+    that need the target's ISA (the default rules) are left out when ``target`` is None."""
     out, seen = [], set()
     for hand in library:
+        if hand.takes_target and target is None:
+            continue
         for variant in hand.variants:
             try:
-                sch = hand.apply(mod, **variant)
+                sch = hand.apply(mod, target=target, **variant) if hand.takes_target else hand.apply(mod, **variant)
                 if str(sch.trace) in seen:   # variants whose tiles came out the same on this task
                     continue
                 seen.add(str(sch.trace))
@@ -83,7 +106,7 @@ def measure_library(database, tasks, tvm_target, device: str, builder, runner, l
         from edge_mnv2.tune import top_records
 
         held = {str(r.trace) for r in top_records(database, mod, 1 << 30)}
-        return [s for s in candidates(mod, postprocs, hands) if str(s.trace) not in held]
+        return [s for s in candidates(mod, postprocs, hands, tvm_target) if str(s.trace) not in held]
 
     return measure_tasks(database, [(task, library) for task in tasks], "  hand-written schedules", unmeasured,
                          tvm_target, device, builder, runner)

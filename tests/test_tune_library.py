@@ -91,6 +91,27 @@ def test_a_task_that_is_not_a_depthwise_or_1x1_convolution_has_no_candidates(tin
             wrong(task.dispatched[0], 8, 16)
 
 
+def test_every_task_has_the_default_rules_schedule_as_a_candidate(tiny_tasks):
+    """The search starts from what a zero-trial build runs: each task's first fitting default rule,
+    a candidate computing what the plain kernel computes."""
+    from edge_mnv2.schedules.apply import default_schedules
+
+    target = load_target("host").tvm_target()
+    defaults = tuple(h for h in tune_library.LIBRARY if h.name == "default_rules")
+    rng = np.random.default_rng(1)
+    for task in tiny_tasks:
+        mod = task.dispatched[0]
+        (sch,) = tune_library.candidates(mod, _postprocs(task), defaults, target)
+        assert tune_library.candidates(mod, _postprocs(task), defaults) == []   # no target, no ISA: left out
+        # the same schedule compile's default pass gives the kernel
+        provenance = {}
+        default_schedules(target, provenance, prepack=False)(mod)
+        assert provenance["main"]["source"] == "rule"
+        inputs = [rng.standard_normal(s).astype("float32") for s in _shapes(mod.script())]
+        inputs[-1][:] = np.nan
+        np.testing.assert_allclose(_run(sch.mod, inputs), _run(mod, inputs), rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("schedule, kernel", [(tune_library.pointwise_nhwc, (1, 1, 16, 32)),
                                               (tune_library.depthwise_nhwc, (3, 3, 1, 16))])
 def test_an_integer_convolution_is_not_taken(schedule, kernel):
@@ -148,12 +169,13 @@ def test_tune_measures_each_library_version_once_into_the_log(tmp_path, monkeypa
     model = tiny_onnx(tmp_path / "tiny.onnx")
     logs = tmp_path / "logs"
     first = tune.tune_model(str(model), load_target("host"), trials=8, log_root=logs)
-    # two depthwise tasks, 3 and 4 distinct schedules, two pointwise, 4 each (see above), all measured and
-    # counted as trials
-    assert first.library == 15 and first.trials_after >= 15
+    # two depthwise tasks, 3 and 4 distinct schedules, two pointwise, 4 each (see above), and each of the
+    # six tasks' default-rule schedule where it is not one of those (both depthwise ones are): all
+    # measured and counted as trials
+    assert first.library == 15 + 4 and first.trials_after >= 19
     meta = json.loads((first.log / tune.META_FILE).read_text())
     assert meta[tune_library.LIBRARY_KEY] == tune_library.versions()
-    assert meta["runs"][-1][tune_library.LIBRARY_KEY] == 15
+    assert meta["runs"][-1][tune_library.LIBRARY_KEY] == 19
     database = tune.open_database(first.log)
     tasks = _depthwise(tune.extract_tasks(*_tiny_module(model), True))
     # each depthwise task has its hand-written records (no sampling in their traces) beside the search's

@@ -66,8 +66,10 @@ def default_schedules(target, provenance: dict | None = None, rules: tuple[Rule,
             if provenance is not None:
                 provenance[gv.name_hint] = {"source": "rule", "rule": r.name, "params": params,
                                             "prepacked_weights": prepacked}
-        for gv, func in updates.items():
-            mod[gv] = func
+        if updates:
+            mod = mod.clone()   # the caller's module (a tuning task's, say) stays as it was
+            for gv, func in updates.items():
+                mod[gv] = func
         return mod
 
     return apply
