@@ -84,7 +84,7 @@ def depthwise_nhwc(mod, row_tile: int, channel_tile: int, parallel_tiles: bool =
 
 
 def pointwise_nhwc(mod, pixel_tile: int, channel_tile: int, channels_outer: bool = False, lanes: int | None = None,
-                   unroll_reduction: int = 1):
+                   unroll_reduction: int = 1, vector_inputs: bool = False):
     """A channels-last 1x1 convolution with an elementwise epilogue, as a register-tiled matrix product:
     a tile of up to ``pixel_tile`` pixels of a row by up to ``channel_tile`` output channels (the largest
     that divide the row and the channels, in whole ``lanes``-wide vectors; by default 16 lanes, 8 where
@@ -120,6 +120,14 @@ def pointwise_nhwc(mod, pixel_tile: int, channel_tile: int, channels_outer: bool
     if last:
         sch.reverse_compute_at(sch.get_sblock(last), outer)
     sch.parallel(outer)
+    if vector_inputs and len(reduce) > 1:
+        # the tile's inputs for a reduction step loaded as one vector per pixel; each FMA takes its
+        # input channel as a lane of that vector (NEON's FMLA by element) instead of a load of its own
+        cached = sch.cache_read(conv, 0, "global")   # small and "global": a stack array, not a workspace call
+        sch.compute_at(cached, reduce[0])
+        *_, pixel, lane = sch.get_loops(cached)
+        sch.vectorize(lane)
+        sch.unroll(pixel)   # constant indices only: LLVM keeps the tile's inputs in registers
     if len(reduce) > 1:
         sch.unroll(reduce[1])
     sch.unroll(x1)

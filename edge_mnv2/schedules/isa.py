@@ -13,6 +13,9 @@ class VectorISA:
     lanes: int       # float32 lanes of one vector register
     registers: int   # architectural vector registers
     cores: int       # threads the runtime will run (the target's num-cores)
+    # a multiply-add that takes one operand as a lane of a vector register (NEON's FMLA by element): a
+    # vector load of four inputs feeds four FMAs, where x86 loads (or broadcasts) each input on its own
+    fma_by_lane: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -31,8 +34,10 @@ def vector_isa(target) -> VectorISA:
     cores = int(target.attrs.get("num-cores", 1) or 1)
     attrs = target.export()
     if attrs.get("feature.has_asimd") or has("neon"):
-        # AArch64 has 32 128-bit registers, 32-bit Arm's NEON 16
-        return VectorISA("neon", 4, 32 if attrs.get("feature.is_aarch64") else 16, cores)
+        # AArch64 has 32 128-bit registers and FMLA by element; 32-bit Arm's NEON 16, and no fused
+        # multiply-add by scalar
+        aarch64 = bool(attrs.get("feature.is_aarch64"))
+        return VectorISA("neon", 4, 32 if aarch64 else 16, cores, fma_by_lane=aarch64)
     if has("avx512f"):
         return VectorISA("avx512", 16, 32, cores)
     if has("avx2"):

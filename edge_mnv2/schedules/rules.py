@@ -43,17 +43,52 @@ def _lanes_for(channels: int, isa: VectorISA) -> int:
     return next((v for v in (isa.lanes, 8, 4) if v <= isa.lanes and channels % v == 0), isa.lanes)
 
 
+def _pointwise_tile(isa: VectorISA, width: int, channels: int, lanes: int, unroll: int) -> tuple[int, int]:
+    """(pixels, vectors) of the register tile: the pixels a divisor of the row (no remainder loop), the
+    channels whole vectors that divide the output channels, and the tile's registers within the
+    target's. Among those, the tile with the fewest instructions per multiply-add by a count of one
+    reduction step: the input loads (one per pixel, or one vector per pixel for ``unroll`` steps where
+    FMAs take their input as a lane), a load per pair of weight vectors, the loop's own steps shared by
+    the unrolled reduction. On mobilenet_v2_1.0_224's 14- and 7-pixel rows this takes 7 pixels by 3
+    vectors where 4 vectors left a tile of 2 pixels (or none)."""
+    most_vectors = 4 if lanes < 8 else 2
+    best = None
+    for vectors in range(most_vectors, 0, -1):
+        if channels % (vectors * lanes):
+            continue
+        for pixels in range(1, min(width, 8) + 1):
+            if width % pixels:
+                continue
+            if isa.fma_by_lane:   # accumulators, the pixels' input vectors and the weights in registers
+                fits = pixels * vectors + pixels + vectors <= isa.registers
+                inputs = pixels / unroll
+            else:   # accumulators in three quarters of the registers (on the emulated Cortex-A72 a
+                fits = pixels * vectors <= isa.registers * 3 // 4   # tile of 28 spilled, doubling loads)
+                inputs = pixels
+            if not fits:
+                continue
+            fmas = pixels * vectors
+            cost = (fmas + inputs + (vectors + 1) // 2 + 3 / unroll) / fmas
+            if best is None or cost < best[0] - 1e-9:
+                best = (cost, pixels, vectors)
+    return (best[1], best[2]) if best else (2, 1)
+
+
 def _pointwise_params(isa: VectorISA, func) -> dict:
     shape = _output_shape(func)
     lanes = _lanes_for(shape[-1], isa)
-    # accumulators (pixels x vectors) plus the weight vectors and a broadcast input must fit the registers
-    vectors = 2 if lanes >= 8 else 4
-    pixels = max(2, min(8, (isa.registers - vectors - 2) // vectors))
-    rows = shape[1] * shape[2] if len(shape) == 4 else 1
     # two input channels a step: on the emulated Cortex-A72 6.65 M instructions for mobilenet_v2_0.35_96
-    # against 7.00 M one at a time; on a Zen 4, 0.98x the latency of mobilenet_v2_1.0_224
-    return {"pixel_tile": pixels, "channel_tile": vectors * lanes, "lanes": lanes, "unroll_reduction": 2,
-            "channels_outer": rows <= 49}   # 7x7: few pixels, wide weights kept in cache
+    # against 7.00 M one at a time; on a Zen 4, 0.98x the latency of mobilenet_v2_1.0_224. Where FMAs take
+    # an input lane, four: one vector load of a pixel's four inputs feeds them all
+    unroll = 4 if isa.fma_by_lane else 2
+    if len(shape) != 4:   # not a convolution's output: pointwise_nhwc declines it
+        return {"pixel_tile": 2, "channel_tile": lanes, "lanes": lanes}
+    pixels, vectors = _pointwise_tile(isa, shape[2], shape[3], lanes, unroll)
+    params = {"pixel_tile": pixels, "channel_tile": vectors * lanes, "lanes": lanes, "unroll_reduction": unroll,
+              "channels_outer": shape[1] * shape[2] <= 49}   # 7x7: few pixels, wide weights kept in cache
+    if isa.fma_by_lane:
+        params["vector_inputs"] = True
+    return params
 
 
 def _depthwise_params(isa: VectorISA, func) -> dict:
@@ -61,16 +96,8 @@ def _depthwise_params(isa: VectorISA, func) -> dict:
     return {"row_tile": 8 if isa.registers >= 32 else 4, "channel_tile": 2 * lanes, "lanes": lanes}
 
 
-def _pointwise_any_row(func, **params):
-    """``pointwise_nhwc``, with a smaller pixel tile when no tile near the chosen one divides the row."""
-    try:
-        return pointwise_nhwc(func, **params)
-    except ValueError:
-        return pointwise_nhwc(func, **dict(params, pixel_tile=max(2, params["pixel_tile"] // 2)))
-
-
 RULES: tuple[Rule, ...] = (
-    Rule("pointwise_nhwc", _pointwise_any_row, _pointwise_params),
+    Rule("pointwise_nhwc", pointwise_nhwc, _pointwise_params),
     Rule("depthwise_nhwc", depthwise_nhwc, _depthwise_params),
     Rule("one_reduction", one_reduction, lambda isa, func: {"lanes": isa.lanes, "vectors": 4}),
     Rule("elementwise", elementwise, lambda isa, func: {"lanes": isa.lanes, "cores": isa.cores}),
