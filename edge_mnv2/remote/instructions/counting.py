@@ -10,6 +10,7 @@ issue width are not modelled.
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -61,6 +62,8 @@ class CountedRuntime:
     regions: list[Region]
     output: np.ndarray
     settings: CountSettings = field(default_factory=CountSettings)
+    # (kernel, its count) for each kernel call of one inference, in call order (count_runtime's per_kernel)
+    kernels: list[tuple[str, Region]] = field(default_factory=list)
 
     @property
     def median(self) -> Region:
@@ -95,9 +98,13 @@ def _environment(image: EmulatorImage, peers: Path | None) -> dict[str, str]:
 
 
 def count_runtime(image: EmulatorImage, runtime: str, model: Path, x: np.ndarray,
-                  settings: CountSettings = CountSettings(), plugin: Path | None = None) -> CountedRuntime:
+                  settings: CountSettings = CountSettings(), plugin: Path | None = None,
+                  per_kernel: bool = False) -> CountedRuntime:
     """Count ``settings.runs`` inferences of ``model`` (a library for TVM, an .onnx or .tflite for the
-    rivals) on ``x`` with ``runtime`` on the emulated CPU of ``image``."""
+    rivals) on ``x`` with ``runtime`` on the emulated CPU of ``image``. ``per_kernel`` (TVM, a build with
+    the bytecode VM): one more run counts each kernel call on its own (``CountedRuntime.kernels``)."""
+    if per_kernel and runtime != "tvm":
+        raise DeviceError(f"per-kernel counts are for TVM's builds, not {runtime!r}")
     if runtime not in RUNTIMES:
         raise DeviceError(f"cannot count runtime {runtime!r}; use one of {', '.join(RUNTIMES)}")
     plugin = plugin or build_plugin()
@@ -110,6 +117,8 @@ def count_runtime(image: EmulatorImage, runtime: str, model: Path, x: np.ndarray
                str(image.sysroot / "usr" / "bin" / image.recipe.python), str(GUEST_SCRIPT), runtime,
                str(Path(model).resolve()), str(work / "input.npy"), str(work / "output.npy"),
                "--warmup", str(settings.warmup), "--runs", str(settings.runs), "--marker-fd", str(MARKER_FD)]
+        if per_kernel:
+            cmd += ["--per-kernel", str(work / "kernels.json")]
         # A session of its own, so an interrupt or a timeout stops qemu and nothing else.
         proc = subprocess.Popen(cmd, env=_environment(image, peers), stdout=subprocess.PIPE,
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)
@@ -128,13 +137,20 @@ def count_runtime(image: EmulatorImage, runtime: str, model: Path, x: np.ndarray
             with _running_lock:
                 _running.discard(proc)
         regions = read_regions(counts) if counts.exists() else []
-        if proc.returncode != 0 or len(regions) != settings.runs + 1:
+        names = json.loads((work / "kernels.json").read_text()) if per_kernel and proc.returncode == 0 else []
+        if per_kernel and proc.returncode == 0 and not names:
+            raise DeviceError(f"no kernel calls seen in {model}: per-kernel counts need a build with the bytecode "
+                              "VM (compile with --exec-mode bytecode)")
+        if proc.returncode != 0 or len(regions) != settings.runs + 1 + len(names):
             tail = " | ".join(log.strip().splitlines()[-3:])
             raise DeviceError(f"counting {runtime} on the emulated {image.recipe.cpu} failed (exit "
                               f"{proc.returncode}, {max(0, len(regions) - 1)} of {settings.runs} runs counted): "
                               f"{tail}")
         markers = regions[0]   # the empty region: the markers' own cost
-        return CountedRuntime(runtime, [r - markers for r in regions[1:]], np.load(work / "output.npy"), settings)
+        runs = regions[1:settings.runs + 1]
+        kernels = [(name, r - markers) for name, r in zip(names, regions[settings.runs + 1:])]
+        return CountedRuntime(runtime, [r - markers for r in runs], np.load(work / "output.npy"), settings,
+                              kernels)
 
 
 def _kill(proc: subprocess.Popen) -> None:

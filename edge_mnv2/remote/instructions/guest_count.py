@@ -3,10 +3,13 @@ with the markers the instruction-counting plugin watches.
 
 This file runs on the device's Python (aarch64 under qemu-user), where edge-mnv2 is not installed: it
 imports only the standard library, numpy and the runtime under test. Every runtime runs on one thread.
-Usage: ``python guest_count.py RUNTIME MODEL INPUT.npy OUTPUT.npy --warmup 1 --runs 3 --marker-fd N``.
+Usage: ``python guest_count.py RUNTIME MODEL INPUT.npy OUTPUT.npy --warmup 1 --runs 3 --marker-fd N
+[--per-kernel NAMES.json]``; with ``--per-kernel`` (TVM, a bytecode build), one more run marks each
+kernel the Relax VM calls, and the kernels' names go to NAMES.json in the order of their regions.
 """
 
 import argparse
+import json
 import os
 
 import numpy as np
@@ -36,6 +39,34 @@ def tvm_runner(model: str, x: np.ndarray):
         return (out if hasattr(out, "numpy") else out[0]).numpy()
 
     return lambda: vm.invoke_stateful("main"), output
+
+
+def tvm_kernel_run(model: str, x: np.ndarray, fd: int) -> list:
+    """Run ``model`` once through the Relax VM with a marked region around each kernel call (the VM's
+    own builtins, ``vm.*``, are not marked); returns the kernels' names in call order. A build whose VM
+    is compiled to machine code calls its kernels directly, so none are seen: build with the bytecode VM."""
+    import tvm
+    from tvm.runtime.vm import VirtualMachine
+
+    dev = tvm.cpu()
+    vm = VirtualMachine(tvm.runtime.load_module(model), dev)
+    vm.set_input("main", tvm.runtime.tensor(x, dev))
+    vm.invoke_stateful("main")   # first-run work outside the marks
+    names = []
+
+    def instrument(func, name, before, ret, *args):
+        if name.startswith("vm."):
+            return 0
+        if before:
+            names.append(name)
+            marker(fd, BEGIN)
+        else:
+            marker(fd, END)
+        return 0
+
+    vm.set_instrument(instrument)
+    vm.invoke_stateful("main")
+    return names
 
 
 def onnxruntime_runner(model: str, x: np.ndarray):
@@ -84,6 +115,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=1)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--marker-fd", type=int, required=True)
+    parser.add_argument("--per-kernel")
     args = parser.parse_args()
     x = np.ascontiguousarray(np.load(args.input), dtype=np.float32)
     run, output = RUNNERS[args.runtime](args.model, x)
@@ -99,6 +131,9 @@ def main() -> None:
         run()
         marker(args.marker_fd, END)
     np.save(args.output, output())
+    if args.per_kernel:
+        with open(args.per_kernel, "w") as f:
+            json.dump(tvm_kernel_run(args.model, x, args.marker_fd), f)
 
 
 if __name__ == "__main__":
