@@ -26,15 +26,15 @@ from table_output import emit  # noqa: E402
 
 def truncated_log(log: Path, records: int, root: Path, target: str, model: str) -> Path:
     """A log root holding the workloads and the first ``records`` tuning records of ``log``."""
-    from edge_mnv2 import tune
+    from edge_mnv2.tuning.logs import META_FILE
 
     out = root / target / model
     out.mkdir(parents=True)
     shutil.copyfile(log / "database_workload.json", out / "database_workload.json")
     lines = (log / "database_tuning_record.json").read_text().splitlines()[:records]
     (out / "database_tuning_record.json").write_text("".join(f"{line}\n" for line in lines))
-    if (log / tune.META_FILE).is_file():
-        shutil.copyfile(log / tune.META_FILE, out / tune.META_FILE)
+    if (log / META_FILE).is_file():
+        shutil.copyfile(log / META_FILE, out / META_FILE)
     return root
 
 
@@ -48,7 +48,7 @@ def main() -> int:
     parser.add_argument("-o", "--output", type=Path)
     args = parser.parse_args()
 
-    from edge_mnv2 import runtime_threads, tune
+    from edge_mnv2 import runtime_threads
 
     runtime_threads.configure()   # before TVM's thread pool starts in this process
     threads = runtime_threads.tvm_threads()
@@ -57,8 +57,9 @@ def main() -> int:
     from edge_mnv2.models import get_spec
 
     from edge_mnv2.targets import load_target
+    from edge_mnv2.tuning.logs import detected_cpu, find_log
 
-    log = tune.find_log(args.target, args.model, cpu=tune.detected_cpu(load_target(args.target)))
+    log = find_log(args.target, args.model, cpu=detected_cpu(load_target(args.target)))
     if log is None:
         print(f"no tuning log for {args.model} on {args.target}; run `edge-mnv2 tune` first", file=sys.stderr)
         return 2

@@ -15,7 +15,7 @@ from edge_mnv2 import __version__, progress, runtime_threads
 from edge_mnv2.errors import EdgeMnv2Error
 from edge_mnv2.relax_layout import LAYOUTS
 from edge_mnv2.targets import EXEC_MODES
-from edge_mnv2.tune_prune import DEFAULT_KEEP
+from edge_mnv2.tuning.prune import DEFAULT_KEEP
 
 DEMO_MODEL = "mobilenet_v2_1.0_224"
 DEMO_TRAINED = "mobilenet_v2_0.35_96.shapes"  # shipped weights (edge_mnv2/pretrained/)
@@ -185,7 +185,7 @@ def _cmd_device(args: argparse.Namespace) -> int:
 def _cmd_tune(args: argparse.Namespace) -> int:
     from edge_mnv2.remote.address import device_address
     from edge_mnv2.targets import load_target
-    from edge_mnv2.tune import tune_model
+    from edge_mnv2.tuning import tune_model
 
     target = load_target(args.target)
     address = device_address(None, args.tracker, args.key) if args.tracker or args.key else None
@@ -195,8 +195,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
                             weight_prepack=args.weight_prepack, seed_from=args.seed_from, seed_top=args.seed_top,
                             cache_flush=args.cache_flush, layout=args.layout, focus=args.tasks,
                             schedule_library=args.schedule_library)
-    except KeyboardInterrupt:   # before or after MetaSchedule runs (during it, tune.py exits by itself)
-        from edge_mnv2.tune import INTERRUPTED_MESSAGE
+    except KeyboardInterrupt:   # before or after MetaSchedule runs (during it, tuning.run exits by itself)
+        from edge_mnv2.tuning import INTERRUPTED_MESSAGE
 
         print(INTERRUPTED_MESSAGE, file=sys.stderr)
         return 130
@@ -214,7 +214,7 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 
 
 def _cmd_prune_log(args: argparse.Namespace) -> int:
-    from edge_mnv2.tune_prune import prune_log
+    from edge_mnv2.tuning import prune_log
 
     before, after = prune_log(args.log, args.keep)
     size = sum(f.stat().st_size for f in args.log.iterdir() if f.is_file()) / 1e6

@@ -7,7 +7,6 @@ import json
 import platform
 import shutil
 import sys
-import tempfile
 import time
 from datetime import datetime, timezone
 from pathlib import Path
@@ -17,41 +16,20 @@ import onnx
 from edge_mnv2 import __version__, progress
 from edge_mnv2.artifact import ONNX_FILE, SCHEMA_VERSION, Artifact, staged_output, write_metadata
 from edge_mnv2.errors import CompileError, ModelFileError
-from edge_mnv2.export import export_onnx, load_onnx, read_metadata
+from edge_mnv2.export import load_onnx, read_metadata
+from edge_mnv2.frontend import is_onnx_path, load_source, log_name, relax_module, stage_onnx, tensor_info  # noqa: F401
 from edge_mnv2.models import get_spec
 from edge_mnv2.models.weights import DEFAULT_SEED, file_sha256
 from edge_mnv2.targets import TargetSpec, load_target
-from edge_mnv2.tune import PREPACK_KEY
+from edge_mnv2.tuning.database import coverage, extract_tasks, open_database
+from edge_mnv2.tuning.logs import PREPACK_KEY, detected_cpu, find_log, quantized_log_name, read_meta
+from edge_mnv2.tuning.settings import log_layout, log_weight_prepack
+
+# The ONNX side (is_onnx_path ... tensor_info) lives in frontend, which tuning starts from too; its names stay
+# importable from here (load_source only for callers that import it from compile).
 
 # The layout a CPU build without a tuning log computes in: the default schedule rules' (channels last).
 DEFAULT_CPU_LAYOUT = "NHWC"
-
-
-def is_onnx_path(model_or_onnx: str | Path) -> bool:
-    """Whether the CLI argument names a file rather than a registered model."""
-    p = Path(model_or_onnx)
-    return p.suffix.lower() == ".onnx" or p.exists() or "/" in str(model_or_onnx)
-
-
-def tensor_info(value: onnx.ValueInfoProto, path: Path) -> dict:
-    tt = value.type.tensor_type
-    dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
-    if any(d is None or d <= 0 for d in dims):
-        raise ModelFileError(f"{value.name!r} in {str(path)!r} has a dynamic shape {dims}; edge-mnv2 compiles "
-                             "static shapes only: export with a fixed input size")
-    dtype = str(onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type))
-    return {"name": value.name, "shape": dims, "dtype": dtype}
-
-
-def relax_module(proto: onnx.ModelProto):
-    """Import an ONNX model as a Relax IRModule with weights bound as constants."""
-    from tvm.relax.frontend.onnx import from_onnx
-
-    try:
-        return from_onnx(proto, keep_params_in_input=False)
-    except Exception as exc:
-        raise CompileError(f"TVM cannot import this ONNX model: {type(exc).__name__}: "
-                           f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from exc
 
 
 def cpu_pipeline(target, database: bool = False, weight_prepack: bool = True, prepacked: list | None = None,
@@ -156,40 +134,40 @@ def tuning_for(mod, target: TargetSpec, model_name: str | None, log_root: Path |
                by_workload: bool = True):
     """The tuning log that fits (target, model), opened, with what it covers, and the module in the data
     layout the log was tuned in; (None, None, mod) if there is none. A model without a log of its name is
-    looked up by workload in every log of a CPU target (``by_workload``; :mod:`edge_mnv2.tune_lookup`)."""
-    from edge_mnv2 import relax_layout, tune
+    looked up by workload in every log of a CPU target (``by_workload``; :mod:`edge_mnv2.tuning.lookup`)."""
+    from edge_mnv2 import relax_layout
 
-    cpu = tune.detected_cpu(target)
-    path = tune.find_log(target.name, model_name, log_root, cpu=cpu)
+    cpu = detected_cpu(target)
+    path = find_log(target.name, model_name, log_root, cpu=cpu)
     found_by = "name"
     try:
         if path is None:
             if not (by_workload and target.device == "cpu"):
                 return None, None, mod
-            from edge_mnv2.tune_lookup import best_log, candidate_logs
+            from edge_mnv2.tuning.lookup import best_log, candidate_logs
 
             match = best_log(mod, target, candidate_logs(target.name, cpu, log_root))
             if match is None:
                 return None, None, mod
             path, found_by, prepack, layout = match.path, "workload", match.weight_prepack, match.layout
             converted, covered, total = match.module, match.covered, match.tasks
-            database = tune.open_database(path)
+            database = open_database(path)
         else:
-            database = tune.open_database(path)
-            prepack = bool(tune.log_weight_prepack(path))
-            layout = tune.log_layout(path) or relax_layout.DEFAULT
+            database = open_database(path)
+            prepack = bool(log_weight_prepack(path))
+            layout = log_layout(path) or relax_layout.DEFAULT
             with progress.stage(f"converting to {layout}") if layout != relax_layout.DEFAULT else \
                     contextlib.nullcontext():
                 converted = relax_layout.convert(mod, layout)
-            tasks = tune.extract_tasks(converted, target.tvm_target(), prepack)
-            covered, total = tune.coverage(database, tasks)
+            tasks = extract_tasks(converted, target.tvm_target(), prepack)
+            covered, total = coverage(database, tasks)
     except Exception as exc:   # a log must never break a build it does not fit: the default rules take over
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
         print(f"warning: the tuning log {path or 'lookup'} cannot be applied to this build ({first}); using the "
               "default schedules instead", file=sys.stderr)
         return None, None, mod
     mod = converted
-    meta = tune.read_meta(path)
+    meta = read_meta(path)
     tuned_for = meta.get("tvm_target", {}).get("mcpu")
     here = target.resolved_tvm().get("mcpu")
     info = {"log": str(path), "covered_tasks": covered, "tasks": total, "records": meta.get("records"),
@@ -199,18 +177,6 @@ def tuning_for(mod, target: TargetSpec, model_name: str | None, log_root: Path |
               "schedules may not fit this CPU (retune with `edge-mnv2 tune`)", file=sys.stderr)
         info["cpu_mismatch"] = True
     return database, info, mod
-
-
-def load_source(model_or_onnx: str | Path, checkpoint=None, seed: int = DEFAULT_SEED) -> tuple[onnx.ModelProto, str | None]:
-    """The ONNX model a CLI argument names (a registered model is exported on the fly) and its name."""
-    if is_onnx_path(model_or_onnx):
-        proto = load_onnx(model_or_onnx)
-        return proto, log_name(proto, model_or_onnx)
-    get_spec(str(model_or_onnx))
-    with tempfile.TemporaryDirectory() as tmp:
-        with progress.stage(f"exporting {model_or_onnx} to ONNX"):
-            export_onnx(str(model_or_onnx), Path(tmp) / "model.onnx", checkpoint=checkpoint, seed=seed)
-        return load_onnx(Path(tmp) / "model.onnx"), str(model_or_onnx)
 
 
 def _cuda_code(library: Path, target: TargetSpec) -> dict:
@@ -223,23 +189,6 @@ def _cuda_code(library: Path, target: TargetSpec) -> dict:
         raise CompileError(f"the {target.name} library holds CUDA code for {arches or 'no GPU architecture'}, "
                            f"not {wanted}; TVM built CUDA source only (is nvcc working?)")
     return {"arch": wanted, "cubins": arches, "nvcc": cuda.toolkit()[0], "format": "fatbin"}
-
-
-def stage_onnx(model_or_onnx: str | Path, staging: Path, checkpoint=None,
-               seed: int = DEFAULT_SEED) -> tuple[Path, onnx.ModelProto]:
-    """The artifact's ``model.onnx`` in ``staging``: the given file copied, or the registered model exported."""
-    onnx_path = staging / ONNX_FILE
-    if is_onnx_path(model_or_onnx):
-        shutil.copyfile(model_or_onnx, onnx_path)
-    else:
-        with progress.stage(f"exporting {model_or_onnx} to ONNX"):
-            export_onnx(str(model_or_onnx), onnx_path, checkpoint=checkpoint, seed=seed)
-    return onnx_path, load_onnx(onnx_path)
-
-
-def log_name(proto: onnx.ModelProto, source: str | Path) -> str:
-    """The name tuning logs go by: the model recorded at export, else the ONNX file's stem."""
-    return read_metadata(proto).get("model") or Path(source).stem
 
 
 def export_library(executable, path: Path, target: TargetSpec) -> None:
@@ -304,8 +253,6 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
         quantization = None
         if quantize:
             from edge_mnv2.quantize import kernels_for, quantized_module
-
-            from edge_mnv2.tune import quantized_log_name
 
             mod, quantization, _ = quantized_module(model_meta, quantize, calibration, tuple(input_info["shape"]),
                                                     kernels_for(target_spec.tvm_target()))

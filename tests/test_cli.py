@@ -60,15 +60,15 @@ def test_user_mistakes_are_one_line(tmp_path, args, needles):
 
 
 def test_a_log_keeps_its_weights_layout(tmp_path):
-    from edge_mnv2 import tune
     from edge_mnv2.targets import load_target
+    from edge_mnv2.tuning.logs import LOGS_ENV, write_meta
 
     host = load_target("host")
     log = tmp_path / "logs" / "host" / "mobilenet_v2_0.35_96"   # a log for this CPU, started prepacked
     log.mkdir(parents=True)
-    tune.write_meta(log, tvm_target=host.resolved_tvm(), weight_prepack=True)
+    write_meta(log, tvm_target=host.resolved_tvm(), weight_prepack=True)
     result = run_cli("tune", "mobilenet_v2_0.35_96", "--no-weight-prepack", cwd=tmp_path,
-                     env={tune.LOGS_ENV: str(tmp_path / "logs")})
+                     env={LOGS_ENV: str(tmp_path / "logs")})
     assert_one_line_error(result, "--no-weight-prepack cannot continue it")
     assert [p.name for p in log.iterdir()] == ["tuning.json"]   # nothing half-written
 

@@ -52,9 +52,9 @@ def run(proto, layout):
 
 def run_time_transposes(mod):
     """Kernels of the fused module that transpose (the weights' transposes fold into constants)."""
-    from edge_mnv2 import tune
+    from edge_mnv2.tuning.database import extract_tasks
 
-    tasks = tune.extract_tasks(mod, load_target("host").tvm_target())
+    tasks = extract_tasks(mod, load_target("host").tvm_target())
     return [t.task_name for t in tasks if "transpose" in t.task_name]
 
 
@@ -98,10 +98,10 @@ def test_nhwc_weights_keep_output_channels_contiguous(block):
     assert nhwc["main"].script().count('kernel_layout="HWIO"') == 4
     from tvm.s_tir.meta_schedule.arg_info import ArgInfo
 
-    from edge_mnv2 import tune
+    from edge_mnv2.tuning.database import extract_tasks
 
     weights = set()
-    for task in tune.extract_tasks(nhwc, load_target("host").tvm_target()):
+    for task in extract_tasks(nhwc, load_target("host").tvm_target()):
         if "conv2d" in task.task_name:   # arguments: data, weights, ...
             weights.add(tuple(int(d) for d in ArgInfo.from_prim_func(task.dispatched[0]["main"])[1].shape))
     # stem 3->8, expand 8->32, depthwise 32 (one input channel per group), project 32->8: [KH, KW, I, O]

@@ -12,7 +12,7 @@ accumulates over the input channels, and the epilogue runs on the tile.
 
 Both are used twice: as default schedules, with tiles chosen from the target's vector unit
 (:mod:`edge_mnv2.schedules.rules`), and as tuning candidates measured beside MetaSchedule's own
-(:mod:`edge_mnv2.tune_library`). Each raises :class:`DoesNotFit` for a kernel it is not written for.
+(:mod:`edge_mnv2.tuning.library`). Each raises :class:`DoesNotFit` for a kernel it is not written for.
 """
 
 from __future__ import annotations

@@ -146,7 +146,7 @@ def test_kernels_do_not_depend_on_the_calibration_so_a_tuning_log_survives_recal
     from tvm_ffi import structural_hash
 
     from edge_mnv2.targets import load_target
-    from edge_mnv2.tune import extract_tasks
+    from edge_mnv2.tuning.database import extract_tasks
 
     spec = get_spec(TRAINED)
     layers = layer_graph(build_model(spec).eval())

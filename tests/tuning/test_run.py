@@ -8,9 +8,15 @@ import shutil
 import numpy as np
 import pytest
 
-from edge_mnv2 import runtime_threads, tune
+from edge_mnv2 import runtime_threads
 from edge_mnv2.compile import compile_model
 from edge_mnv2.targets import load_target
+from edge_mnv2.tuning.database import best_ms, extract_tasks, open_database, top_records
+from edge_mnv2.tuning.logs import (DB_FILES, FOCUS_KEY, LOGS_ENV, META_FILE, detected_cpu, find_log, repair,
+                                   tuning_log_path, write_meta)
+from edge_mnv2.tuning.run import tune_model
+from edge_mnv2.tuning.settings import (COLD_REPEATS, cache_flush_for, evaluator_config, layout_for, log_cache_flush,
+                                       log_layout, log_weight_prepack, measuring_threads, weight_prepack_for)
 
 MODEL = "mobilenet_v2_0.35_96"
 
@@ -19,7 +25,7 @@ MODEL = "mobilenet_v2_0.35_96"
 def tuned_root(tmp_path_factory):
     """A log root holding a short host tuning run of mobilenet_v2_0.35_96."""
     root = tmp_path_factory.mktemp("tuning_logs")
-    result = tune.tune_model(MODEL, load_target("host"), trials=16, log_root=root)
+    result = tune_model(MODEL, load_target("host"), trials=16, log_root=root)
     return root, result
 
 
@@ -37,7 +43,7 @@ def test_tuning_writes_a_log_and_a_rerun_adds_nothing(tuned_root):
     meta = json.loads((result.log / "tuning.json").read_text())
     assert meta["model"] == MODEL and meta["tvm_target"]["mcpu"] == load_target("host").resolved_tvm()["mcpu"]
     assert meta["runtime_threads"] == meta["tvm_target"]["num-cores"] == runtime_threads.physical_cores()
-    again = tune.tune_model(MODEL, load_target("host"), trials=result.trials_after, log_root=root)
+    again = tune_model(MODEL, load_target("host"), trials=result.trials_after, log_root=root)
     assert again.trials_before == again.trials_after == result.trials_after  # nothing left to spend
     assert len(json.loads((result.log / "tuning.json").read_text())["runs"]) == 2
 
@@ -47,31 +53,31 @@ def test_a_rerun_spends_its_trials_on_tasks_the_log_lacks(tuned_root, tmp_path):
     root, result = tuned_root
     copy = tmp_path / "logs"
     shutil.copytree(root, copy)
-    again = tune.tune_model(MODEL, load_target("host"), trials=result.trials_after + 8, log_root=copy)
+    again = tune_model(MODEL, load_target("host"), trials=result.trials_after + 8, log_root=copy)
     # a scheduler that forgot the log would tune the largest task again and cover nothing new
     assert again.covered == result.covered + 1
 
 
 @pytest.mark.slow
 def test_a_pruned_log_keeps_each_tasks_best_and_counts_its_trials(tuned_root, tmp_path):
-    from edge_mnv2.compile import load_source, relax_module
-    from edge_mnv2.tune_prune import prune_log
+    from edge_mnv2.frontend import load_source, relax_module
+    from edge_mnv2.tuning.prune import prune_log
 
     root, result = tuned_root
     copy = tmp_path / "logs"
     shutil.copytree(root, copy)
     log = copy / "host" / MODEL
-    tasks = tune.extract_tasks(relax_module(load_source(MODEL)[0]), load_target("host").tvm_target(),
-                               tune.log_weight_prepack(log))
+    tasks = extract_tasks(relax_module(load_source(MODEL)[0]), load_target("host").tvm_target(),
+                               log_weight_prepack(log))
 
     def best(path):
-        database = tune.open_database(path)
-        return [[str(r.trace) for r in tune.top_records(database, t.dispatched[0])] for t in tasks]
+        database = open_database(path)
+        return [[str(r.trace) for r in top_records(database, t.dispatched[0])] for t in tasks]
 
     before = best(log)
     assert prune_log(log, keep=1)[1] == result.covered < result.trials_after
     assert best(log) == before                  # compile applies the same schedules
-    again = tune.tune_model(MODEL, load_target("host"), trials=result.trials_after, log_root=copy)
+    again = tune_model(MODEL, load_target("host"), trials=result.trials_after, log_root=copy)
     assert again.trials_before == again.trials_after == result.trials_after   # dropped records still count
 
 
@@ -107,42 +113,42 @@ def test_logs_are_found_by_target_and_architecture(tmp_path):
     for target, model in (("host", "mobilenet_v2_0.35_96"), ("rpi4b", "mobilenet_v2_1.0_224")):
         path = tmp_path / target / model
         path.mkdir(parents=True)
-        for name in tune.DB_FILES:
+        for name in DB_FILES:
             (path / name).write_text("")
-    assert tune.find_log("host", "mobilenet_v2_0.35_96", tmp_path) == tmp_path / "host" / "mobilenet_v2_0.35_96"
+    assert find_log("host", "mobilenet_v2_0.35_96", tmp_path) == tmp_path / "host" / "mobilenet_v2_0.35_96"
     # a tagged model (other weights, same workloads) uses its architecture's log
-    assert tune.find_log("host", "mobilenet_v2_0.35_96.shapes", tmp_path) == tmp_path / "host" / "mobilenet_v2_0.35_96"
-    assert tune.find_log("host", "mobilenet_v2_1.0_224", tmp_path) is None   # another model's target only
-    assert tune.find_log("rpi5", "mobilenet_v2_1.0_224", tmp_path) is None   # another target
-    assert tune.find_log("host", None, tmp_path) is None
+    assert find_log("host", "mobilenet_v2_0.35_96.shapes", tmp_path) == tmp_path / "host" / "mobilenet_v2_0.35_96"
+    assert find_log("host", "mobilenet_v2_1.0_224", tmp_path) is None   # another model's target only
+    assert find_log("rpi5", "mobilenet_v2_1.0_224", tmp_path) is None   # another target
+    assert find_log("host", None, tmp_path) is None
     # a CPU's own log comes before the target's, for that CPU only
     own = tmp_path / "host@znver5" / "mobilenet_v2_0.35_96"
     shutil.copytree(tmp_path / "host" / "mobilenet_v2_0.35_96", own)
-    assert tune.find_log("host", "mobilenet_v2_0.35_96.shapes", tmp_path, cpu="znver5") == own
-    assert tune.find_log("host", "mobilenet_v2_0.35_96", tmp_path, cpu="znver4") == tmp_path / "host" / "mobilenet_v2_0.35_96"
-    assert tune.find_log("host", "mobilenet_v2_0.35_96", tmp_path) == tmp_path / "host" / "mobilenet_v2_0.35_96"
+    assert find_log("host", "mobilenet_v2_0.35_96.shapes", tmp_path, cpu="znver5") == own
+    assert find_log("host", "mobilenet_v2_0.35_96", tmp_path, cpu="znver4") == tmp_path / "host" / "mobilenet_v2_0.35_96"
+    assert find_log("host", "mobilenet_v2_0.35_96", tmp_path) == tmp_path / "host" / "mobilenet_v2_0.35_96"
 
 
 def test_a_cpu_other_than_the_logs_gets_a_log_of_its_own(tmp_path):
     host, rpi = load_target("host"), load_target("rpi4b")
-    here = tune.detected_cpu(host)
-    assert here == host.resolved_tvm()["mcpu"] and tune.detected_cpu(rpi) is None   # rpi4b names its CPU
+    here = detected_cpu(host)
+    assert here == host.resolved_tvm()["mcpu"] and detected_cpu(rpi) is None   # rpi4b names its CPU
     shared = tmp_path / "host" / MODEL
-    assert tune.tuning_log_path(host, MODEL, tmp_path) == (shared, None)   # the first log is the target's
+    assert tuning_log_path(host, MODEL, tmp_path) == (shared, None)   # the first log is the target's
     shared.mkdir(parents=True)
-    for name in tune.DB_FILES:
+    for name in DB_FILES:
         (shared / name).write_text("")
-    tune.write_meta(shared, tvm_target={**host.resolved_tvm(), "mcpu": here})
-    assert tune.tuning_log_path(host, MODEL, tmp_path) == (shared, None)   # tuned here: continued
-    tune.write_meta(shared, tvm_target={**host.resolved_tvm(), "mcpu": "cortex-a72-pretend"})
+    write_meta(shared, tvm_target={**host.resolved_tvm(), "mcpu": here})
+    assert tuning_log_path(host, MODEL, tmp_path) == (shared, None)   # tuned here: continued
+    write_meta(shared, tvm_target={**host.resolved_tvm(), "mcpu": "cortex-a72-pretend"})
     own = tmp_path / f"host@{here}" / MODEL
-    assert tune.tuning_log_path(host, MODEL, tmp_path) == (own, shared)   # started from the other CPU's
+    assert tuning_log_path(host, MODEL, tmp_path) == (own, shared)   # started from the other CPU's
     own.mkdir(parents=True)
     # and continued from then on, still seeded from it: a first run killed while seeding goes on seeding
-    assert tune.tuning_log_path(host, MODEL, tmp_path) == (own, shared)
+    assert tuning_log_path(host, MODEL, tmp_path) == (own, shared)
     shutil.rmtree(shared)
-    assert tune.tuning_log_path(host, MODEL, tmp_path) == (own, None)
-    assert tune.tuning_log_path(rpi, MODEL, tmp_path) == (tmp_path / "rpi4b" / MODEL, None)
+    assert tuning_log_path(host, MODEL, tmp_path) == (own, None)
+    assert tuning_log_path(rpi, MODEL, tmp_path) == (tmp_path / "rpi4b" / MODEL, None)
 
 
 def test_weight_prepack_comes_from_the_log_then_the_flag_then_the_target(tmp_path):
@@ -153,27 +159,27 @@ def test_weight_prepack_comes_from_the_log_then_the_flag_then_the_target(tmp_pat
     host = load_target("host")
     packing, plain = replace(host, tuning={"weight_prepack": True}), replace(host, tuning={})
     new_log = tmp_path / "new"
-    assert tune.log_weight_prepack(new_log) is None
-    assert tune.weight_prepack_for(new_log, packing, None, None) is True
-    assert tune.weight_prepack_for(new_log, plain, None, None) is False
-    assert tune.weight_prepack_for(new_log, plain, None, True) is True
-    assert tune.weight_prepack_for(new_log, packing, "int8", None) is False   # int8 packs its own weights
-    assert tune.weight_prepack_for(new_log, replace(packing, device="cuda"), None, None) is False
+    assert log_weight_prepack(new_log) is None
+    assert weight_prepack_for(new_log, packing, None, None) is True
+    assert weight_prepack_for(new_log, plain, None, None) is False
+    assert weight_prepack_for(new_log, plain, None, True) is True
+    assert weight_prepack_for(new_log, packing, "int8", None) is False   # int8 packs its own weights
+    assert weight_prepack_for(new_log, replace(packing, device="cuda"), None, None) is False
     with pytest.raises(EdgeMnv2Error, match="int8"):
-        tune.weight_prepack_for(new_log, packing, "int8", True)
+        weight_prepack_for(new_log, packing, "int8", True)
     with pytest.raises(EdgeMnv2Error, match="for CPU targets; 'cuda' runs on cuda"):
-        tune.weight_prepack_for(new_log, load_target("cuda"), None, True)
+        weight_prepack_for(new_log, load_target("cuda"), None, True)
 
     legacy = tmp_path / "legacy"   # records from before the setting existed: plain kernels
     legacy.mkdir()
     (legacy / "database_tuning_record.json").write_text('[0, [[], [1e-05], {}, []]]\n')
-    assert tune.weight_prepack_for(legacy, packing, None, None) is False
+    assert weight_prepack_for(legacy, packing, None, None) is False
     packed = tmp_path / "packed"
     packed.mkdir()
-    (packed / tune.META_FILE).write_text(json.dumps({"runs": [], "weight_prepack": True}))
-    assert tune.weight_prepack_for(packed, plain, None, None) is True
+    (packed / META_FILE).write_text(json.dumps({"runs": [], "weight_prepack": True}))
+    assert weight_prepack_for(packed, plain, None, None) is True
     with pytest.raises(EdgeMnv2Error, match="--no-weight-prepack cannot continue it"):
-        tune.weight_prepack_for(packed, plain, None, False)
+        weight_prepack_for(packed, plain, None, False)
 
 
 def test_cache_flush_comes_from_the_log_then_the_flag_then_the_target(tmp_path):
@@ -184,27 +190,27 @@ def test_cache_flush_comes_from_the_log_then_the_flag_then_the_target(tmp_path):
     host = load_target("host")
     flushing, warm = replace(host, tuning={"cache_flush": True}), replace(host, tuning={})
     new_log = tmp_path / "new"
-    assert tune.log_cache_flush(new_log) is None
-    assert tune.cache_flush_for(new_log, flushing, None) is True
-    assert tune.cache_flush_for(new_log, warm, None) is False
-    assert tune.cache_flush_for(new_log, warm, True) is True
-    assert tune.cache_flush_for(new_log, flushing, False) is False
-    assert tune.cache_flush_for(new_log, replace(flushing, device="cuda"), None) is False
+    assert log_cache_flush(new_log) is None
+    assert cache_flush_for(new_log, flushing, None) is True
+    assert cache_flush_for(new_log, warm, None) is False
+    assert cache_flush_for(new_log, warm, True) is True
+    assert cache_flush_for(new_log, flushing, False) is False
+    assert cache_flush_for(new_log, replace(flushing, device="cuda"), None) is False
     with pytest.raises(EdgeMnv2Error, match="--cache-flush is for CPU targets; 'cuda' runs on cuda"):
-        tune.cache_flush_for(new_log, load_target("cuda"), True)
+        cache_flush_for(new_log, load_target("cuda"), True)
 
     legacy = tmp_path / "legacy"   # records from before the setting existed were measured warm
     legacy.mkdir()
     (legacy / "database_tuning_record.json").write_text('[0, [[], [1e-05], {}, []]]\n')
-    assert tune.cache_flush_for(legacy, flushing, None) is False
+    assert cache_flush_for(legacy, flushing, None) is False
     with pytest.raises(EdgeMnv2Error, match="without flushed caches, so --cache-flush cannot continue it"):
-        tune.cache_flush_for(legacy, warm, True)
+        cache_flush_for(legacy, warm, True)
     cold = tmp_path / "cold"
     cold.mkdir()
-    (cold / tune.META_FILE).write_text(json.dumps({"runs": [], "cache_flush": True}))
-    assert tune.cache_flush_for(cold, warm, None) is True
+    (cold / META_FILE).write_text(json.dumps({"runs": [], "cache_flush": True}))
+    assert cache_flush_for(cold, warm, None) is True
     with pytest.raises(EdgeMnv2Error, match="--no-cache-flush cannot continue it"):
-        tune.cache_flush_for(cold, warm, False)
+        cache_flush_for(cold, warm, False)
 
 
 def test_layout_comes_from_the_flag_then_the_log_then_the_target(tmp_path):
@@ -215,31 +221,31 @@ def test_layout_comes_from_the_flag_then_the_log_then_the_target(tmp_path):
     host = load_target("host")
     nhwc_target, plain = replace(host, tuning={"layout": "NHWC"}), replace(host, tuning={})
     new_log = tmp_path / "new"
-    assert tune.log_layout(new_log) is None
-    assert tune.layout_for(new_log, plain, None, None) == "NCHW"
-    assert tune.layout_for(new_log, nhwc_target, None, None) == "NHWC"
-    assert tune.layout_for(new_log, nhwc_target, None, "NCHW") == "NCHW"
-    assert tune.layout_for(new_log, nhwc_target, "int8", None) == "NCHW"    # int8 picks its own layout
+    assert log_layout(new_log) is None
+    assert layout_for(new_log, plain, None, None) == "NCHW"
+    assert layout_for(new_log, nhwc_target, None, None) == "NHWC"
+    assert layout_for(new_log, nhwc_target, None, "NCHW") == "NCHW"
+    assert layout_for(new_log, nhwc_target, "int8", None) == "NCHW"    # int8 picks its own layout
     with pytest.raises(EdgeMnv2Error, match="--layout NHWC is for fp32 builds"):
-        tune.layout_for(new_log, plain, "int8", "NHWC")
+        layout_for(new_log, plain, "int8", "NHWC")
     with pytest.raises(EdgeMnv2Error, match="unknown layout 'NWHC'"):
-        tune.layout_for(new_log, replace(host, tuning={"layout": "NWHC"}), None, None)
+        layout_for(new_log, replace(host, tuning={"layout": "NWHC"}), None, None)
 
     legacy = tmp_path / "legacy"   # records from before the setting existed: the imported NCHW
     legacy.mkdir()
     (legacy / "database_tuning_record.json").write_text('[0, [[], [1e-05], {}, []]]\n')
-    assert tune.layout_for(legacy, nhwc_target, None, None) == "NCHW"
+    assert layout_for(legacy, nhwc_target, None, None) == "NCHW"
     with pytest.raises(EdgeMnv2Error, match="tuned in NCHW, so --layout NHWC cannot continue it"):
-        tune.layout_for(legacy, plain, None, "NHWC")
+        layout_for(legacy, plain, None, "NHWC")
 
 
 def test_cold_measurement_flushes_before_every_timed_run():
-    cold, warm = tune.evaluator_config(True, remote=False), tune.evaluator_config(False, remote=False)
+    cold, warm = evaluator_config(True, remote=False), evaluator_config(False, remote=False)
     # TVM flushes once per repeat: one run per repeat and no minimum time, or later runs would be warm
     assert cold.enable_cpu_cache_flush and cold.number == 1 and cold.min_repeat_ms == 0
-    assert cold.repeat == tune.COLD_REPEATS > 1
+    assert cold.repeat == COLD_REPEATS > 1
     assert not warm.enable_cpu_cache_flush and warm.min_repeat_ms > 0
-    assert tune.evaluator_config(True, remote=True).enable_cpu_cache_flush
+    assert evaluator_config(True, remote=True).enable_cpu_cache_flush
 
 
 def test_a_log_measured_on_another_thread_count_is_not_continued(tmp_path, monkeypatch):
@@ -248,20 +254,20 @@ def test_a_log_measured_on_another_thread_count_is_not_continued(tmp_path, monke
     monkeypatch.delenv("TVM_NUM_THREADS", raising=False)
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     here = runtime_threads.physical_cores()
-    (tmp_path / tune.META_FILE).write_text(json.dumps({"runs": [], "runtime_threads": here + 1}))
+    (tmp_path / META_FILE).write_text(json.dumps({"runs": [], "runtime_threads": here + 1}))
     with pytest.raises(EdgeMnv2Error, match=f"measured with {here + 1} runtime threads.*"
                                             f"TVM_NUM_THREADS={here + 1} to continue it"):
-        tune.measuring_threads(tmp_path)
+        measuring_threads(tmp_path)
     monkeypatch.setenv("TVM_NUM_THREADS", str(here + 1))
-    assert tune.measuring_threads(tmp_path) == here + 1
-    assert tune.measuring_threads(tmp_path / "new") == here + 1
+    assert measuring_threads(tmp_path) == here + 1
+    assert measuring_threads(tmp_path / "new") == here + 1
 
 
 def test_a_torn_last_line_is_repaired(tmp_path):
     good = json.dumps([0, [[["a"], []], [1e-5], {}, []]])
     (tmp_path / "database_tuning_record.json").write_text(f"{good}\n{good[:17]}")
     (tmp_path / "database_workload.json").write_text("")
-    assert tune.repair(tmp_path) == 1
+    assert repair(tmp_path) == 1
     assert (tmp_path / "database_tuning_record.json").read_text() == f"{good}\n"
 
 
@@ -293,8 +299,8 @@ def test_tuning_on_another_cpu_starts_its_own_log_from_the_targets(tuned_root, t
     shared = another_cpus_log(result.log, tmp_path)
     records = (shared / "database_tuning_record.json").read_text()
 
-    own = tune.tune_model(MODEL, load_target("host"), trials=1, log_root=tmp_path, schedule_library=False)
-    here = tune.detected_cpu(load_target("host"))
+    own = tune_model(MODEL, load_target("host"), trials=1, log_root=tmp_path, schedule_library=False)
+    here = detected_cpu(load_target("host"))
     assert own.log == tmp_path / f"host@{here}" / MODEL and own.seeded_from == shared
     # every task the other CPU's log covers was measured here from its best schedules, and nothing else
     assert own.seeded == own.trials_after >= result.covered and own.covered == result.covered
@@ -306,7 +312,7 @@ def test_tuning_on_another_cpu_starts_its_own_log_from_the_targets(tuned_root, t
     lines = (own.log / "database_tuning_record.json").read_text().splitlines()
     kept = [line for line in lines if json.loads(line)[0] == json.loads(lines[0])[0]]
     (own.log / "database_tuning_record.json").write_text("".join(f"{line}\n" for line in kept))
-    monkeypatch.setenv(tune.LOGS_ENV, str(tmp_path))
+    monkeypatch.setenv(LOGS_ENV, str(tmp_path))
     from edge_mnv2.cli import main
 
     assert main(["tune", MODEL, "--target", "host", "--trials", str(len(kept) + 1), "--no-schedule-library"]) == 0
@@ -331,7 +337,7 @@ def test_rpc_runner_on_the_emulated_rpi4b(tmp_path, rpi4b_image):
 
     with LocalTracker() as tracker, EmulatedRPCServer(rpi4b_image, tracker=tracker.address, key="rpi4b"):
         tracker.wait_for_key("rpi4b", timeout=180)
-        result = tune.tune_model("mobilenet_v2_0.35_96.shapes", load_target("rpi4b"), trials=4,
+        result = tune_model("mobilenet_v2_0.35_96.shapes", load_target("rpi4b"), trials=4,
                                  tracker=DeviceAddress("tracker", *tracker.address, "rpi4b"), log_root=tmp_path)
     assert result.log == tmp_path / "rpi4b" / "mobilenet_v2_0.35_96.shapes"
     assert valid_records(result.log), "no candidate ran on the emulated device"
@@ -363,7 +369,7 @@ def test_killing_a_run_keeps_every_record_and_a_rerun_continues(tmp_path, how):
     import time
 
     model = tiny_onnx(tmp_path / "tiny.onnx")
-    env = {**os.environ, tune.LOGS_ENV: str(tmp_path / "logs")}
+    env = {**os.environ, LOGS_ENV: str(tmp_path / "logs")}
     log = tmp_path / "logs" / "host" / "tiny"
     cmd = [sys.executable, "-m", "edge_mnv2", "-q", "tune", str(model), "--target", "host", "--trials", "400"]
     # its own group, as a terminal's Ctrl-C reaches all of it; Ctrl-C's default action even when the suite
@@ -386,7 +392,7 @@ def test_killing_a_run_keeps_every_record_and_a_rerun_continues(tmp_path, how):
     # the first round over all four tasks (64 trials) in memory, and a kill there would keep nothing
     assert 16 <= len(kept) < 64
 
-    meta = json.loads((log / tune.META_FILE).read_text())    # the CPU it was tuned on survives the kill
+    meta = json.loads((log / META_FILE).read_text())    # the CPU it was tuned on survives the kill
     assert meta["tvm_target"]["mcpu"] == load_target("host").resolved_tvm()["mcpu"] and meta["runs"] == []
 
     wanted = len(kept) + 16
@@ -407,11 +413,11 @@ def test_a_cold_nhwc_log_records_every_flushed_run_and_compile_follows_its_layou
 
     model = tiny_onnx(tmp_path / "tiny.onnx")
     logs = tmp_path / "logs"
-    result = tune.tune_model(str(model), load_target("host"), trials=8, log_root=logs, cache_flush=True,
+    result = tune_model(str(model), load_target("host"), trials=8, log_root=logs, cache_flush=True,
                              layout="NHWC")
     runs = [json.loads(line)[1][1] for line in _records(result.log)]
-    assert runs and all(len(secs) == tune.COLD_REPEATS for secs in runs)   # one timed run per flush
-    meta = json.loads((result.log / tune.META_FILE).read_text())
+    assert runs and all(len(secs) == COLD_REPEATS for secs in runs)   # one timed run per flush
+    meta = json.loads((result.log / META_FILE).read_text())
     assert meta["cache_flush"] is True and meta["layout"] == "NHWC"
 
     artifact = compile_model(str(model), "host", tmp_path / "build", log_root=logs)
@@ -427,17 +433,17 @@ def test_a_cold_nhwc_log_records_every_flushed_run_and_compile_follows_its_layou
 @pytest.mark.slow
 def test_tasks_spends_the_trials_on_the_largest_shares_each_searched_on_its_own(tmp_path):
     from edge_mnv2 import relax_layout
-    from edge_mnv2.compile import load_source, relax_module
+    from edge_mnv2.frontend import load_source, relax_module
 
     model = tiny_onnx(tmp_path / "tiny.onnx")
     logs = tmp_path / "logs"
     # without the hand-written depthwise schedules, which would cover two tasks before any search
-    first = tune.tune_model(str(model), load_target("host"), trials=16, log_root=logs, schedule_library=False)
+    first = tune_model(str(model), load_target("host"), trials=16, log_root=logs, schedule_library=False)
     untuned = first.tasks - first.covered   # four layers, and the host's NHWC layout adds transposes
     assert first.covered == 1 and untuned >= 3
 
     # untuned tasks have the largest share there is: a top-up covers them before anything else
-    cover = tune.tune_model(str(model), load_target("host"), trials=first.trials_after + 3 * untuned,
+    cover = tune_model(str(model), load_target("host"), trials=first.trials_after + 3 * untuned,
                             log_root=logs, focus=untuned, schedule_library=False)
     chosen, passed_on = cover.focused[:untuned], cover.focused[untuned:]
     assert [f.before_ms for f in chosen] == [None] * untuned and cover.covered == cover.tasks
@@ -447,11 +453,11 @@ def test_tasks_spends_the_trials_on_the_largest_shares_each_searched_on_its_own(
     assert sum(f.trials for f in cover.focused) == cover.trials_after - first.trials_after == 3 * untuned
 
     proto, _ = load_source(str(model))
-    mod = relax_layout.convert(relax_module(proto), tune.log_layout(cover.log))
-    tasks = tune.extract_tasks(mod, load_target("host").tvm_target(), tune.log_weight_prepack(cover.log))
-    database = tune.open_database(cover.log)
-    shares = {t.task_name: tune.best_ms(database, t) * t.weight for t in tasks}
-    top = tune.tune_model(str(model), load_target("host"), trials=cover.trials_after + 8, log_root=logs, focus=1,
+    mod = relax_layout.convert(relax_module(proto), log_layout(cover.log))
+    tasks = extract_tasks(mod, load_target("host").tvm_target(), log_weight_prepack(cover.log))
+    database = open_database(cover.log)
+    shares = {t.task_name: best_ms(database, t) * t.weight for t in tasks}
+    top = tune_model(str(model), load_target("host"), trials=cover.trials_after + 8, log_root=logs, focus=1,
                           schedule_library=False)
     largest, *passed_on = top.focused
     assert largest.task == max(shares, key=shares.get) and largest.trials >= 1
@@ -465,6 +471,6 @@ def test_tasks_spends_the_trials_on_the_largest_shares_each_searched_on_its_own(
     assert all(f.trials >= 1 for f in passed_on)
     assert sum(f.trials for f in top.focused) == 8 == top.trials_after - cover.trials_after
     assert all(f.after_ms <= f.before_ms for f in top.focused)
-    run = json.loads((top.log / tune.META_FILE).read_text())["runs"][-1]
-    assert run[tune.FOCUS_KEY] == [dataclasses.asdict(f) for f in top.focused]
+    run = json.loads((top.log / META_FILE).read_text())["runs"][-1]
+    assert run[FOCUS_KEY] == [dataclasses.asdict(f) for f in top.focused]
 

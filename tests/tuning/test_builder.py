@@ -18,7 +18,7 @@ def test_rounds_build_loadable_libraries_in_the_same_workers():
     import tvm
     from tvm.s_tir import meta_schedule as ms
 
-    from edge_mnv2.tune_builder import persistent_builder
+    from edge_mnv2.tuning.builder import persistent_builder
 
     builder = persistent_builder(timeout_sec=300, max_workers=1)
     target = tvm.target.Target("llvm")
@@ -42,7 +42,7 @@ def test_a_candidate_over_the_timeout_is_reported_not_raised():
     import tvm
     from tvm.s_tir import meta_schedule as ms
 
-    from edge_mnv2.tune_builder import persistent_builder
+    from edge_mnv2.tuning.builder import persistent_builder
 
     # the timeout covers the build alone (the worker's warm-up has none), and no build takes 1 ms
     builder = persistent_builder(timeout_sec=0.001, max_workers=1)
@@ -53,7 +53,7 @@ def test_a_candidate_over_the_timeout_is_reported_not_raised():
 def test_the_cheap_stack_matches_inspect_stack():
     import inspect
 
-    from edge_mnv2.tune_builder import _frames
+    from edge_mnv2.tuning.builder import _frames
 
     def here():
         return _frames(), inspect.stack()
@@ -68,7 +68,7 @@ def test_the_cheap_stack_matches_inspect_stack():
 INTRINSICS_DIGEST = """
 import hashlib, sys
 if sys.argv[1] == "cheap":
-    from edge_mnv2.tune_builder import warm_up
+    from edge_mnv2.tuning.builder import warm_up
     warm_up()
 import tvm.s_tir.tensor_intrin
 from tvm.s_tir import TensorIntrin

@@ -17,6 +17,8 @@ from typing import Callable
 
 from edge_mnv2 import progress
 from edge_mnv2.errors import EdgeMnv2Error
+from edge_mnv2.tuning.database import open_database, top_records
+from edge_mnv2.tuning.logs import DB_FILES, is_log
 
 DEFAULT_TOP_K = 4
 LAYOUT_FREE_ATTR = "layout_free_buffers"
@@ -24,8 +26,6 @@ LAYOUT_FREE_ATTR = "layout_free_buffers"
 
 def check_source(source_path: Path, top_k: int) -> None:
     """Refuse a ``--seed-from`` that is not a tuning log, or a ``--seed-top`` below 1."""
-    from edge_mnv2.tune import DB_FILES, is_log
-
     if not is_log(source_path):
         raise EdgeMnv2Error(f"--seed-from {source_path} is not a tuning log (it needs {' and '.join(DB_FILES)}); "
                             "name a folder under tuning_logs/TARGET/")
@@ -45,8 +45,6 @@ def plain_workload(mod):
 
 def source_records(source, mod, top_k: int) -> list:
     """The ``top_k`` best records of the task ``mod`` in the ``source`` database (as is, or unmarked)."""
-    from edge_mnv2.tune import top_records
-
     return top_records(source, mod, top_k) or top_records(source, plain_workload(mod), top_k)
 
 
@@ -69,8 +67,6 @@ def seed_log(source_path: Path, database, tasks, tvm_target, device: str, builde
              top_k: int = DEFAULT_TOP_K) -> int:
     """Measure the source log's ``top_k`` schedules of every task that ``database`` has no record of, and
     commit them to ``database`` (each task's as soon as they are measured). Returns candidates committed."""
-    from edge_mnv2.tune import open_database, top_records
-
     check_source(source_path, top_k)
     source = open_database(source_path)
     todo = [t for t in tasks if not top_records(database, t.dispatched[0])]

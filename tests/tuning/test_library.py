@@ -4,16 +4,19 @@ import re
 import numpy as np
 import pytest
 
-from edge_mnv2 import tune, tune_library
 from edge_mnv2.targets import load_target
+from edge_mnv2.tuning import library as schedule_library
+from edge_mnv2.tuning.database import extract_tasks, open_database, top_records
+from edge_mnv2.tuning.logs import META_FILE
+from edge_mnv2.tuning.run import tune_model
 
-from test_tune import tiny_onnx
+from test_run import tiny_onnx
 
 
 @pytest.fixture(scope="module")
 def tiny_tasks(tmp_path_factory):
     """The tiny model's tasks as the host's log extracts them: channels-last, weights prepacked."""
-    return tune.extract_tasks(*_tiny_module(tiny_onnx(tmp_path_factory.mktemp("tiny") / "tiny.onnx")), True)
+    return extract_tasks(*_tiny_module(tiny_onnx(tmp_path_factory.mktemp("tiny") / "tiny.onnx")), True)
 
 
 def _postprocs(task):
@@ -51,7 +54,7 @@ def _check_candidates(task, expected_count: dict):
     """Every candidate of the task computes what its plain kernel computes, writing every output."""
     rng = np.random.default_rng(0)
     mod = task.dispatched[0]
-    schedules = tune_library.candidates(mod, _postprocs(task))
+    schedules = schedule_library.candidates(mod, _postprocs(task))
     assert len(schedules) == expected_count[_shapes(mod.script())[-1][-1]]
     inputs = [rng.standard_normal(s).astype("float32") for s in _shapes(mod.script())]
     inputs[-1][:] = np.nan   # the output: every element must be written
@@ -83,11 +86,11 @@ def test_a_task_that_is_not_a_depthwise_or_1x1_convolution_has_no_candidates(tin
     others = [t for t in tiny_tasks if t not in _depthwise(tiny_tasks) + _pointwise(tiny_tasks)]
     assert others   # the layout transposes
     for task in others:
-        assert tune_library.candidates(task.dispatched[0], _postprocs(task)) == []
+        assert schedule_library.candidates(task.dispatched[0], _postprocs(task)) == []
     # and neither schedule takes the other's convolutions
-    for task, wrong in ((_depthwise(tiny_tasks)[0], tune_library.pointwise_nhwc),
-                        (_pointwise(tiny_tasks)[0], tune_library.depthwise_nhwc)):
-        with pytest.raises(tune_library.DoesNotFit):
+    for task, wrong in ((_depthwise(tiny_tasks)[0], schedule_library.pointwise_nhwc),
+                        (_pointwise(tiny_tasks)[0], schedule_library.depthwise_nhwc)):
+        with pytest.raises(schedule_library.DoesNotFit):
             wrong(task.dispatched[0], 8, 16)
 
 
@@ -97,12 +100,12 @@ def test_every_task_has_the_default_rules_schedule_as_a_candidate(tiny_tasks):
     from edge_mnv2.schedules.apply import default_schedules
 
     target = load_target("host").tvm_target()
-    defaults = tuple(h for h in tune_library.LIBRARY if h.name == "default_rules")
+    defaults = tuple(h for h in schedule_library.LIBRARY if h.name == "default_rules")
     rng = np.random.default_rng(1)
     for task in tiny_tasks:
         mod = task.dispatched[0]
-        (sch,) = tune_library.candidates(mod, _postprocs(task), defaults, target)
-        assert tune_library.candidates(mod, _postprocs(task), defaults) == []   # no target, no ISA: left out
+        (sch,) = schedule_library.candidates(mod, _postprocs(task), defaults, target)
+        assert schedule_library.candidates(mod, _postprocs(task), defaults) == []   # no target, no ISA: left out
         # the same schedule compile's default pass gives the kernel
         provenance = {}
         default_schedules(target, provenance, prepack=False)(mod)
@@ -112,8 +115,8 @@ def test_every_task_has_the_default_rules_schedule_as_a_candidate(tiny_tasks):
         np.testing.assert_allclose(_run(sch.mod, inputs), _run(mod, inputs), rtol=1e-5, atol=1e-5)
 
 
-@pytest.mark.parametrize("schedule, kernel", [(tune_library.pointwise_nhwc, (1, 1, 16, 32)),
-                                              (tune_library.depthwise_nhwc, (3, 3, 1, 16))])
+@pytest.mark.parametrize("schedule, kernel", [(schedule_library.pointwise_nhwc, (1, 1, 16, 32)),
+                                              (schedule_library.depthwise_nhwc, (3, 3, 1, 16))])
 def test_an_integer_convolution_is_not_taken(schedule, kernel):
     import tvm
     from tvm import te, topi
@@ -127,14 +130,14 @@ def test_an_integer_convolution_is_not_taken(schedule, kernel):
             y = topi.nn.conv2d_nhwc(x, w, 1, 0, 1, out_dtype=out_dtype)
         return tvm.IRModule({"main": te.create_prim_func([x, w, y])})
 
-    with pytest.raises(tune_library.DoesNotFit, match="not a float32 convolution"):
+    with pytest.raises(schedule_library.DoesNotFit, match="not a float32 convolution"):
         schedule(conv("int8", "int32"), 8, 16)   # the int8 build's kernels: 16-lane float tiles do not fit
     assert schedule(conv("float32", "float32"), 8, 16) is not None
 
 
 def test_pointwise_tiles_are_whole_vectors_that_divide_the_channels(tiny_tasks):
     task = next(t for t in _pointwise(tiny_tasks) if _shapes(t.dispatched[0].script())[-1][-1] == 24)
-    script = tune_library.pointwise_nhwc(task.dispatched[0], pixel_tile=8, channel_tile=64).mod.script()
+    script = schedule_library.pointwise_nhwc(task.dispatched[0], pixel_tile=8, channel_tile=64).mod.script()
     # 24 channels: 16 does not divide them, so three unrolled 8-lane vectors; a row of 16 in tiles of 8
     assert "T.vectorized(T.int64(8))" in script and "T.unroll(T.int64(3))" in script
     assert "T.unroll(T.int64(8))" in script
@@ -146,21 +149,21 @@ def test_a_pixel_tile_that_no_divisor_of_the_row_comes_near_is_left_out(tmp_path
     path = tmp_path / "seven.onnx"   # a 1x1 convolution over a 7x7 map: rows divide into 1 or 7
     torch.onnx.export(torch.nn.Conv2d(16, 32, 1).eval(), (torch.randn(1, 16, 7, 7),), str(path), dynamo=False,
                       opset_version=17)
-    (task,) = _pointwise(tune.extract_tasks(*_tiny_module(path), True))
+    (task,) = _pointwise(extract_tasks(*_tiny_module(path), True))
     with pytest.raises(ValueError, match="no tile near 6 pixels divides a row of 7"):
-        tune_library.pointwise_nhwc(task.dispatched[0], pixel_tile=6, channel_tile=32)
-    library = (tune_library.HandSchedule("pw", 1, tune_library.pointwise_nhwc, (
+        schedule_library.pointwise_nhwc(task.dispatched[0], pixel_tile=6, channel_tile=32)
+    library = (schedule_library.HandSchedule("pw", 1, schedule_library.pointwise_nhwc, (
         dict(pixel_tile=6, channel_tile=32), dict(pixel_tile=8, channel_tile=32))),)
-    (only,) = tune_library.candidates(task.dispatched[0], _postprocs(task), library)   # 8 -> the whole row
+    (only,) = schedule_library.candidates(task.dispatched[0], _postprocs(task), library)   # 8 -> the whole row
     assert "T.unroll(T.int64(7))" in only.mod.script()
 
 
 def test_channel_tiles_are_whole_vectors_that_divide_the_channels(tiny_tasks):
     (task,) = [t for t in _depthwise(tiny_tasks) if _shapes(t.dispatched[0].script())[0][-1] == 24]
-    library = (tune_library.HandSchedule("dw", 1, tune_library.depthwise_nhwc, (
+    library = (schedule_library.HandSchedule("dw", 1, schedule_library.depthwise_nhwc, (
         dict(row_tile=8, channel_tile=16), dict(row_tile=8, channel_tile=32), dict(row_tile=8, channel_tile=8))),)
     # at most 16 lanes: 8 divides 24; at most 32: 24 does; at most 8: 8 again, the first schedule
-    first, second = tune_library.candidates(task.dispatched[0], _postprocs(task), library)
+    first, second = schedule_library.candidates(task.dispatched[0], _postprocs(task), library)
     assert "T.vectorized(T.int64(8))" in first.mod.script() and "T.vectorized(T.int64(24))" in second.mod.script()
 
 
@@ -168,55 +171,55 @@ def test_channel_tiles_are_whole_vectors_that_divide_the_channels(tiny_tasks):
 def test_tune_measures_each_library_version_once_into_the_log(tmp_path, monkeypatch):
     model = tiny_onnx(tmp_path / "tiny.onnx")
     logs = tmp_path / "logs"
-    first = tune.tune_model(str(model), load_target("host"), trials=8, log_root=logs)
+    first = tune_model(str(model), load_target("host"), trials=8, log_root=logs)
     # two depthwise tasks, 3 and 4 distinct schedules, two pointwise, 4 each (see above), and each of the
     # six tasks' default-rule schedule where it is not one of those (both depthwise ones are): all
     # measured and counted as trials
     assert first.library == 15 + 4 and first.trials_after >= 19
-    meta = json.loads((first.log / tune.META_FILE).read_text())
-    assert meta[tune_library.LIBRARY_KEY] == tune_library.versions()
-    assert meta["runs"][-1][tune_library.LIBRARY_KEY] == 19
-    database = tune.open_database(first.log)
-    tasks = _depthwise(tune.extract_tasks(*_tiny_module(model), True))
+    meta = json.loads((first.log / META_FILE).read_text())
+    assert meta[schedule_library.LIBRARY_KEY] == schedule_library.versions()
+    assert meta["runs"][-1][schedule_library.LIBRARY_KEY] == 19
+    database = open_database(first.log)
+    tasks = _depthwise(extract_tasks(*_tiny_module(model), True))
     # each depthwise task has its hand-written records (no sampling in their traces) beside the search's
     for task in tasks:
-        traces = [str(r.trace) for r in tune.top_records(database, task.dispatched[0], 1 << 30)]
+        traces = [str(r.trace) for r in top_records(database, task.dispatched[0], 1 << 30)]
         assert sum("sample_" not in t for t in traces) == {16: 3, 24: 4}[_shapes(task.dispatched[0].script())[0][-1]]
 
     # a run killed while measuring the library left no version in tuning.json: the rerun measures only
     # what the log does not hold yet (here: nothing)
-    meta = json.loads((first.log / tune.META_FILE).read_text())
-    del meta[tune_library.LIBRARY_KEY]
-    (first.log / tune.META_FILE).write_text(json.dumps(meta))
-    resumed = tune.tune_model(str(model), load_target("host"), trials=first.trials_after + 1, log_root=logs)
+    meta = json.loads((first.log / META_FILE).read_text())
+    del meta[schedule_library.LIBRARY_KEY]
+    (first.log / META_FILE).write_text(json.dumps(meta))
+    resumed = tune_model(str(model), load_target("host"), trials=first.trials_after + 1, log_root=logs)
     assert resumed.library == 0
-    assert json.loads((first.log / tune.META_FILE).read_text())[tune_library.LIBRARY_KEY] == tune_library.versions()
+    assert json.loads((first.log / META_FILE).read_text())[schedule_library.LIBRARY_KEY] == schedule_library.versions()
 
-    again = tune.tune_model(str(model), load_target("host"), trials=resumed.trials_after + 4, log_root=logs)
-    assert again.library == 0 and tune_library.LIBRARY_KEY not in json.loads(
-        (again.log / tune.META_FILE).read_text())["runs"][-1]
+    again = tune_model(str(model), load_target("host"), trials=resumed.trials_after + 4, log_root=logs)
+    assert again.library == 0 and schedule_library.LIBRARY_KEY not in json.loads(
+        (again.log / META_FILE).read_text())["runs"][-1]
 
     # depthwise bumped to a version with a new variant; pointwise given a new variant too, but at the
     # version the log holds: code changes that keep the version (a refactor) are not measured again
-    newer = (tune_library.HandSchedule("depthwise_nhwc", 2, tune_library.depthwise_nhwc,
+    newer = (schedule_library.HandSchedule("depthwise_nhwc", 2, schedule_library.depthwise_nhwc,
                                        (dict(row_tile=2, channel_tile=8),)),
-             tune_library.HandSchedule("pointwise_nhwc", 1, tune_library.pointwise_nhwc,
+             schedule_library.HandSchedule("pointwise_nhwc", 1, schedule_library.pointwise_nhwc,
                                        (dict(pixel_tile=2, channel_tile=8),)))
-    monkeypatch.setattr(tune_library, "LIBRARY", newer)
-    monkeypatch.setattr(tune_library.measure_library, "__defaults__", (newer,))
-    monkeypatch.setattr(tune_library.versions, "__defaults__", (newer,))
-    monkeypatch.setattr(tune_library.pending, "__defaults__", (newer,))
-    bumped = tune.tune_model(str(model), load_target("host"), trials=again.trials_after + 1, log_root=logs)
+    monkeypatch.setattr(schedule_library, "LIBRARY", newer)
+    monkeypatch.setattr(schedule_library.measure_library, "__defaults__", (newer,))
+    monkeypatch.setattr(schedule_library.versions, "__defaults__", (newer,))
+    monkeypatch.setattr(schedule_library.pending, "__defaults__", (newer,))
+    bumped = tune_model(str(model), load_target("host"), trials=again.trials_after + 1, log_root=logs)
     assert bumped.library == 2   # only the schedule with a new version is measured: one variant, two tasks
 
-    off = tune.tune_model(str(model), load_target("host"), trials=8, log_root=tmp_path / "off",
+    off = tune_model(str(model), load_target("host"), trials=8, log_root=tmp_path / "off",
                           schedule_library=False)
-    assert off.library == 0 and tune_library.LIBRARY_KEY not in json.loads((off.log / tune.META_FILE).read_text())
+    assert off.library == 0 and schedule_library.LIBRARY_KEY not in json.loads((off.log / META_FILE).read_text())
 
 
 def _tiny_module(model):
     from edge_mnv2 import relax_layout
-    from edge_mnv2.compile import load_source, relax_module
+    from edge_mnv2.frontend import load_source, relax_module
 
     proto, _ = load_source(str(model))
     return relax_layout.convert(relax_module(proto), "NHWC"), load_target("host").tvm_target()

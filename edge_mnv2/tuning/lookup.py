@@ -12,6 +12,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from edge_mnv2 import progress
+from edge_mnv2.tuning.database import coverage, extract_tasks, open_database
+from edge_mnv2.tuning.logs import is_log, log_dir, log_targets
+from edge_mnv2.tuning.settings import log_layout, log_weight_prepack
 
 
 @dataclass(frozen=True)
@@ -28,32 +31,30 @@ class LogMatch:
 
 def candidate_logs(target_name: str, cpu: str | None, root: Path | None = None) -> list[Path]:
     """Every float log of the target, this CPU's folder first (int8 logs hold other kernels)."""
-    from edge_mnv2 import tune
-
     out = []
-    for folder in tune.log_targets(target_name, cpu):
-        base = tune.log_dir(folder, "x", root).parent
+    for folder in log_targets(target_name, cpu):
+        base = log_dir(folder, "x", root).parent
         if base.is_dir():
-            out += [p for p in sorted(base.iterdir()) if tune.is_log(p) and not p.name.endswith(".int8")]
+            out += [p for p in sorted(base.iterdir()) if is_log(p) and not p.name.endswith(".int8")]
     return out
 
 
 def best_log(mod, target, logs: list[Path]) -> LogMatch | None:
     """The log among ``logs`` with records for the most of ``mod``'s kernels (None if no log has any)."""
-    from edge_mnv2 import relax_layout, tune
+    from edge_mnv2 import relax_layout
 
     if not logs:
         return None
     groups: dict[tuple[str, bool], list[Path]] = defaultdict(list)
     for path in logs:
-        groups[(tune.log_layout(path) or relax_layout.DEFAULT, bool(tune.log_weight_prepack(path)))].append(path)
+        groups[(log_layout(path) or relax_layout.DEFAULT, bool(log_weight_prepack(path)))].append(path)
     best: LogMatch | None = None
     with progress.stage(f"looking up this model's kernels in {len(logs)} tuning logs by workload"):
         for (layout, prepack), paths in groups.items():
             converted = relax_layout.convert(mod, layout)
-            tasks = tune.extract_tasks(converted, target.tvm_target(), prepack)
+            tasks = extract_tasks(converted, target.tvm_target(), prepack)
             for path in paths:
-                covered, total = tune.coverage(tune.open_database(path), tasks)
+                covered, total = coverage(open_database(path), tasks)
                 if covered and (best is None or covered > best.covered):
                     best = LogMatch(path, covered, total, layout, prepack, converted)
     return best

@@ -5,9 +5,10 @@ defaults: its first population is drawn from the best records, and ``compile`` t
 over the default only where it measured faster.
 
 Each schedule of the library is a function that schedules a task's module, or says it does not fit;
-``tune`` measures each fitting variant with the log's own builder and runner and commits it as a record,
-so ``compile`` picks it only where it measured fastest, and the log keeps it. In a prepacked log,
-MetaSchedule's layout rewrite stores the pointwise weights in the order the tile walks them. Measured in
+``tune`` (:mod:`edge_mnv2.tuning.run`) measures each fitting variant with the log's own builder and runner
+and commits it as a record, so ``compile`` picks it only where it measured fastest, and the log keeps it.
+In a prepacked log, MetaSchedule's layout rewrite stores the pointwise weights in the order the tile walks
+them. Measured in
 one batch with the search's best of a 1803-trial log on Zen 5, ``pointwise_nhwc`` won on most of the 1x1
 layers (the 56x56 24->144 expansion 0.22 -> 0.09 ms, the 7x7 160->960 0.13 -> 0.08) and lost on a few,
 where the search's record stays.
@@ -22,7 +23,8 @@ from edge_mnv2.schedules.isa import vector_isa
 from edge_mnv2.schedules.rules import RULES
 
 from edge_mnv2.schedules.conv_nhwc import DoesNotFit, depthwise_nhwc, pointwise_nhwc
-from edge_mnv2.tune_seed import measure_tasks
+from edge_mnv2.tuning.database import top_records
+from edge_mnv2.tuning.seed import measure_tasks
 
 __all__ = ["DoesNotFit", "HandSchedule", "LIBRARY", "candidates", "depthwise_nhwc", "measure_library", "pending",
            "pointwise_nhwc", "versions"]
@@ -103,8 +105,6 @@ def measure_library(database, tasks, tvm_target, device: str, builder, runner, l
     the database already holds (a run killed while measuring goes on where it stopped). Returns records
     committed."""
     def unmeasured(mod, postprocs, hands):
-        from edge_mnv2.tune import top_records
-
         held = {str(r.trace) for r in top_records(database, mod, 1 << 30)}
         return [s for s in candidates(mod, postprocs, hands, tvm_target) if str(s.trace) not in held]
 

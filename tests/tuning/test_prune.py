@@ -4,9 +4,9 @@ import json
 
 import pytest
 
-from edge_mnv2 import tune
 from edge_mnv2.errors import EdgeMnv2Error
-from edge_mnv2.tune_prune import PRUNED_KEY, prune_log, pruned_count, record_latency
+from edge_mnv2.tuning.logs import META_FILE
+from edge_mnv2.tuning.prune import PRUNED_KEY, prune_log, pruned_count, record_latency
 
 
 def record(workload, secs, tag):
@@ -20,7 +20,7 @@ def log(tmp_path):
              record(1, [1e-4], "f")]
     (tmp_path / "database_workload.json").write_text('["0x1", {}]\n["0x2", {}]\n')
     (tmp_path / "database_tuning_record.json").write_text("".join(f"{line}\n" for line in lines))
-    (tmp_path / tune.META_FILE).write_text(json.dumps({"runs": [], "records": len(lines)}))
+    (tmp_path / META_FILE).write_text(json.dumps({"runs": [], "records": len(lines)}))
     return tmp_path
 
 
@@ -34,7 +34,7 @@ def test_the_fastest_records_of_each_workload_stay_in_their_order(log):
     assert pruned_count(log) == 3
     assert prune_log(log, keep=1) == (4, 2)
     assert tags(log) == ["c", "d"]
-    meta = json.loads((log / tune.META_FILE).read_text())
+    meta = json.loads((log / META_FILE).read_text())
     assert meta[PRUNED_KEY] == 5 and meta["records"] == 7   # the trials spent are still on record
 
 

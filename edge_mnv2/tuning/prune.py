@@ -16,6 +16,7 @@ from collections import defaultdict
 from pathlib import Path
 
 from edge_mnv2.errors import EdgeMnv2Error
+from edge_mnv2.tuning.logs import DB_FILES, is_log, read_meta, repair, write_meta
 
 PRUNED_KEY = "pruned_records"   # tuning.json: records dropped by pruning, still counted as trials
 DEFAULT_KEEP = 16
@@ -33,16 +34,12 @@ def record_latency(line: str) -> tuple[int, float]:
 
 def pruned_count(path: Path) -> int:
     """Records pruning has dropped from the log at ``path`` (trials spent that it no longer holds)."""
-    from edge_mnv2.tune import read_meta
-
     return int(read_meta(path).get(PRUNED_KEY, 0))
 
 
 def prune_log(path: Path, keep: int = DEFAULT_KEEP) -> tuple[int, int]:
     """Rewrite the log at ``path`` with the ``keep`` best working records of each workload; returns the
     number of records before and after. A kill midway leaves the old file or the new one, never half."""
-    from edge_mnv2.tune import DB_FILES, is_log, repair, write_meta
-
     if keep < 1:
         raise EdgeMnv2Error(f"--keep must be at least 1, got {keep}")
     if not is_log(path):
