@@ -32,7 +32,7 @@ def main() -> int:
         total = time.perf_counter() - started
         log = [json.loads(line) for line in (Path(str(out) + ".metrics.jsonl")).read_text().splitlines()]
     setup = total - sum(r["seconds"] for r in log)
-    print(f"\n| epoch | val top-1 % | val top-5 % | elapsed (min) |\n|---|---|---|---|")
+    print("\n| epoch | val top-1 % | val top-5 % | elapsed (min) |\n|---|---|---|---|")
     elapsed, reached = setup, None
     for r in log:
         elapsed += r["seconds"]

@@ -95,6 +95,50 @@ def test_each_scheduled_kernel_computes_what_the_plain_kernel_does(kernels):
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4, err_msg=f"{name} by {r.name} {params}")
 
 
+@pytest.mark.slow
+def test_the_aarch64_schedules_compute_what_the_plain_kernel_does(kernels):
+    """The tiles the rules choose for AArch64's NEON (4 lanes, 32 registers, inputs loaded as vectors for
+    FMLA by element) are plain TIR: checked here on this CPU, whatever it is, and end to end on the
+    emulated Pi by tests/test_compile_defaults.py."""
+    import tvm
+
+    from edge_mnv2.schedules.isa import VectorISA
+
+    target = tvm.target.Target({"kind": "llvm", "mcpu": "haswell", "num-cores": 2})
+    isa = VectorISA("neon", 4, 32, 2, fma_by_lane=True)
+    rng = np.random.default_rng(1)
+    by_lane = 0
+    for name, func in kernels.items():
+        r, (sch, params) = _first_rule(func, isa)
+        by_lane += bool(params.get("vector_inputs"))
+        args = _args(func, rng)
+        expected = _run(func, target, [a.copy() for a in args])
+        got = _run(sch.mod["main"], target, [a.copy() for a in args])
+        np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4, err_msg=f"{name} by {r.name} {params}")
+    assert by_lane >= 10   # every 1x1 convolution
+
+
+@pytest.mark.parametrize("isa_args", [("neon", 4, 32, 4, True), ("neon", 4, 16, 4, False), ("avx2", 8, 16, 2, False),
+                                      ("avx512", 16, 32, 2, False)])
+def test_pointwise_tiles_divide_the_row_and_fit_the_registers(isa_args):
+    from edge_mnv2.schedules.isa import VectorISA
+    from edge_mnv2.schedules.rules import _lanes_for, _pointwise_tile
+
+    isa = VectorISA(*isa_args)
+    unroll = 4 if isa.fma_by_lane else 2
+    for width in (112, 96, 56, 48, 28, 24, 14, 12, 7, 6, 3):
+        for channels in (16, 24, 32, 56, 64, 96, 144, 160, 192, 320, 384, 576, 960, 1280):
+            lanes = _lanes_for(channels, isa)
+            pixels, vectors = _pointwise_tile(isa, width, channels, lanes, unroll)
+            assert width % pixels == 0 and channels % (vectors * lanes) == 0
+            need = pixels * vectors + (pixels + vectors if isa.fma_by_lane else 0)
+            assert need <= isa.registers, (width, channels, pixels, vectors)
+            if width in (14, 7) and isa.registers == 32:
+                assert pixels == 7   # a whole half row or row, not the 2 pixels a 4-vector tile left
+    # the 24-channel 56x56 layer on NEON: three vectors of the 24 channels, 7 pixels, by lane
+    assert _pointwise_tile(VectorISA("neon", 4, 32, 4, True), 56, 24, 4, 4) == (7, 3)
+
+
 def test_rules_are_registered_by_name():
     assert [r.name for r in RULES] == ["pointwise_nhwc", "depthwise_nhwc", "one_reduction", "elementwise"]
     assert rule("depthwise_nhwc") is RULES[1]
