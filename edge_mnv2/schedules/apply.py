@@ -26,7 +26,10 @@ def _prepack(func, sch, target):
         return sch, False
     rewrite = ms.postproc.RewriteLayout()
     rewrite._initialize_with_tune_context(ms.TuneContext(mod=sch.mod, target=target))
-    candidate = sch.copy()
+    try:
+        candidate = sch.copy()
+    except Exception:   # TVM cannot copy a schedule with tensorized blocks (the VNNI rule's, whose
+        return sch, False   # weights the int8 layout already stores in the order vpdpbusd reads them)
     candidate.enter_postproc()
     return (candidate, True) if rewrite.apply(candidate) else (sch, False)
 

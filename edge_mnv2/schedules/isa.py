@@ -16,6 +16,8 @@ class VectorISA:
     # a multiply-add that takes one operand as a lane of a vector register (NEON's FMLA by element): a
     # vector load of four inputs feeds four FMAs, where x86 loads (or broadcasts) each input on its own
     fma_by_lane: bool = False
+    # an int8 dot-product instruction the int8 rules use: "vnni" (AVX-512 VNNI's vpdpbusd), or ""
+    int8_dot: str = ""
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -39,7 +41,7 @@ def vector_isa(target) -> VectorISA:
         aarch64 = bool(attrs.get("feature.is_aarch64"))
         return VectorISA("neon", 4, 32 if aarch64 else 16, cores, fma_by_lane=aarch64)
     if has("avx512f"):
-        return VectorISA("avx512", 16, 32, cores)
+        return VectorISA("avx512", 16, 32, cores, int8_dot="vnni" if has("avx512vnni") else "")
     if has("avx2"):
         return VectorISA("avx2", 8, 16, cores)
     return VectorISA("sse", 4, 16, cores)

@@ -8,6 +8,7 @@ from typing import Callable
 
 from edge_mnv2.schedules.conv_nhwc import DoesNotFit, depthwise_nhwc, pointwise_nhwc
 from edge_mnv2.schedules.generic import elementwise, one_reduction
+from edge_mnv2.schedules.int8_vnni import pointwise_vnni
 from edge_mnv2.schedules.isa import VectorISA
 
 
@@ -22,8 +23,8 @@ class Rule:
 
     def apply(self, func, isa: VectorISA):
         """``(schedule, params)`` for ``func``, or None when this rule declines it."""
-        params = self.params(isa, func)
         try:
+            params = self.params(isa, func)
             return self.schedule(func, **params), params
         except (DoesNotFit, ValueError, RuntimeError, IndexError):   # RuntimeError: TVM's ScheduleError
             return None
@@ -96,9 +97,17 @@ def _depthwise_params(isa: VectorISA, func) -> dict:
     return {"row_tile": 8 if isa.registers >= 32 else 4, "channel_tile": 2 * lanes, "lanes": lanes}
 
 
+def _vnni_params(isa: VectorISA, func) -> dict:
+    if isa.int8_dot != "vnni":
+        raise DoesNotFit("the target has no AVX-512 VNNI")
+    # accumulators in three quarters of the registers, as the float tiles; the widest tile first
+    return {"pixel_tile": 7, "vectors": 3}
+
+
 RULES: tuple[Rule, ...] = (
     Rule("pointwise_nhwc", pointwise_nhwc, _pointwise_params),
     Rule("depthwise_nhwc", depthwise_nhwc, _depthwise_params),
+    Rule("pointwise_vnni", pointwise_vnni, _vnni_params),
     Rule("one_reduction", one_reduction, lambda isa, func: {"lanes": isa.lanes, "vectors": 4}),
     Rule("elementwise", elementwise, lambda isa, func: {"lanes": isa.lanes, "cores": isa.cores}),
 )

@@ -2,6 +2,7 @@
 int8 kernels and weights in the artifact, the board's memory respected, and device outputs equal to
 the int8 desktop reference."""
 
+import numpy as np
 import pytest
 
 from edge_mnv2.bench import BenchSettings
@@ -53,3 +54,24 @@ def test_int8_on_the_emulated_m55_equals_the_int8_reference(tmp_path):
     assert q["max_abs_error"] == 0.0 and q["top1_agreement"] == 100.0
     assert report["accuracy"]["device_top1"] == q["top1"]
     assert report["instructions"]["median"] > 1e6
+
+
+@pytest.mark.slow
+def test_int8_host_build_without_a_log_is_bit_exact_with_the_default_rules(tmp_path):
+    """Zero trials: every int8 kernel scheduled by the default rules (VNNI's vpdpbusd tiles for the 1x1
+    convolutions where this CPU has it), the outputs those of the integer reference, bit for bit."""
+    import tvm
+    from tvm import relax
+
+    from edge_mnv2.quantize import integer_reference, kernels_for
+    from edge_mnv2.targets import load_target
+
+    artifact = compile_model(TRAINED, "host", tmp_path / "int8", quantize="int8", use_tuning=False)
+    schedules = artifact.metadata["schedules"]
+    assert schedules["by_source"].get("none", 0) == 0 and schedules["by_source"].get("log", 0) == 0
+    if kernels_for(load_target("host").tvm_target()) == "x86-vnni":
+        assert schedules["by_rule"]["pointwise_vnni"] >= 10   # the 1x1 convolutions and the classifier
+    x = np.random.default_rng(0).standard_normal((4, *artifact.input_shape[1:])).astype(np.float32)
+    vm = relax.VirtualMachine(tvm.runtime.load_module(str(artifact.library_path)), tvm.cpu())
+    got = np.concatenate([vm["main"](tvm.runtime.tensor(x[i:i + 1])).numpy() for i in range(len(x))])
+    np.testing.assert_array_equal(got, integer_reference(artifact.metadata, x))
