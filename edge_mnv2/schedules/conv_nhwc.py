@@ -30,37 +30,46 @@ def _largest_divisor(extent: int, at_most: int) -> int:
     return max(d for d in range(1, min(extent, at_most) + 1) if extent % d == 0)
 
 
-def _conv_with_epilogue(sch, prefix: str):
-    """The task's one convolution block named ``prefix...``, its producers (padding) inlined into it and
-    its elementwise epilogue (bias, clip, residual add) into the last block; (conv block, its loops,
-    the last block's name or None)."""
+def _conv_with_epilogue(sch, prefix: str, accumulator: str = "float32", pad: str = "pad_temp"):
+    """The task's one convolution block named ``prefix...`` (accumulating in ``accumulator``), its
+    producer (the padding block ``pad``) inlined into it and its elementwise epilogue (bias, clip,
+    residual add; an int8 build's requantization) into the last block; (conv block, its loops, the last
+    block's name or None)."""
     names = _blocks(sch)
     convs = [n for n in names if n.startswith(prefix)]
     if len(convs) != 1:
         raise DoesNotFit(f"no {prefix} block")
     conv = sch.get_sblock(convs[0])
-    if str(sch.get(conv).writes[0].source.dtype) != "float32":
-        raise DoesNotFit("not a float32 convolution")
+    if str(sch.get(conv).writes[0].source.dtype) != accumulator:
+        raise DoesNotFit(f"not a {accumulator} convolution")
     before = names[:names.index(convs[0])]
     after = names[names.index(convs[0]) + 1:]
-    if before not in ([], ["pad_temp"]):
+    if before not in ([], [pad]):
         raise DoesNotFit(f"unexpected producers {before}")
     if before:
-        sch.compute_inline(sch.get_sblock("pad_temp"))
+        sch.compute_inline(sch.get_sblock(pad))
     for name in after[:-1]:   # bias, clip: one elementwise block at the end
         sch.compute_inline(sch.get_sblock(name))
     return conv, sch.get_loops(conv), (after[-1] if after else None)
 
 
-def depthwise_nhwc(mod, row_tile: int, channel_tile: int, parallel_tiles: bool = False, lanes: int = 8):
+def depthwise_nhwc(mod, row_tile: int, channel_tile: int, parallel_tiles: bool = False, lanes: int = 8,
+                   integer: bool = False):
     """A channels-last depthwise convolution (any stride, padding read in place) with an elementwise
     epilogue: each thread takes output rows (or row segments), each segment of up to ``row_tile`` pixels
     by up to ``channel_tile`` channels (the largest that divide the row and the channels, in whole
-    ``lanes``-wide vectors) accumulates in registers over the window, then the epilogue writes it."""
+    ``lanes``-wide vectors) accumulates in registers over the window, then the epilogue writes it.
+    ``integer``: an int8 build's depthwise convolution (int8 x int8 summed in int32 lanes, requantized)."""
     from tvm import s_tir
 
     sch = s_tir.Schedule(mod)
-    conv, loops, last = _conv_with_epilogue(sch, "group_conv2d_nhwc")
+    if integer:
+        conv, loops, last = _conv_with_epilogue(sch, "depthwise_conv2d_nhwc", "int32", "PadInput")
+        if len(loops) != 6:
+            raise DoesNotFit("not an int8 depthwise convolution")
+        loops = [*loops, sch.add_unit_loop(loops[-1])]   # the group's one input channel, as the float kernel has
+    else:
+        conv, loops, last = _conv_with_epilogue(sch, "group_conv2d_nhwc")
     if len(loops) != 7 or sch.get(loops[6]).extent.value != 1:
         raise DoesNotFit("not depthwise (one input channel per group)")
     n, y, x, f, ry, rx, rc = loops

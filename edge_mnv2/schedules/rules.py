@@ -108,6 +108,7 @@ RULES: tuple[Rule, ...] = (
     Rule("pointwise_nhwc", pointwise_nhwc, _pointwise_params),
     Rule("depthwise_nhwc", depthwise_nhwc, _depthwise_params),
     Rule("pointwise_vnni", pointwise_vnni, _vnni_params),
+    Rule("depthwise_int8", depthwise_nhwc, lambda isa, func: {**_depthwise_params(isa, func), "integer": True}),
     Rule("one_reduction", one_reduction, lambda isa, func: {"lanes": isa.lanes, "vectors": 4}),
     Rule("elementwise", elementwise, lambda isa, func: {"lanes": isa.lanes, "cores": isa.cores}),
 )
