@@ -140,8 +140,8 @@ def test_pointwise_tiles_divide_the_row_and_fit_the_registers(isa_args):
 
 
 def test_rules_are_registered_by_name():
-    assert [r.name for r in RULES] == ["pointwise_nhwc", "depthwise_nhwc", "pointwise_vnni", "one_reduction",
-                                       "elementwise"]
+    assert [r.name for r in RULES] == ["pointwise_nhwc", "depthwise_nhwc", "pointwise_vnni", "depthwise_int8",
+                                       "one_reduction", "elementwise"]
     assert rule("depthwise_nhwc") is RULES[1]
     with pytest.raises(KeyError, match="no schedule rule 'winograd'"):
         rule("winograd")
