@@ -9,13 +9,14 @@ from edge_mnv2.remote.instructions.counting import CountSettings, count_runtime
 
 pytestmark = pytest.mark.slow
 
+TRAINED_MODEL = "mobilenet_v2_0.35_96.shapes"   # the shipped trained model, as conftest's rpi4b_artifact
+
 
 def _input(artifact) -> np.ndarray:
     return np.random.default_rng(0).standard_normal(artifact.input_shape).astype(np.float32)
 
 
 def test_each_kernel_call_of_a_bytecode_build_is_counted(rpi4b_image, tmp_path):
-    from conftest import TRAINED_MODEL
     from edge_mnv2.compile import compile_model
 
     artifact = compile_model(TRAINED_MODEL, "rpi4b", tmp_path / "bytecode", exec_mode="bytecode")
