@@ -71,7 +71,7 @@ def test_int8_host_build_without_a_log_is_bit_exact_with_the_default_rules(tmp_p
     assert schedules["by_source"].get("none", 0) == 0 and schedules["by_source"].get("log", 0) == 0
     if kernels_for(load_target("host").tvm_target()) == "x86-vnni":
         assert schedules["by_rule"]["pointwise_vnni"] >= 10   # the 1x1 convolutions and the classifier
-    assert schedules["by_rule"]["depthwise_int8"] >= 8      # channels in int32 vectors, requantized per tile
+        assert schedules["by_rule"]["depthwise_int8"] >= 8    # channels in int32 vectors, requantized per tile
     x = np.random.default_rng(0).standard_normal((4, *artifact.input_shape[1:])).astype(np.float32)
     vm = relax.VirtualMachine(tvm.runtime.load_module(str(artifact.library_path)), tvm.cpu())
     got = np.concatenate([vm["main"](tvm.runtime.tensor(x[i:i + 1])).numpy() for i in range(len(x))])
