@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter
 
 from edge_mnv2.schedules.isa import VectorISA, vector_isa
-from edge_mnv2.schedules.rules import RULES, Rule
+from edge_mnv2.schedules.rules import RULES, Rule, first_fitting
 
 SCHEDULED = "tirx.is_scheduled"
 
@@ -56,7 +56,7 @@ def default_schedules(target, provenance: dict | None = None, rules: tuple[Rule,
                 if provenance is not None:
                     provenance[gv.name_hint] = dict(source_of_scheduled or {"source": "scheduled"})
                 continue
-            found = next(((r, result) for r in rules if (result := r.apply(func, isa)) is not None), None)
+            found = first_fitting(func, isa, rules)
             if found is None:
                 if provenance is not None:
                     provenance[gv.name_hint] = {"source": "none"}

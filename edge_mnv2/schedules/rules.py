@@ -120,3 +120,8 @@ def rule(name: str) -> Rule:
         if r.name == name:
             return r
     raise KeyError(f"no schedule rule {name!r}; rules: {', '.join(r.name for r in RULES)}")
+
+
+def first_fitting(func, isa: VectorISA, rules: tuple[Rule, ...] = RULES):
+    """``(rule, (schedule, params))`` of the first of ``rules`` that takes ``func``, or None."""
+    return next(((r, result) for r in rules if (result := r.apply(func, isa)) is not None), None)

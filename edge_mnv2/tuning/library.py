@@ -19,10 +19,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from edge_mnv2.schedules.isa import vector_isa
-from edge_mnv2.schedules.rules import RULES
-
 from edge_mnv2.schedules.conv_nhwc import DoesNotFit, depthwise_nhwc, pointwise_nhwc
+from edge_mnv2.schedules.isa import vector_isa
+from edge_mnv2.schedules.rules import first_fitting
 from edge_mnv2.tuning.database import top_records
 from edge_mnv2.tuning.seed import measure_tasks
 
@@ -46,12 +45,10 @@ def default_rule(mod, target):
     """The schedule the first fitting default rule gives the task ``mod`` on ``target``: the one a
     zero-trial build compiles."""
     func = mod["main"] if hasattr(mod, "functions_items") else mod
-    isa = vector_isa(target)
-    for r in RULES:
-        found = r.apply(func, isa)
-        if found is not None:
-            return found[0]
-    raise DoesNotFit("no default rule fits this kernel")
+    found = first_fitting(func, vector_isa(target))
+    if found is None:
+        raise DoesNotFit("no default rule fits this kernel")
+    return found[1][0]
 
 
 LIBRARY: tuple[HandSchedule, ...] = (

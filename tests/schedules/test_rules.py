@@ -8,7 +8,7 @@ import pytest
 
 from edge_mnv2.schedules.apply import _prepack
 from edge_mnv2.schedules.isa import vector_isa
-from edge_mnv2.schedules.rules import RULES, rule
+from edge_mnv2.schedules.rules import RULES, first_fitting, rule
 
 # One size of each family: the classifier, SSDLite and both DeepLab heads.
 FAMILIES = ("mobilenet_v2_0.35_96", "ssdlite_mobilenet_v2_0.35_96", "deeplabv3_mobilenet_v2_0.35_96",
@@ -61,7 +61,7 @@ def _run(func, target, args) -> np.ndarray:
 
 
 def _first_rule(func, isa):
-    return next(((r, result) for r in RULES if (result := r.apply(func, isa)) is not None), (None, None))
+    return first_fitting(func, isa) or (None, None)
 
 
 def test_every_kernel_of_every_family_gets_a_rule_and_the_convolutions_their_own(kernels):
