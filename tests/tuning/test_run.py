@@ -23,11 +23,12 @@ MODEL = "mobilenet_v2_0.35_96"
 
 @pytest.fixture(scope="module")
 def tuned_root(tmp_path_factory):
-    """A log root holding a short host tuning run of mobilenet_v2_0.35_96: the search alone, so that some
+    """A log root holding a short host tuning run of mobilenet_v2_0.35_96: the search alone, so that most
     tasks have no record yet (with the library, every task starts with its default rule's record; that
-    run is tests/tuning/test_library.py's)."""
+    run is tests/tuning/test_library.py's). Two rounds, so that two tasks have records: a log seeded
+    from it and cut back to one task's records has a task left to seed."""
     root = tmp_path_factory.mktemp("tuning_logs")
-    result = tune_model(MODEL, load_target("host"), trials=16, log_root=root, schedule_library=False)
+    result = tune_model(MODEL, load_target("host"), trials=32, log_root=root, schedule_library=False)
     return root, result
 
 
@@ -404,7 +405,8 @@ def test_killing_a_run_keeps_every_record_and_a_rerun_continues(tmp_path, how):
     after = _records(log)
     assert set(kept) <= set(after)              # nothing measured before the kill was lost
 
-    total, new = map(int, re.search(r"(\d+) trials \((\d+) new\)", rerun.stdout).groups())
+    # ", N hand-written" follows "new" when the kill came while the default schedules were being measured
+    total, new = map(int, re.search(r"(\d+) trials \((\d+) new[,)]", rerun.stdout).groups())
     assert total - new >= 16 and new <= 32      # it continued from the log instead of starting again
 
 
