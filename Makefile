@@ -4,7 +4,7 @@ BIN := $(VENV)/bin
 DEMO_DIR ?= demo-out
 PYTEST_ARGS ?=
 
-.PHONY: setup demo test test-fast clean
+.PHONY: setup demo test test-fast lint clean
 
 setup:
 	@VENV=$(VENV) bash scripts/setup.sh
@@ -14,6 +14,10 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# ruff's lint rules are in pyproject.toml ([tool.ruff])
+lint: setup
+	$(BIN)/python -m ruff check .
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)

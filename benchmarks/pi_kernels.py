@@ -53,7 +53,8 @@ def main() -> int:
     total = counted.median.total
     lines = [f"{args.model} on the emulated {image.recipe.cpu} ({args.target}), 0 trials: {total / 1e6:.2f} M "
              f"instructions per inference, {len(counted.kernels)} kernel calls (counts, not time)", "",
-             "| kernel | calls | M instructions | share | rule (tile) | vector FMA | vector loads/stores | integer + branch |",
+             "| kernel | calls | M instructions | share | rule (tile) | vector FMA | vector loads/stores "
+             "| integer + branch |",
              "|---|---|---|---|---|---|---|---|"]
     for name, regions in rows[:args.top]:
         entry = kernels.get(name.removesuffix("_prepacked"), kernels.get(name, {}))

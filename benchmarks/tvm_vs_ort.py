@@ -5,11 +5,11 @@
                                               [--log LABEL=DIR ...]
 
 Every runtime runs in a process of its own (see isolated.py), batch 1, interleaved round by round
-(each round times every runtime ``--runs`` times, in a shuffled order), so machine load hits them alike; the table gives medians over
-all runs and ratios to ONNX Runtime with its default threads. "TVM tuned" applies the model's log in
-tuning_logs/host/ (and is left out when there is none); ``--log LABEL=DIR`` adds a build tuned with
-another log of the same model (an older log, one tuned another way), timed in the same rounds. Not a
-test: run it on a quiet machine.
+(each round times every runtime ``--runs`` times, in a shuffled order), so machine load hits them alike;
+the table gives medians over all runs and ratios to ONNX Runtime with its default threads. "TVM tuned"
+applies the model's log in tuning_logs/host/ (and is left out when there is none); ``--log LABEL=DIR``
+adds a build tuned with another log of the same model (an older log, one tuned another way), timed in
+the same rounds. Not a test: run it on a quiet machine.
 """
 
 from __future__ import annotations

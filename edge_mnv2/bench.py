@@ -178,8 +178,8 @@ def _run_on_device(device: DeviceHarness, artifact: Artifact, settings: BenchSet
             what = "the baseline" if key == "baseline" else "the device"
             with progress.stage(f"evaluating {len(inputs)} images on {what}"):
                 for i in progress.bar(range(len(inputs)), "images", total=len(inputs)):
-                    outputs[key].append(device.step(f"run image {i}",
-                                                    lambda: device.models[names[key]].run(inputs[i:i + 1])))
+                    outputs[key].append(device.step(f"run image {i}",   # step calls it at once
+                                                    lambda: device.models[names[key]].run(inputs[i:i + 1])))  # noqa: B023
 
         def timed(key: str, count: int) -> list[float]:
             model = device.models[names[key]]
@@ -190,13 +190,13 @@ def _run_on_device(device: DeviceHarness, artifact: Artifact, settings: BenchSet
             x = inputs[:1]
             if settings.warmup:
                 for key in on_device:
-                    device.step("warm up", lambda: timed(key, settings.warmup))
+                    device.step("warm up", lambda: timed(key, settings.warmup))  # noqa: B023 (called at once)
                 for peer in peers.values():
                     peer.time(x, settings.warmup)
             for count in progress.bar(_split(settings.repeat, settings.rounds), "rounds"):
                 for key in on_device:
                     time.sleep(SETTLE_S)
-                    samples[key] += device.step("time the model", lambda: timed(key, count))
+                    samples[key] += device.step("time the model", lambda: timed(key, count))  # noqa: B023
                 for name, peer in peers.items():
                     time.sleep(SETTLE_S)
                     samples[name] += peer.time(x, count)

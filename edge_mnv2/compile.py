@@ -33,7 +33,8 @@ DEFAULT_CPU_LAYOUT = "NHWC"
 
 def cpu_pipeline(target, database: bool = False, weight_prepack: bool = True, prepacked: list | None = None,
                  provenance: dict | None = None, log: str | None = None):
-    """The Relax pipeline of a CPU build (and of a GPU build from a prepacked log), as a pass, so that ``relax.build`` takes the target's ``exec_mode``:
+    """The Relax pipeline of a CPU build (and of a GPU build from a prepacked log), as a pass, so that
+    ``relax.build`` takes the target's ``exec_mode``:
     TVM's legalization and fusion, then, with ``database`` (a MetaSchedule database in scope), the tuning
     log's schedules where it has them (MetaSchedule's ``compile_relax`` as a pass), and the default
     schedule rules (:mod:`edge_mnv2.schedules`) for every kernel left unscheduled. ``provenance`` is

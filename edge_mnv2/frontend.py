@@ -46,7 +46,8 @@ def relax_module(proto: onnx.ModelProto):
                            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from exc
 
 
-def load_source(model_or_onnx: str | Path, checkpoint=None, seed: int = DEFAULT_SEED) -> tuple[onnx.ModelProto, str | None]:
+def load_source(model_or_onnx: str | Path, checkpoint=None,
+                seed: int = DEFAULT_SEED) -> tuple[onnx.ModelProto, str | None]:
     """The ONNX model a CLI argument names (a registered model is exported on the fly) and its name."""
     if is_onnx_path(model_or_onnx):
         proto = load_onnx(model_or_onnx)

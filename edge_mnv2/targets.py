@@ -126,7 +126,8 @@ def load_target(name_or_path: str | Path) -> TargetSpec:
             raise UnknownTargetError(f"target file {str(path)!r} lacks the required key {key!r}")
     if not isinstance(data["tvm"], dict) or "kind" not in data["tvm"]:
         raise UnknownTargetError(f"target file {str(path)!r}: [tvm] must be a table with a 'kind'")
-    check_exec_mode(data.get("export", {}).get("exec_mode", "bytecode"), f"target file {str(path)!r}: [export] exec_mode")
+    check_exec_mode(data.get("export", {}).get("exec_mode", "bytecode"),
+                    f"target file {str(path)!r}: [export] exec_mode")
     return TargetSpec(name=data["name"], description=data.get("description", ""), tvm=data["tvm"],
                       device=data.get("device", "cpu"), rpc_key=data.get("rpc_key", data["name"]),
                       export=data.get("export", {}), emulate=data.get("emulate", {}),

@@ -52,7 +52,8 @@ def test_models_lists_the_registry_with_published_figures(capsys):
     (["export", "mobilenet_v2_0.35_96", "--checkpoint", "nope.pt"], ["nope.pt"]),
     (["tune", "mobilenet_v2_0.35_96", "--seed-from", "nowhere"], ["nowhere", "is not a tuning log"]),
     (["tune", "mobilenet_v2_0.35_96", "--tasks", "0"], ["--tasks must be at least 1, got 0"]),
-    (["compile", "mobilenet_v2_0.35_96", "--exec-mode", "jit"], ["--exec-mode = 'jit' is not an exec mode", "'bytecode'"]),
+    (["compile", "mobilenet_v2_0.35_96", "--exec-mode", "jit"],
+     ["--exec-mode = 'jit' is not an exec mode", "'bytecode'"]),
 ])
 def test_user_mistakes_are_one_line(tmp_path, args, needles):
     assert_one_line_error(run_cli(*args, cwd=tmp_path), *needles)

@@ -101,7 +101,8 @@ def test_empty_custom_folder(tmp_path, monkeypatch):
     ('[tvm]\nkind = "llvm"\n', "'name'"),
     ('name = "x"\n[tvm]\nmcpu = "native"\n', "'kind'"),
     ('name = "x"\ntvm = "llvm"\n', "'kind'"),
-    ('name = "x"\n[tvm]\nkind = "llvm"\n[export]\nexec_mode = "jit"\n', "[export] exec_mode = 'jit' is not an exec mode; use one of 'bytecode'"),
+    ('name = "x"\n[tvm]\nkind = "llvm"\n[export]\nexec_mode = "jit"\n',
+     "[export] exec_mode = 'jit' is not an exec mode; use one of 'bytecode'"),
 ])
 def test_malformed_target_file(tmp_path, monkeypatch, text, words):
     (tmp_path / "bad.toml").write_text(text)

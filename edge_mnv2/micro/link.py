@@ -115,7 +115,7 @@ class SerialLink:
         self.open()
         timeout = self.timeout if timeout is None else timeout
         problem = ""
-        for attempt in range(2):
+        for _attempt in range(2):
             self._drain()
             seq = self._next_seq()
             self._serial.write(P.encode_frame(msg_type, seq, payload))

@@ -106,7 +106,7 @@ class SSDLite(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         boxes, logits = [], []
-        for fmap, box, cls, a in zip(self.feature_maps(x), self.box_head, self.cls_head, self.num_anchors):
+        for fmap, box, cls in zip(self.feature_maps(x), self.box_head, self.cls_head):
             n = fmap.shape[0]
             # [N, a*k, H, W] -> [N, H, W, a*k] -> [N, H*W*a, k]: the anchors' order (row, column, box).
             boxes.append(box(fmap).permute(0, 2, 3, 1).reshape(n, -1, 4))

@@ -150,8 +150,8 @@ def build_module(model: QuantizedModel, input_shape: tuple[int, int, int, int], 
                         acc = bb.emit_te(conv2d_nhwc, src, const(layer.weight.transpose(2, 3, 1, 0), "int8"),
                                          layer.stride, layer.padding, zp)
                     elif layer.groups == oc and ic == 1:
-                        acc = bb.emit_te(depthwise_conv2d_nhwc, src, const(layer.weight[:, 0].transpose(1, 2, 0), "int8"),
-                                         layer.stride, layer.padding, zp)
+                        weight = const(layer.weight[:, 0].transpose(1, 2, 0), "int8")
+                        acc = bb.emit_te(depthwise_conv2d_nhwc, src, weight, layer.stride, layer.padding, zp)
                     else:
                         raise CompileError(f"the VNNI int8 layout has no kernel for a convolution with "
                                            f"{layer.groups} groups of {ic} channels (only dense and "

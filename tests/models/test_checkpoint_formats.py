@@ -35,7 +35,8 @@ def blocks(width):
 
 
 def bn(prefix, ch, gen):
-    return {f"{prefix}.weight": torch.rand(ch, generator=gen) + 0.5, f"{prefix}.bias": torch.randn(ch, generator=gen) * 0.1,
+    return {f"{prefix}.weight": torch.rand(ch, generator=gen) + 0.5,
+            f"{prefix}.bias": torch.randn(ch, generator=gen) * 0.1,
             f"{prefix}.running_mean": torch.randn(ch, generator=gen) * 0.1,
             f"{prefix}.running_var": torch.rand(ch, generator=gen) + 0.5,
             f"{prefix}.num_batches_tracked": torch.tensor(0)}

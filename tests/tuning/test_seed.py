@@ -40,7 +40,8 @@ def test_a_prepacked_log_starts_from_a_plain_logs_schedules(tmp_path):
     # the run's entry says where its first schedules came from
     assert meta["runs"][-1]["seeded_from"] == {"log": str(plain.log), "top": 3, "seeded": 3}
     # they are the plain log's best three schedules (not samples of a search of its own) ...
-    best = sorted(records(plain.log), key=lambda r: sum(r[1][1]) / len(r[1][1]))[:3]   # as MetaSchedule ranks: mean run time
+    # as MetaSchedule ranks: mean run time
+    best = sorted(records(plain.log), key=lambda r: sum(r[1][1]) / len(r[1][1]))[:3]
     assert sorted(map(decisions, records(seeded.log))) == sorted(map(decisions, best))
     # ... replayed with this log's postprocessors: their weights' layout is rewritten
     assert not any("TransformLayout" in json.dumps(r) for r in records(plain.log))
