@@ -1,7 +1,7 @@
 """The ``edge-mnv2`` command: a thin layer over the package's functions.
 
 User mistakes (any :class:`EdgeMnv2Error`) print one line and exit 2; Ctrl-C exits 130 after each
-stage has cleaned up what it was writing.
+stage has cleaned up what it was writing, and SIGTERM or SIGHUP do the same (:mod:`edge_mnv2.signals`).
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ import json
 import sys
 from pathlib import Path
 
-from edge_mnv2 import __version__, progress, runtime_threads
+from edge_mnv2 import __version__, progress, runtime_threads, signals
 from edge_mnv2.errors import EdgeMnv2Error
 from edge_mnv2.relax_layout import LAYOUTS
 from edge_mnv2.targets import EXEC_MODES
@@ -507,7 +507,8 @@ def main(argv: list[str] | None = None) -> int:
     progress.set_quiet(args.quiet)
     try:
         runtime_threads.configure()   # before any kernel runs here or in a process started from here
-        return args.func(args)
+        with signals.terminating_interrupts():   # SIGTERM/SIGHUP stop what a command started, as Ctrl-C does
+            return args.func(args)
     except EdgeMnv2Error as exc:
         print(f"edge-mnv2: error: {exc}", file=sys.stderr)
         return 2
