@@ -99,23 +99,24 @@ class EmulatedBoard:
                                       start_new_session=True)
         self.port = port
         deadline = time.monotonic() + self.startup_timeout
-        while True:
-            code = self._proc.poll()
-            if code is not None:
-                err = self._stderr_text()
-                self.stop()
-                raise EmulatorError(f"{self.qemu} -M {self.machine} exited with code "
-                                    f"{code}: {err or '(no message)'}")
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                    return self
-            except OSError:
-                pass
-            if time.monotonic() > deadline:
-                self.stop()
-                raise EmulatorError(f"{self.qemu} did not open its UART on port {port} within "
-                                    f"{self.startup_timeout:.0f} s")
-            time.sleep(0.05)
+        try:   # interrupted while waiting (Ctrl-C, SIGTERM), qemu must not outlive us
+            while True:
+                code = self._proc.poll()
+                if code is not None:
+                    raise EmulatorError(f"{self.qemu} -M {self.machine} exited with code "
+                                        f"{code}: {self._stderr_text() or '(no message)'}")
+                try:
+                    with socket.create_connection(("127.0.0.1", port), timeout=0.5):
+                        return self
+                except OSError:
+                    pass
+                if time.monotonic() > deadline:
+                    raise EmulatorError(f"{self.qemu} did not open its UART on port {port} within "
+                                        f"{self.startup_timeout:.0f} s")
+                time.sleep(0.05)
+        except BaseException:
+            self.stop()
+            raise
 
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None

@@ -81,16 +81,19 @@ class LocalRPCServer:
         self._log_start = self._log.tell()  # after a restart, readiness is read from the new lines only
         self.process = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
                                         stdin=subprocess.DEVNULL, start_new_session=True, env=env)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise DeviceError(f"{self.describe()} exited with code {self.process.returncode} before it "
-                                  f"was ready; its log: {self.log_path}")
-            if self._log_says("bind to"):
-                return self
-            time.sleep(0.1)
-        self.stop()
-        raise DeviceError(f"{self.describe()} was not ready within {timeout:g} s; its log: {self.log_path}")
+        try:   # interrupted while waiting (Ctrl-C, SIGTERM), its process group must not outlive us
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise DeviceError(f"{self.describe()} exited with code {self.process.returncode} before "
+                                      f"it was ready; its log: {self.log_path}")
+                if self._log_says("bind to"):
+                    return self
+                time.sleep(0.1)
+            raise DeviceError(f"{self.describe()} was not ready within {timeout:g} s; its log: {self.log_path}")
+        except BaseException:
+            self.stop()
+            raise
 
     def _log_says(self, text: str) -> bool:
         try:

@@ -31,16 +31,19 @@ class LocalTracker:
             [sys.executable, "-m", "tvm.exec.rpc_tracker", "--host", self.host, "--port", str(self.port),
              "--port-end", str(self.port + 1)], stdout=self._log, stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL, start_new_session=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise DeviceError(f"the RPC tracker on {self.host}:{self.port} exited with code "
-                                  f"{self.process.returncode}; is the port in use? log: {self._log.name}")
-            if b"bind to" in Path(self._log.name).read_bytes():
-                return self
-            time.sleep(0.1)
-        self.stop()
-        raise DeviceError(f"the RPC tracker was not ready within {timeout:g} s; log: {self._log.name}")
+        try:   # interrupted while waiting (Ctrl-C, SIGTERM), the tracker must not outlive us
+            deadline = time.monotonic() + timeout
+            while time.monotonic() < deadline:
+                if self.process.poll() is not None:
+                    raise DeviceError(f"the RPC tracker on {self.host}:{self.port} exited with code "
+                                      f"{self.process.returncode}; is the port in use? log: {self._log.name}")
+                if b"bind to" in Path(self._log.name).read_bytes():
+                    return self
+                time.sleep(0.1)
+            raise DeviceError(f"the RPC tracker was not ready within {timeout:g} s; log: {self._log.name}")
+        except BaseException:
+            self.stop()
+            raise
 
     def keys(self) -> dict:
         """The tracker's queue: registered device keys and how many are free."""
