@@ -99,10 +99,11 @@ def _environment(image: EmulatorImage, peers: Path | None) -> dict[str, str]:
 
 def count_runtime(image: EmulatorImage, runtime: str, model: Path, x: np.ndarray,
                   settings: CountSettings = CountSettings(), plugin: Path | None = None,
-                  per_kernel: bool = False) -> CountedRuntime:
+                  per_kernel: bool = False, cancel: threading.Event | None = None) -> CountedRuntime:
     """Count ``settings.runs`` inferences of ``model`` (a library for TVM, an .onnx or .tflite for the
     rivals) on ``x`` with ``runtime`` on the emulated CPU of ``image``. ``per_kernel`` (TVM, a build with
-    the bytecode VM): one more run counts each kernel call on its own (``CountedRuntime.kernels``)."""
+    the bytecode VM): one more run counts each kernel call on its own (``CountedRuntime.kernels``). ``cancel``
+    (set under ``_running_lock``): a count whose process starts after it is set stops at once."""
     if per_kernel and runtime != "tvm":
         raise DeviceError(f"per-kernel counts are for TVM's builds, not {runtime!r}")
     if runtime not in RUNTIMES:
@@ -124,7 +125,10 @@ def count_runtime(image: EmulatorImage, runtime: str, model: Path, x: np.ndarray
                                 stderr=subprocess.STDOUT, text=True, start_new_session=True)
         with _running_lock:
             _running.add(proc)
+            cancelled = cancel is not None and cancel.is_set()
         try:
+            if cancelled:   # count_many is stopping every count: this one started too late to be seen
+                raise DeviceError(f"counting {runtime} was cancelled")
             log, _ = proc.communicate(timeout=settings.timeout)
         except subprocess.TimeoutExpired:
             _kill(proc)
@@ -170,14 +174,17 @@ def count_many(image: EmulatorImage, jobs: dict[str, tuple[Path, np.ndarray]],
         prepare_peers(image)   # once, before the processes that need it start
     workers = workers or max(1, min(len(jobs), os.cpu_count() or 1))
     pool = ThreadPoolExecutor(workers)
+    cancel = threading.Event()
     try:
-        futures = {runtime: pool.submit(count_runtime, image, runtime, model, x, settings, plugin)
+        futures = {runtime: pool.submit(count_runtime, image, runtime, model, x, settings, plugin, cancel=cancel)
                    for runtime, (model, x) in jobs.items()}
         return {runtime: future.result() for runtime, future in futures.items()}
     except BaseException:
-        # Ctrl-C (or one count failing) stops every count still running: none is left behind.
+        # Ctrl-C, SIGTERM (or one count failing) stops every count still running: none is left behind, not
+        # even one whose thread was about to start it.
         pool.shutdown(wait=False, cancel_futures=True)
         with _running_lock:
+            cancel.set()
             procs = list(_running)
         for proc in procs:
             _kill(proc)
