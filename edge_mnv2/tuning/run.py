@@ -92,25 +92,31 @@ INTERRUPTED_MESSAGE = ("edge-mnv2: interrupted; every measured trial is kept in 
 
 @contextlib.contextmanager
 def _ctrl_c_exits():
-    """Ctrl-C while MetaSchedule runs ends the process at once, cleanly.
+    """Ctrl-C (or SIGTERM, SIGHUP) while MetaSchedule runs ends the process at once, cleanly.
 
     A KeyboardInterrupt raised inside MetaSchedule's C++ loop (e.g. while its cost model trains)
     cannot unwind through it: the process dies in std::terminate. Python signal handlers run only
     between Python steps, never inside the database's C++ writes, and every measured candidate is
-    already on disk, so exiting from the handler loses nothing.
+    already on disk, so exiting from the handler loses nothing. The builder's and runner's workers are
+    killed first: a terminal's Ctrl-C reaches them too, a SIGTERM sent to this process alone does not.
     """
     def handler(signum, frame):
+        from tvm.support.popen_pool import kill_child_processes
+
         print(f"\n{INTERRUPTED_MESSAGE}", file=sys.stderr, flush=True)
+        kill_child_processes(os.getpid())
         os._exit(130)
 
     if threading.current_thread() is not threading.main_thread():   # only the main thread gets signals
         yield
         return
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+                if signum == signal.SIGINT or signal.getsignal(signum) is not signal.SIG_IGN}   # as nohup left it
     try:
         yield
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for signum, old in previous.items():
+            signal.signal(signum, signal.SIG_DFL if old is None else old)
 
 
 @dataclass(frozen=True)
