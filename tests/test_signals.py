@@ -207,3 +207,20 @@ def test_flash_on_an_emulated_board_stops_qemu_on_sigterm(mps2_firmware):
 def test_bench_on_the_embedded_local_server_stops_it_on_sigterm(small_artifact):
     _terminate(["bench", str(small_artifact.directory), "--images", "4"], _running("tvm.exec.rpc_server"),
                expect_code=130)
+
+
+@pytest.mark.slow
+def test_a_count_started_after_count_many_stopped_is_killed_at_once(rpi4b_image, tmp_path):
+    import numpy as np
+
+    from edge_mnv2.errors import DeviceError
+    from edge_mnv2.remote.instructions import counting
+    from edge_mnv2.remote.instructions.plugin import build_plugin
+
+    cancel = threading.Event()
+    cancel.set()   # as count_many does (under the lock) when Ctrl-C or SIGTERM stops it
+    started = time.monotonic()
+    with pytest.raises(DeviceError, match="cancelled"):
+        counting.count_runtime(rpi4b_image, "tvm", tmp_path / "model.so", np.zeros((1, 3), np.float32),
+                               plugin=build_plugin(), cancel=cancel)
+    assert time.monotonic() - started < 30 and not counting._running
