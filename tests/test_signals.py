@@ -21,16 +21,14 @@ import pytest
 from edge_mnv2 import cli
 from edge_mnv2.signals import Terminated, terminating_interrupts
 
-
 # -- the context manager -------------------------------------------------------------------------------
 
 def test_sigterm_and_sighup_raise_a_keyboard_interrupt_inside_and_handlers_come_back_after():
     before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
     for signum in (signal.SIGTERM, signal.SIGHUP):
-        with pytest.raises(KeyboardInterrupt) as caught:
-            with terminating_interrupts():
-                os.kill(os.getpid(), signum)
-                time.sleep(5)   # the handler runs at the next Python step
+        with pytest.raises(KeyboardInterrupt) as caught, terminating_interrupts():
+            os.kill(os.getpid(), signum)
+            time.sleep(5)   # the handler runs at the next Python step
         assert isinstance(caught.value, Terminated) and caught.value.signum == signum
         assert {s: signal.getsignal(s) for s in before} == before
 
