@@ -54,7 +54,7 @@ def read_image(path):
     try:
         from PIL import Image
     except ImportError:
-        raise SystemExit(f"{path}: without Pillow only .ppm (P6) and .npy images are read")
+        raise SystemExit(f"{path}: without Pillow only .ppm (P6) and .npy images are read") from None
     return np.asarray(Image.open(path).convert("RGB"), dtype=np.uint8)
 
 
