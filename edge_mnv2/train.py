@@ -124,15 +124,20 @@ def checkpoint_payload(model: nn.Module, cfg: TrainConfig, data, history: list[d
 
 
 class _DeferredInterrupt:
-    """The first Ctrl-C is taken at the next step boundary, where the exact state can be saved (a step
-    cut in half has already moved BatchNorm statistics). A second Ctrl-C stops at once; the state saved
-    at the last epoch boundary remains."""
+    """The first Ctrl-C (or SIGTERM/SIGHUP: what systemd or a container runtime sends before it kills)
+    is taken at the next step boundary, where the exact state can be saved (a step cut in half has
+    already moved BatchNorm statistics). A second one stops at once; the state saved at the last epoch
+    boundary remains."""
+
+    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
 
     def __init__(self):
         self.requested = False
-        self._previous = None
+        self._previous: dict = {}
         if threading.current_thread() is threading.main_thread():
-            self._previous = signal.signal(signal.SIGINT, self._handle)
+            for sig in self.SIGNALS:
+                if sig != getattr(signal, "SIGHUP", None) or signal.getsignal(sig) is not signal.SIG_IGN:
+                    self._previous[sig] = signal.signal(sig, self._handle)   # nohup's SIGHUP stays ignored
 
     def _handle(self, signum, frame):
         if self.requested:
@@ -141,9 +146,9 @@ class _DeferredInterrupt:
         print("\n  stopping after this step (Ctrl-C again to stop now)", file=sys.stderr, flush=True)
 
     def restore(self) -> None:
-        if self._previous is not None:
-            signal.signal(signal.SIGINT, self._previous)
-            self._previous = None
+        for sig, previous in self._previous.items():
+            signal.signal(sig, previous)
+        self._previous = {}
 
 
 def train(cfg: TrainConfig, output: str | Path, resume: bool = False) -> dict:

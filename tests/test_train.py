@@ -7,6 +7,7 @@ import signal
 import pytest
 import torch
 
+from edge_mnv2 import signals
 from edge_mnv2.errors import CheckpointError, EdgeMnv2Error
 from edge_mnv2.models import get_spec
 from edge_mnv2.models.weights import build_model, read_checkpoint
@@ -33,15 +34,15 @@ def test_writes_weights_state_and_log(tmp_path):
 
 
 
-def _ctrl_c_during_step(monkeypatch, calls: int):
-    """Press Ctrl-C (a real SIGINT to this process) while optimizer step number ``calls`` runs."""
+def _ctrl_c_during_step(monkeypatch, calls: int, sig: int = signal.SIGINT):
+    """Press Ctrl-C (a real SIGINT to this process; or send ``sig``) while optimizer step ``calls`` runs."""
     original = RMSpropTF.step
     count = {"n": 0}
 
     def step(self, closure=None):
         count["n"] += 1
         if count["n"] == calls:
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), sig)
         return original(self, closure)
 
     monkeypatch.setattr(RMSpropTF, "step", step)
@@ -55,14 +56,15 @@ def ctrl_c_raises():
     signal.signal(signal.SIGINT, previous)
 
 
-def test_resume_after_ctrl_c_gives_the_same_weights(tmp_path, monkeypatch, ctrl_c_raises):
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_resume_after_ctrl_c_gives_the_same_weights(tmp_path, monkeypatch, ctrl_c_raises, sig):
     straight = tmp_path / "straight.pt"
     train(TINY, straight)
 
     resumed = tmp_path / "resumed.pt"
     with monkeypatch.context() as m:
-        _ctrl_c_during_step(m, 7)  # during the second step of the second epoch (5 steps per epoch)
-        with pytest.raises(KeyboardInterrupt):
+        _ctrl_c_during_step(m, 7, sig)  # during the second step of the second epoch (5 steps per epoch)
+        with pytest.raises(KeyboardInterrupt), signals.terminating_interrupts():   # as the CLI runs it
             train(TINY, resumed)
     saved = torch.load(state_path(resumed), weights_only=True)
     assert (saved["epoch"], saved["step"]) == (1, 2)  # that step finished, then training stopped
