@@ -7,21 +7,19 @@ The value ``"native"`` stands for what this machine detects (its CPU, its core c
 
 from __future__ import annotations
 
-import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from edge_mnv2 import runtime_threads
 from edge_mnv2.errors import UnknownTargetError
-
-TARGETS_ENV = "EDGE_MNV2_TARGETS"
-_REPO_TARGETS = Path(__file__).resolve().parent.parent / "targets"
+from edge_mnv2.resources import TARGETS_ENV, data_dir  # noqa: F401 (TARGETS_ENV: imported from here too)
 
 
 def targets_dir() -> Path:
-    """The folder target files are read from (``$EDGE_MNV2_TARGETS`` or the project's ``targets/``)."""
-    return Path(os.environ.get(TARGETS_ENV, _REPO_TARGETS))
+    """The folder target files are read from (``$EDGE_MNV2_TARGETS``, else the project's ``targets/``: see
+    :mod:`edge_mnv2.resources`)."""
+    return data_dir("targets")
 
 
 EXEC_MODES = ("bytecode", "compiled")   # relax.build's exec_mode

@@ -15,18 +15,18 @@ from pathlib import Path
 
 from edge_mnv2.errors import FirmwareBuildError, FirmwareTooLargeError
 from edge_mnv2.micro.board import BoardConfig, board_config
+from edge_mnv2.resources import FIRMWARE_ENV, data_dir
 from edge_mnv2.targets import TargetSpec
 
-FIRMWARE_ENV = "EDGE_MNV2_FIRMWARE"
-_REPO_FIRMWARE = Path(__file__).resolve().parents[2] / "firmware"
 GCC = "arm-none-eabi-gcc"
 SIZE = "arm-none-eabi-size"
 _OVERFLOW = re.compile(r"region `(\w+)' overflowed by (\d+) bytes")
 
 
 def firmware_dir() -> Path:
-    """The firmware sources (``$EDGE_MNV2_FIRMWARE`` or the project's ``firmware/``)."""
-    return Path(os.environ.get(FIRMWARE_ENV, _REPO_FIRMWARE))
+    """The firmware sources (``$EDGE_MNV2_FIRMWARE``, else the project's ``firmware/``: see
+    :mod:`edge_mnv2.resources`)."""
+    return data_dir("firmware")
 
 
 @dataclass(frozen=True)

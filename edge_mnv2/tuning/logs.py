@@ -13,10 +13,9 @@ import os
 from pathlib import Path
 
 from edge_mnv2.errors import EdgeMnv2Error
+from edge_mnv2.resources import LOGS_ENV, logs_read_roots, logs_write_root  # noqa: F401 (LOGS_ENV: imported from here too)
 from edge_mnv2.targets import TargetSpec
 
-LOGS_ENV = "EDGE_MNV2_TUNING_LOGS"
-_REPO_LOGS = Path(__file__).resolve().parents[2] / "tuning_logs"
 DB_FILES = ("database_workload.json", "database_tuning_record.json")
 META_FILE = "tuning.json"
 PREPACK_KEY = "weight_prepack"   # tuning.json and the target's [tuning] table
@@ -28,7 +27,15 @@ SEEDED_KEY = "seeded_from"       # a tuning.json run entry: the --seed-from log,
 
 
 def logs_root() -> Path:
-    return Path(os.environ.get(LOGS_ENV, _REPO_LOGS))
+    """Where ``tune`` keeps logs: ``$EDGE_MNV2_TUNING_LOGS``, else the project's ``tuning_logs/``, except for
+    an installed tool: the user's folder (see :mod:`edge_mnv2.resources`)."""
+    return logs_write_root()
+
+
+def search_roots(root: Path | None = None) -> list[Path]:
+    """The folders logs are looked up in, best first: ``root`` alone if given, else where ``tune`` keeps
+    logs and then (an installed tool) the logs shipped in the package."""
+    return [root] if root is not None else logs_read_roots()
 
 
 CPU_SEP = "@"   # tuning_logs/host@znver5/: the host's logs for a CPU other than the one host/ was tuned on
@@ -59,18 +66,20 @@ def log_targets(target: str, cpu: str | None = None) -> list[str]:
 
 def find_log(target: str, model: str | None, root: Path | None = None, cpu: str | None = None) -> Path | None:
     """The log for (target, model): the model's own, else its architecture's (``<arch>.<tag>`` -> ``<arch>``),
-    in this CPU's folder (``<target>@<cpu>``) before the target's.
+    in this CPU's folder (``<target>@<cpu>``) before the target's; the user's logs before the shipped ones
+    (:func:`search_roots`).
 
     Weights do not change the tuned workloads, so a tagged model uses its architecture's log; a log of
     another architecture or target is never looked at.
     """
     if not model:
         return None
-    for folder in log_targets(target, cpu):
-        for name in (model, architecture_of(model)):
-            path = log_dir(folder, name, root)
-            if is_log(path):
-                return path
+    for base in search_roots(root):
+        for folder in log_targets(target, cpu):
+            for name in (model, architecture_of(model)):
+                path = log_dir(folder, name, base)
+                if is_log(path):
+                    return path
     return None
 
 

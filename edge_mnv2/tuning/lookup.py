@@ -13,7 +13,7 @@ from pathlib import Path
 
 from edge_mnv2 import progress
 from edge_mnv2.tuning.database import coverage, extract_tasks, open_database
-from edge_mnv2.tuning.logs import is_log, log_dir, log_targets
+from edge_mnv2.tuning.logs import is_log, log_dir, log_targets, search_roots
 from edge_mnv2.tuning.settings import log_layout, log_weight_prepack
 
 
@@ -30,12 +30,14 @@ class LogMatch:
 
 
 def candidate_logs(target_name: str, cpu: str | None, root: Path | None = None) -> list[Path]:
-    """Every float log of the target, this CPU's folder first (int8 logs hold other kernels)."""
+    """Every float log of the target, this CPU's folder first, the user's logs before the shipped ones (int8
+    logs hold other kernels)."""
     out = []
-    for folder in log_targets(target_name, cpu):
-        base = log_dir(folder, "x", root).parent
-        if base.is_dir():
-            out += [p for p in sorted(base.iterdir()) if is_log(p) and not p.name.endswith(".int8")]
+    for top in search_roots(root):
+        for folder in log_targets(target_name, cpu):
+            base = log_dir(folder, "x", top).parent
+            if base.is_dir():
+                out += [p for p in sorted(base.iterdir()) if is_log(p) and not p.name.endswith(".int8")]
     return out
 
 
