@@ -29,7 +29,7 @@ fi
 build_plugin() { "$VENV/bin/python" -m edge_mnv2.remote.instructions.plugin >/dev/null; }
 
 stamp="$VENV/.edge-mnv2-installed"
-want=$(cat pyproject.toml scripts/setup.sh | sha256sum | cut -d' ' -f1)
+want=$(cat pyproject.toml setup.py MANIFEST.in scripts/setup.sh | sha256sum | cut -d' ' -f1)
 if [ -x "$VENV/bin/python" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
   build_plugin
   exit 0
