@@ -11,7 +11,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from edge_mnv2.data.labelled import LabelledSet, open_split
 from edge_mnv2.errors import EdgeMnv2Error
+from edge_mnv2.metrics import topk_accuracy
 
 SHAPES_SETS = {"detection": "shapes-detection", "segmentation": "shapes-segmentation"}
 MATCH_IOU = 0.5
@@ -19,7 +21,21 @@ NEG_POS_RATIO = 3
 
 
 def to_input(images_uint8: np.ndarray, preprocessing) -> torch.Tensor:
+    """uint8 NHWC images as the normalized channels-last batch a model takes (training and evaluation alike)."""
     return torch.from_numpy(preprocessing.normalize(images_uint8)).contiguous(memory_format=torch.channels_last)
+
+
+def evaluate(model: nn.Module, data: LabelledSet, preprocessing, batch_size: int = 250) -> dict:
+    """Top-1/top-5 (%) of a classifier ``model`` on ``data``, plus its outputs."""
+    model.eval()
+    outputs = []
+    with torch.inference_mode():
+        for start in range(0, len(data), batch_size):
+            idx = np.arange(start, min(start + batch_size, len(data)))
+            outputs.append(model(to_input(data.batch(idx), preprocessing)).float().numpy())
+    logits = np.concatenate(outputs)
+    return {"top1": topk_accuracy(logits, data.labels, 1), "top5": topk_accuracy(logits, data.labels, 5),
+            "outputs": logits}
 
 
 def _flip(images: np.ndarray, flips: np.ndarray) -> np.ndarray:
@@ -41,8 +57,6 @@ class Task:
         return self.cfg.data
 
     def open_data(self):
-        from edge_mnv2.data.labelled import open_split
-
         spec, cfg = self.spec, self.cfg
         train_set = open_split(cfg.data, "train", spec.resolution, cfg.train_size, 0, spec.preprocessing)
         val_set = open_split(cfg.data, "val", spec.resolution, cfg.val_size, 0, spec.preprocessing,
@@ -70,8 +84,6 @@ class Task:
         return {"loss": f"{loss_sum / seen:.3f}", "acc": f"{100 * stats.get('correct', 0) / seen:.1f}"}
 
     def evaluate(self, model: nn.Module, data) -> dict:
-        from edge_mnv2.train import evaluate
-
         val = evaluate(model, data, self.spec.preprocessing)
         return {"val_top1": val["top1"], "val_top5": val["top5"]}
 

@@ -31,12 +31,9 @@ import torch
 from torch import nn
 
 from edge_mnv2 import progress
-from edge_mnv2.data.labelled import LabelledSet
 from edge_mnv2.errors import CheckpointError, EdgeMnv2Error
-from edge_mnv2.metrics import topk_accuracy
 from edge_mnv2.models import get_spec
 from edge_mnv2.optim import RMSpropTF
-from edge_mnv2.tasks import to_input  # shared with the task definitions
 
 
 @dataclass(frozen=True)
@@ -83,19 +80,6 @@ def _atomic_save(obj, path: Path) -> None:
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def evaluate(model: nn.Module, data: LabelledSet, preprocessing, batch_size: int = 250) -> dict:
-    """Top-1/top-5 (%) of ``model`` on ``data``, plus its outputs."""
-    model.eval()
-    outputs = []
-    with torch.inference_mode():
-        for start in range(0, len(data), batch_size):
-            idx = np.arange(start, min(start + batch_size, len(data)))
-            outputs.append(model(to_input(data.batch(idx), preprocessing)).float().numpy())
-    logits = np.concatenate(outputs)
-    return {"top1": topk_accuracy(logits, data.labels, 1), "top5": topk_accuracy(logits, data.labels, 5),
-            "outputs": logits}
 
 
 def _epoch_order(seed: int, epoch: int, n: int) -> tuple[np.ndarray, np.ndarray]:

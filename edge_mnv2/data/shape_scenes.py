@@ -187,19 +187,3 @@ def generate(split: SceneSplit, workers: int | None = None) -> list[Scene]:
 def _chunk(args) -> list[Scene]:
     split, start, stop = args
     return split.scenes(start, stop)
-
-
-def validation_set(dataset: str, size: int, resolution: int, num_classes: int | None = None):
-    """``(images_uint8, targets)`` of the validation split of a generated scene set named in metadata.
-
-    ``dataset`` is ``shapes-detection`` (targets: per-image ``(boxes, labels)``) or ``shapes-segmentation``
-    (targets: masks ``(N, H, W)``); ``num_classes`` is the model's (defaults: all shape classes).
-    """
-    from edge_mnv2.data import shapes_detection, shapes_segmentation
-    from edge_mnv2.errors import EdgeMnv2Error
-
-    modules = {shapes_detection.DATASET: shapes_detection, shapes_segmentation.DATASET: shapes_segmentation}
-    if dataset not in modules:
-        raise EdgeMnv2Error(f"unknown generated scene set {dataset!r}; use one of {', '.join(modules)}")
-    module = modules[dataset]
-    return module.validation_arrays(size, resolution, num_classes or module.DEFAULT_NUM_CLASSES)

@@ -95,7 +95,7 @@ def test_textured_objects_are_their_whole_outline_when_filled():
 
 
 def test_validation_set_by_dataset_name():
-    from edge_mnv2.data.shape_scenes import validation_set
+    from edge_mnv2.data.scene_sets import validation_set
 
     images, targets = validation_set("shapes-detection", 3, 64)
     assert np.array_equal(images, shapes_detection.validation_arrays(3, 64)[0]) and len(targets) == 3

@@ -14,7 +14,7 @@ def test_a_segmenter_is_shipped():
 
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_model_is_as_accurate_as_its_card_says(name):
-    from edge_mnv2.data.shape_scenes import validation_set
+    from edge_mnv2.data.scene_sets import validation_set
     from edge_mnv2.tasks import to_input
 
     spec = get_spec(name)
