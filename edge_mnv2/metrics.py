@@ -57,3 +57,14 @@ def topk_accuracy(outputs: np.ndarray, labels: np.ndarray, k: int = 1) -> float:
     k = min(k, outputs.shape[1])
     top = np.argsort(-outputs, axis=1)[:, :k]
     return float(100.0 * np.mean((top == labels[:, None]).any(axis=1)))
+
+
+METRIC_LABELS = (("val_top1", "val top-1"), ("val_map50", "val mAP@0.5"), ("val_miou", "val mIoU"))
+
+
+def headline_metric(metrics: dict) -> str:
+    """The validation figure a model's task is judged by (top-1, mAP@0.5 or mIoU), for people."""
+    for key, label in METRIC_LABELS:
+        if key in metrics:
+            return f"{label} {metrics[key]:.2f}%"
+    return "no validation figure"

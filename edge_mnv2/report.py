@@ -141,3 +141,11 @@ def _where(device: dict) -> str:
     if device["kind"] == "emulated":
         return f"{device.get('key') or 'board'}, emulated CPU {device.get('cpu', '?')} on 127.0.0.1"
     return f"{device['host']}:{device['port']}"
+
+
+def failure_report(artifact: str, error: Exception, device: dict) -> dict:
+    """The JSON report of a failed device run: what failed, on which device, and what happened before it."""
+    details = getattr(error, "details", {})   # a DeviceError carries the device it reached and the incidents
+    return {"status": "failed", "artifact": artifact, "device": details.get("device", device),
+            "incidents": details.get("incidents", []),
+            "failure": {"error": str(error), "type": type(error).__name__}}

@@ -7,11 +7,12 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from edge_mnv2.errors import FlashError
+from edge_mnv2.artifact import Artifact, load_artifact
+from edge_mnv2.errors import EdgeMnv2Error, FlashError
 from edge_mnv2.micro.board import board_config
 from edge_mnv2.micro.firmware import FirmwareBuild
 from edge_mnv2.micro.qemu import EmulatedBoard
-from edge_mnv2.targets import TargetSpec
+from edge_mnv2.targets import TargetSpec, load_target
 
 FLASH_TIMEOUT_S = 300
 
@@ -50,6 +51,19 @@ def _images(elf_or_artifact: str | Path | FirmwareBuild) -> dict[str, Path]:
     if not path.is_file():
         raise FlashError(f"firmware {str(path)!r} does not exist; build the firmware first")
     return {"elf": path, "bin": path.with_suffix(".bin"), "hex": path.with_suffix(".hex")}
+
+
+def load_firmware(artifact_path: str | Path, target_name: str | None = None) -> tuple[Artifact, TargetSpec]:
+    """A verified firmware artifact and the board to flash it to (default: the board it was built for)."""
+    artifact = load_artifact(artifact_path)
+    artifact.verify()
+    if not artifact.is_micro:
+        raise EdgeMnv2Error(f"artifact {artifact_path!r} is not firmware (built for {artifact.target_name}); "
+                            "compile it for a microcontroller target first")
+    target = load_target(target_name or artifact.target_name)
+    if target.name != artifact.target_name:
+        raise EdgeMnv2Error(f"artifact {artifact_path!r} was built for {artifact.target_name}, not {target.name}")
+    return artifact, target
 
 
 def flash(elf_or_artifact: str | Path | FirmwareBuild, target: TargetSpec,

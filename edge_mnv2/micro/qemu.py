@@ -121,6 +121,11 @@ class EmulatedBoard:
     def alive(self) -> bool:
         return self._proc is not None and self._proc.poll() is None
 
+    def wait(self, poll_s: float = 0.5) -> None:
+        """Return when qemu exits (the firmware stopped, or qemu was killed); Ctrl-C interrupts the wait."""
+        while self.alive():
+            time.sleep(poll_s)
+
     def check(self) -> None:
         """Raise :class:`EmulatorError` (with qemu's stderr) if qemu has died."""
         if self._proc is not None and self._proc.poll() is not None:
