@@ -1,0 +1,34 @@
+"""The ``edge-mnv2`` command: a thin layer over the package's functions.
+
+User mistakes (any :class:`EdgeMnv2Error`) print one line and exit 2; Ctrl-C exits 130 after each
+stage has cleaned up what it was writing, and SIGTERM or SIGHUP do the same (:mod:`edge_mnv2.signals`).
+
+:mod:`edge_mnv2.cli.parser` holds the commands and options, :mod:`edge_mnv2.cli.commands` one handler per
+command; the work itself is done by the package's modules.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from edge_mnv2 import progress, runtime_threads, signals
+from edge_mnv2.cli.parser import build_parser
+from edge_mnv2.errors import EdgeMnv2Error
+
+__all__ = ["build_parser", "main"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Run the command ``argv`` names (default: ``sys.argv[1:]``); the process's exit code."""
+    args = build_parser().parse_args(argv)
+    progress.set_quiet(args.quiet)
+    try:
+        runtime_threads.configure()   # before any kernel runs here or in a process started from here
+        with signals.terminating_interrupts():   # SIGTERM/SIGHUP stop what a command started, as Ctrl-C does
+            return args.func(args)
+    except EdgeMnv2Error as exc:
+        print(f"edge-mnv2: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("edge-mnv2: interrupted; nothing half-written was left behind", file=sys.stderr)
+        return 130
