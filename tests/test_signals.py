@@ -72,7 +72,7 @@ def test_the_command_exits_130_on_sigterm_as_on_ctrl_c(monkeypatch, capsys):
         time.sleep(5)
         return 0
 
-    monkeypatch.setattr(cli, "_cmd_models", models)
+    monkeypatch.setattr(cli.commands, "cmd_models", models)   # the parser binds it when main builds it
     monkeypatch.setattr(cli.runtime_threads, "configure", lambda: 1)   # leaves this process's environment be
     assert cli.main(["models"]) == 130
     assert "interrupted" in capsys.readouterr().err
