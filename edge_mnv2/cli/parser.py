@@ -12,7 +12,9 @@ from edge_mnv2.relax_layout import LAYOUTS
 from edge_mnv2.targets import EXEC_MODES
 from edge_mnv2.tuning.prune import DEFAULT_KEEP
 
-DESCRIPTION = "The ``edge-mnv2`` command: a thin layer over the package's functions."
+DESCRIPTION = ("Train, export, compile, tune and measure MobileNetV2-family models on edge hardware "
+               "(Raspberry Pi, Jetson, microcontrollers, this machine) through Apache TVM. "
+               "Run 'edge-mnv2 COMMAND --help' for a command's options.")
 
 
 def _add_bench_options(p: argparse.ArgumentParser) -> None:
