@@ -61,7 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=0, help="seed of the random weights when no checkpoint")
     p.add_argument("-o", "--output", type=Path, help="artifact folder (default: build/MODEL-TARGET)")
     p.add_argument("--no-tuning-log", action="store_true",
-                   help="ignore tuning_logs/TARGET/MODEL and build with TVM's default schedules")
+                   help="apply no tuning log: every kernel gets its default schedule rule (docs/default-schedules.md)")
     p.add_argument("--quantize", choices=["int8"], help="post-training quantization: kernels compute in int8")
     p.add_argument("--calibration", metavar="DATA",
                    help="calibration images for --quantize: 'shapes', a folder with train/, or 'synthetic' "
