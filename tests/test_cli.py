@@ -201,3 +201,15 @@ def test_microcontroller_commands_refuse_the_wrong_artifact_in_one_line(small_ar
     assert_one_line_error(run_cli("bench", host, "--target", "mps3-an547"), "is not firmware")
     assert_one_line_error(run_cli("compile", "mobilenet_v2_0.35_96", "--target", "nrf52840dk", "-o",
                                   str(small_artifact.directory.parent / "nrf")), "does not fit nrf52840dk")
+
+
+def test_a_reader_that_goes_away_ends_the_command_quietly():
+    """`edge-mnv2 models | head`: no traceback when the pipe closes, exit 141 as a shell reports SIGPIPE."""
+    code = ("import sys\nfrom edge_mnv2.cli import commands, main\n"
+            "commands.cmd_models = lambda args: [print('x' * 100) for _ in range(100_000)] and 0\n"
+            "sys.exit(main(['-q', 'models']))\n")
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert proc.stdout.readline().startswith(b"xxx")
+    proc.stdout.close()                       # 10 MB more to write: the pipe breaks
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=120) == 141 and "Traceback" not in err and "Broken pipe" not in err, err

@@ -9,6 +9,7 @@ command; the work itself is done by the package's modules.
 
 from __future__ import annotations
 
+import os
 import sys
 
 from edge_mnv2 import progress, runtime_threads, signals
@@ -29,6 +30,11 @@ def main(argv: list[str] | None = None) -> int:
     except EdgeMnv2Error as exc:
         print(f"edge-mnv2: error: {exc}", file=sys.stderr)
         return 2
+    except BrokenPipeError:
+        # the reader went away (`edge-mnv2 models | head`): stop quietly, as other command-line tools do;
+        # stdout goes to /dev/null so that the interpreter's final flush does not fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141   # 128 + SIGPIPE, what a shell reports for a tool killed by the broken pipe
     except KeyboardInterrupt:
         print("edge-mnv2: interrupted; nothing half-written was left behind", file=sys.stderr)
         return 130
