@@ -15,7 +15,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 
 SIGNALS = (signal.SIGTERM, signal.SIGHUP)
 
@@ -29,15 +29,30 @@ class Terminated(KeyboardInterrupt):
 
 
 @contextlib.contextmanager
-def terminating_interrupts(signals: tuple[int, ...] = SIGNALS) -> Iterator[None]:
-    """Turn ``signals`` into :class:`Terminated` while the block runs, then put the previous handlers back.
+def handled(handler: Callable, signums: tuple[int, ...]) -> Iterator[None]:
+    """Run ``handler`` on each of ``signums`` while the block runs, then put the previous handlers back.
 
     Only the main thread can set handlers (and only it receives Python's signal handling), so elsewhere
-    this does nothing. A signal that is ignored on entry (SIGHUP under ``nohup``) stays ignored.
+    this does nothing. A signal other than SIGINT that is ignored on entry (SIGHUP under ``nohup``) stays
+    ignored; SIGINT is always taken (a background job's SIGINT is ignored by the shell, not by the user).
     """
     if threading.current_thread() is not threading.main_thread():
         yield
         return
+    previous = {}
+    try:
+        for signum in signums:
+            if signum == signal.SIGINT or signal.getsignal(signum) is not signal.SIG_IGN:
+                previous[signum] = signal.signal(signum, handler)
+        yield
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, signal.SIG_DFL if old is None else old)   # None: set outside Python
+
+
+@contextlib.contextmanager
+def terminating_interrupts(signals: tuple[int, ...] = SIGNALS) -> Iterator[None]:
+    """Turn ``signals`` into :class:`Terminated` while the block runs (see :func:`handled`)."""
     raised = False
 
     def handler(signum, frame):
@@ -47,12 +62,5 @@ def terminating_interrupts(signals: tuple[int, ...] = SIGNALS) -> Iterator[None]
         raised = True
         raise Terminated(signum)
 
-    previous = {}
-    try:
-        for signum in signals:
-            if signal.getsignal(signum) is not signal.SIG_IGN:
-                previous[signum] = signal.signal(signum, handler)
+    with handled(handler, signals):
         yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, signal.SIG_DFL if old is None else old)

@@ -17,11 +17,11 @@ from a trained classifier's ``features`` (the paper starts from ImageNet-trained
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
 import sys
-import threading
 import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from edge_mnv2 import progress
+from edge_mnv2 import progress, signals
 from edge_mnv2.errors import CheckpointError, EdgeMnv2Error
 from edge_mnv2.models import get_spec
 from edge_mnv2.optim import RMSpropTF
@@ -113,15 +113,10 @@ class _DeferredInterrupt:
     already moved BatchNorm statistics). A second one stops at once; the state saved at the last epoch
     boundary remains."""
 
-    SIGNALS = tuple(getattr(signal, name) for name in ("SIGINT", "SIGTERM", "SIGHUP") if hasattr(signal, name))
-
     def __init__(self):
         self.requested = False
-        self._previous: dict = {}
-        if threading.current_thread() is threading.main_thread():
-            for sig in self.SIGNALS:
-                if sig != getattr(signal, "SIGHUP", None) or signal.getsignal(sig) is not signal.SIG_IGN:
-                    self._previous[sig] = signal.signal(sig, self._handle)   # nohup's SIGHUP stays ignored
+        self._handlers = contextlib.ExitStack()
+        self._handlers.enter_context(signals.handled(self._handle, (signal.SIGINT, *signals.SIGNALS)))
 
     def _handle(self, signum, frame):
         if self.requested:
@@ -130,9 +125,7 @@ class _DeferredInterrupt:
         print("\n  stopping after this step (Ctrl-C again to stop now)", file=sys.stderr, flush=True)
 
     def restore(self) -> None:
-        for sig, previous in self._previous.items():
-            signal.signal(sig, previous)
-        self._previous = {}
+        self._handlers.close()
 
 
 def train(cfg: TrainConfig, output: str | Path, resume: bool = False) -> dict:

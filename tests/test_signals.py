@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 from edge_mnv2 import cli
-from edge_mnv2.signals import Terminated, terminating_interrupts
+from edge_mnv2.signals import Terminated, handled, terminating_interrupts
 
 # -- the context manager -------------------------------------------------------------------------------
 
@@ -77,6 +77,24 @@ def test_the_command_exits_130_on_sigterm_as_on_ctrl_c(monkeypatch, capsys):
     assert cli.main(["models"]) == 130
     assert "interrupted" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
+
+
+def test_handled_always_takes_sigint_keeps_an_ignored_sighup_ignored_and_restores(monkeypatch):
+    seen = []
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM)}
+    signal.signal(signal.SIGINT, signal.SIG_IGN)   # as in a background job
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)   # as under nohup
+    try:
+        with handled(lambda signum, frame: seen.append(signum), (signal.SIGINT, signal.SIGHUP, signal.SIGTERM)):
+            for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
+                os.kill(os.getpid(), signum)
+                time.sleep(0.05)   # the handler runs between bytecodes of the main thread
+        assert seen == [signal.SIGINT, signal.SIGTERM]
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN and signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
+        assert signal.getsignal(signal.SIGTERM) == previous[signal.SIGTERM]
+    finally:
+        for signum, old in previous.items():
+            signal.signal(signum, old)
 
 
 # -- the commands ---------------------------------------------------------------------------------------

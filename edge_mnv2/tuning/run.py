@@ -15,7 +15,6 @@ import os
 import shutil
 import signal
 import sys
-import threading
 import time
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -24,6 +23,8 @@ from pathlib import Path
 from edge_mnv2 import progress, relax_layout
 from edge_mnv2.errors import EdgeMnv2Error
 from edge_mnv2.remote.address import DeviceAddress
+from edge_mnv2.signals import SIGNALS as TERMINATING
+from edge_mnv2.signals import handled
 from edge_mnv2.targets import TargetSpec
 from edge_mnv2.tuning.builder import persistent_builder, warm_up
 from edge_mnv2.tuning.database import (best_ms, coverage, estimated_latency_ms, extract_tasks, focus_tasks,
@@ -107,16 +108,8 @@ def _ctrl_c_exits():
         kill_child_processes(os.getpid())
         os._exit(130)
 
-    if threading.current_thread() is not threading.main_thread():   # only the main thread gets signals
+    with handled(handler, (signal.SIGINT, *TERMINATING)):
         yield
-        return
-    previous = {signum: signal.signal(signum, handler) for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-                if signum == signal.SIGINT or signal.getsignal(signum) is not signal.SIG_IGN}   # as nohup left it
-    try:
-        yield
-    finally:
-        for signum, old in previous.items():
-            signal.signal(signum, signal.SIG_DFL if old is None else old)
 
 
 @dataclass(frozen=True)
