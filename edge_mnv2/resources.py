@@ -69,6 +69,12 @@ def data_dir(folder: str) -> Path:
     return PACKAGED_DATA / folder
 
 
+def chosen_by(folder: str) -> str | None:
+    """The environment variable that chose ``folder``'s location (for error messages), or None."""
+    source = data_source(folder)
+    return FOLDER_ENVS[folder] if source == "env" else DATA_ENV if source == "data-env" else None
+
+
 def user_data_dir() -> Path:
     """The user's own edge-mnv2 data: ``$XDG_DATA_HOME/edge-mnv2`` (``~/.local/share/edge-mnv2``)."""
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"

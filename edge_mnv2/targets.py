@@ -13,7 +13,7 @@ from pathlib import Path
 
 from edge_mnv2 import runtime_threads
 from edge_mnv2.errors import UnknownTargetError
-from edge_mnv2.resources import TARGETS_ENV, data_dir  # noqa: F401 (TARGETS_ENV: imported from here too)
+from edge_mnv2.resources import TARGETS_ENV, chosen_by, data_dir  # noqa: F401 (TARGETS_ENV: imported from here too)
 
 
 def targets_dir() -> Path:
@@ -113,7 +113,9 @@ def load_target(name_or_path: str | Path) -> TargetSpec:
     candidate = Path(name_or_path)
     path = candidate if candidate.suffix == ".toml" else targets_dir() / f"{name_or_path}.toml"
     if not path.is_file():
-        valid = ", ".join(list_targets()) or f"none (no .toml files in {targets_dir()})"
+        variable = chosen_by("targets")
+        hint = f"; ${variable} chose it: unset it or point it at a folder of target files" if variable else ""
+        valid = ", ".join(list_targets()) or f"none (no .toml files in {targets_dir()}{hint})"
         raise UnknownTargetError(f"unknown target {str(name_or_path)!r}; valid targets: {valid}")
     try:
         data = tomllib.loads(path.read_text())

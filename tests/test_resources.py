@@ -84,3 +84,14 @@ def test_describe_gives_the_rule_s_answer():
     shown = json.loads(json.dumps(resources.describe()))   # what ``python -m edge_mnv2.resources`` prints
     assert shown["checkout"] == str(REPO)
     assert shown["targets"] == {"path": str(REPO / "targets"), "source": "checkout"}
+
+
+def test_a_variable_pointing_nowhere_is_named_in_the_error(monkeypatch, tmp_path):
+    from edge_mnv2.errors import UnknownTargetError
+    from edge_mnv2.targets import load_target
+
+    monkeypatch.setenv(DATA_ENV, str(tmp_path / "nowhere"))
+    with pytest.raises(UnknownTargetError, match=r"\$EDGE_MNV2_DATA chose it: unset it"):
+        load_target("rpi4b")
+    monkeypatch.delenv(DATA_ENV)
+    assert load_target("rpi4b").name == "rpi4b"   # the checkout's, no variable to blame
