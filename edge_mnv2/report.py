@@ -52,10 +52,13 @@ def format_table(report: dict) -> str:
         c = report["cycles"]
         lines.append(f"{'ticks (median)':<30} {c['median']:>12,.0f} at {c['clock_hz'] / 1e6:g} MHz")
     if "instructions" in report and "median" in report["instructions"]:   # a microcontroller's icount
+        per_mac = report["instructions"].get("per_mac")
         lines.append(f"{'instructions (median)':<30} {report['instructions']['median']:>12,.0f}  "
-                     "(qemu -icount: deterministic)")
+                     + (f"{per_mac:.2f} per MAC  " if per_mac else "") + "(qemu -icount: deterministic)")
     if "instructions" in report and "mix" in report["instructions"]:
         lines += ["", *instruction_lines(report)]
+    if report.get("per_layer"):
+        lines += ["", *per_layer_lines(report["per_layer"])]
     if "memory" in report:
         m = report["memory"]
         lines += ["", "memory on the board (bytes)",
@@ -105,6 +108,20 @@ def format_table(report: dict) -> str:
                   f"  top-1 agreement        {acc['top1_agreement_vs_host']:.1f} %",
                   f"  max abs error          {acc['max_abs_error_vs_host']:.2e}"]
     return "\n".join(lines)
+
+
+def per_layer_lines(rows: list[dict]) -> list[str]:
+    """The per-layer table of a board's profile: instructions (emulated) or milliseconds per step."""
+    counted = "instructions" in rows[0]
+    total = sum(r["instructions"] if counted else r["ms"] for r in rows) or 1
+    head = f"{'step':<46} {'instructions' if counted else 'ms':>12} {'share':>6} {'per MAC':>8}"
+    lines = ["per layer (the last image)", head, "-" * len(head)]
+    for r in rows:
+        value = r["instructions"] if counted else r["ms"]
+        per_mac = f"{r['instructions_per_mac']:.2f}" if "instructions_per_mac" in r else "-"
+        lines.append(f"{r['name'][:46]:<46} {value:>12,.{0 if counted else 3}f} {value / total * 100:>5.1f}% "
+                     f"{per_mac:>8}")
+    return lines
 
 
 def instruction_lines(report: dict) -> list[str]:

@@ -69,8 +69,10 @@ def cmd_compile(args: argparse.Namespace) -> int:
     files = artifact.metadata["files"]
     if artifact.is_micro:
         micro = artifact.metadata["micro"]
-        print(f"{artifact.directory}: {files['firmware']['path']} for {artifact.target_name}: {micro['kernels']} "
-              f"C kernels, {micro['calls']} steps, arena {micro['arena_bytes']:,} B (one buffer per tensor: "
+        code = (f"int8 kernels ({micro['implementation']})" if micro.get("runtime") == "mnv2_nn"
+                else f"{micro['kernels']} C kernels")
+        print(f"{artifact.directory}: {files['firmware']['path']} for {artifact.target_name}: {code}"
+              f", {micro['calls']} steps, arena {micro['arena_bytes']:,} B (one buffer per tensor: "
               f"{micro['unshared_arena_bytes']:,} B), flash {micro['memory']['flash_total']:,} B, "
               f"RAM {micro['memory']['ram_total']:,} B")
         return 0

@@ -28,7 +28,7 @@ MICRO_IMAGES = 100   # default images for a serial bench: each costs seconds ove
 
 
 def _input_format(artifact: Artifact) -> InputFormat:
-    manifest = json.loads((artifact.directory / artifact.metadata["micro"]["directory"] / MANIFEST).read_text())
+    manifest = _manifest(artifact)
     return InputFormat(**{k: tuple(v) if isinstance(v, list) else v for k, v in manifest["input_format"].items()})
 
 
@@ -106,6 +106,7 @@ def bench_micro(artifact_path, target: str | TargetSpec | None = None, port: str
                 out, t = link.run(images[i])
                 outputs.append(out.reshape(1, *artifact.metadata["output"]["shape"][1:]))
                 ticks.append(int(t))
+            step_ticks = link.profile()   # the last image's per-step ticks
         device.update(clock_hz=info.clock_hz, protocol=info.protocol_version, model_id=f"0x{info.model_id:08x}")
     outputs = np.concatenate(outputs)
 
@@ -159,7 +160,38 @@ def bench_micro(artifact_path, target: str | TargetSpec | None = None, port: str
                                   "min": float(min(instructions)), "max": float(max(instructions)),
                                   "note": "qemu -icount shift=0: 1 instruction = 1 ns of virtual time; "
                                           "resolution one SysTick tick"}
+        macs = micro.get("macs")
+        if macs:
+            report["instructions"]["per_mac"] = round(median / macs, 4)
+    if step_ticks is not None:
+        report["per_layer"] = per_layer(_manifest(artifact)["steps"], step_ticks, clock, bool(device.get("emulated")))
     return report
+
+
+def _manifest(artifact: Artifact) -> dict:
+    return json.loads((artifact.directory / artifact.metadata["micro"]["directory"] / MANIFEST).read_text())
+
+
+def per_layer(steps: list[dict], ticks: list[int], clock_hz: int, emulated: bool) -> list[dict]:
+    """One entry per step of the model: its name, ticks and milliseconds, and on an emulated board its
+    instructions (and per multiply-accumulate where the step has MACs)."""
+    from edge_mnv2.micro.qemu import instructions_from_ticks
+
+    if len(steps) != len(ticks):
+        raise DeviceError(f"the board profiled {len(ticks)} steps, the artifact's model has {len(steps)}: "
+                          "flash the firmware of this artifact")
+    rows = []
+    for step, t in zip(steps, ticks, strict=True):
+        row = {"name": step.get("name", step.get("kernel")), "kind": step.get("kind", "kernel"), "ticks": int(t),
+               "ms": round(t / clock_hz * 1e3, 4)}
+        if step.get("macs"):
+            row["macs"] = int(step["macs"])
+        if emulated:
+            row["instructions"] = instructions_from_ticks(t, clock_hz)
+            if step.get("macs"):
+                row["instructions_per_mac"] = round(row["instructions"] / step["macs"], 3)
+        rows.append(row)
+    return rows
 
 
 def _scratch_dir():

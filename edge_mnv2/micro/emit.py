@@ -32,6 +32,20 @@ _PRELUDE = """\
 #include <stdint.h>
 #define TVM_DLL
 """
+# Ticks of each step of the last run, kept when the firmware builds with MODEL_PROFILE (ticks.h is the
+# firmware's SysTick counter; under qemu -icount a tick is a fixed number of instructions).
+PROFILE_MACROS = """\
+#ifdef MODEL_PROFILE
+#include "ticks.h"
+uint32_t model_step_ticks[MODEL_STEPS];
+#define PROFILE_BEGIN() uint64_t profile_t_ = ticks_now()
+#define PROFILE_STEP(i) do { uint64_t now_ = ticks_now(); \\
+    model_step_ticks[i] = (uint32_t)(now_ - profile_t_); profile_t_ = now_; } while (0)
+#else
+#define PROFILE_BEGIN() do { } while (0)
+#define PROFILE_STEP(i) do { } while (0)
+#endif
+"""
 
 
 @dataclass(frozen=True)
@@ -97,7 +111,7 @@ def _model_c(plan: ExecutionPlan, arena: ArenaPlan, kernels: dict[str, Kernel], 
              fmt: InputFormat, name_map: dict[str, str]) -> str:
     inp = plan.tensors[plan.input_id]
     _, channels, height, width = inp.shape
-    lines = [_PRELUDE, '#include "model.h"', "", "/* kernels (kernels.c) */"]
+    lines = [_PRELUDE, '#include "model.h"', "", PROFILE_MACROS, "/* kernels (kernels.c) */"]
     for kernel in kernels.values():
         params = ", ".join(f"{ctype}* {p}" for ctype, p in zip(kernel.param_types, kernel.params, strict=True))
         lines.append(f"void {kernel.name}({params});")
@@ -118,10 +132,11 @@ def _model_c(plan: ExecutionPlan, arena: ArenaPlan, kernels: dict[str, Kernel], 
             return f"({ctype}*)(model_weights + {const_offsets[tid]})"
         return f"({ctype}*)(model_arena + {arena.offsets[tid]})"
 
-    lines += ["int32_t model_run(const float *input, float *output) {"]
+    lines += ["int32_t model_run(const float *input, float *output) {", "  PROFILE_BEGIN();"]
     for step, call in enumerate(plan.calls):
         args = ", ".join(ref(t) for t in (*call.args, *call.outputs))
         lines.append(f"  {name_map[call.kernel]}({args});   /* step {step} */")
+        lines.append(f"  PROFILE_STEP({step});")
     lines += ["  return 0;", "}", ""]
     mean = ", ".join(_c_float(m) for m in fmt.mean)
     std = ", ".join(_c_float(s) for s in fmt.std)
@@ -159,11 +174,15 @@ def _model_h(name: str, model_id: int, plan: ExecutionPlan, arena: ArenaPlan, we
 #define MODEL_OUTPUT_ELEMS {out_elems}
 #define MODEL_ARENA_BYTES {arena.arena_bytes}
 #define MODEL_WEIGHT_BYTES {weight_bytes}
+#define MODEL_STEPS {len(plan.calls)}
 
 /* uint8 HWC image (MODEL_INPUT_H * MODEL_INPUT_W * MODEL_INPUT_C bytes) -> the model's float input */
 void model_preprocess_u8(const uint8_t *hwc, float *input);
 /* Runs the model; 0 on success. */
 int32_t model_run(const float *input, float *output);
+#ifdef MODEL_PROFILE
+extern uint32_t model_step_ticks[MODEL_STEPS];
+#endif
 
 #endif
 """
@@ -208,7 +227,8 @@ def write_model_dir(directory: Path, name: str, plan: ExecutionPlan, arena: Aren
     manifest = {**sources.to_dict(), "model": name, "input_format": asdict(fmt),
                 "input": {"shape": list(inp.shape), "dtype": inp.dtype},
                 "output": {"shape": list(out.shape), "dtype": out.dtype},
-                "steps": [{"kernel": name_map[call.kernel], "args": [plan.tensors[t].name for t in call.args],
+                "steps": [{"name": name_map[call.kernel], "kernel": name_map[call.kernel],
+                           "args": [plan.tensors[t].name for t in call.args],
                            "output": plan.tensors[call.outputs[0]].name} for call in plan.calls],
                 "arena": {plan.tensors[t].name: {"offset": off, "bytes": arena.sizes[t],
                                                  "live": list(arena.lifetimes[t])}

@@ -176,6 +176,20 @@ class SerialLink:
                 f"device returned {outputs.size} outputs, INFO announced {info.output_elems}")
         return outputs, ticks
 
+    def profile(self) -> list[int] | None:
+        """Ticks of each step of the last run (the model's steps, in order), or None from firmware
+        that keeps no profile."""
+        try:
+            reply = self.request(P.MsgType.PROFILE, b"", P.MsgType.PROFILE_REPLY, self.run_timeout)
+        except DeviceReportedError as exc:
+            if getattr(exc, "code", None) == P.ErrorCode.UNKNOWN_TYPE:
+                return None
+            raise
+        count, = struct.unpack_from("<I", reply.payload)
+        if len(reply.payload) != 4 + 4 * count:
+            raise SerialProtocolError(f"PROFILE reply of {len(reply.payload)} bytes does not hold {count} steps")
+        return list(struct.unpack_from(f"<{count}I", reply.payload, 4))
+
     def calibrate(self, iterations: int) -> Calibration:
         """Time a loop of known instruction count on the device (see qemu.instructions_from_ticks)."""
         reply = self.request(P.MsgType.CALIBRATE, struct.pack("<I", iterations),

@@ -18,6 +18,12 @@ def _kib(n: int) -> str:
     return f"{n / 1024:,.1f} KiB" if n < 1 << 20 else f"{n / (1 << 20):,.2f} MiB"
 
 
+# The int8 kernels' RAM savings (edge_mnv2.micro.int8_plan.memory_savings), as the report words them.
+SAVINGS = {"input_quantized_in_place": "image quantized in place (no float input)",
+           "in_place_depthwise_and_add": "in-place depthwise and residual adds",
+           "row_streamed_expansions": "expansions streamed by rows into the depthwise ring"}
+
+
 @dataclass(frozen=True)
 class MemoryReport:
     """Flash and RAM of a firmware image, in bytes."""
@@ -34,6 +40,7 @@ class MemoryReport:
     ram_total: int
     ram_available: int
     max_stack_frame: int | None = None   # the largest single frame gcc reported (-fstack-usage)
+    savings: dict | None = None          # bytes of RAM each saving of the int8 kernels gave
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -45,7 +52,8 @@ class MemoryReport:
             f"weights {_kib(self.flash_weights)}, other {_kib(self.flash_other)}",
             f"RAM   {_kib(self.ram_total)} of {_kib(self.ram_available)}: arena {_kib(self.ram_arena)}, "
             f"I/O buffers {_kib(self.ram_io)}, stack {_kib(self.ram_stack)}, other {_kib(self.ram_other)}",
-        ]
+        ] + ([f"RAM saved: {', '.join(f'{SAVINGS[k]} {_kib(v)}' for k, v in self.savings.items())}"]
+             if self.savings else [])
 
 
 def io_bytes(sources: ModelSources) -> int:
@@ -70,7 +78,7 @@ def check_fits(sources: ModelSources, board: BoardConfig, model: str) -> None:
             "resolution, fewer classes), int8, or a board with more memory")
 
 
-def memory_report(sources: ModelSources, build) -> MemoryReport:
+def memory_report(sources: ModelSources, build, savings: dict | None = None) -> MemoryReport:
     """The figures of a built firmware (``edge_mnv2.micro.firmware.FirmwareBuild``)."""
     sizes, board = build.sizes, build.board
     io = io_bytes(sources)
@@ -83,4 +91,4 @@ def memory_report(sources: ModelSources, build) -> MemoryReport:
         flash_available=board.flash.size,
         ram_arena=sources.arena_bytes, ram_io=io, ram_stack=sizes["stack"],
         ram_other=ram_total - sources.arena_bytes - io - sizes["stack"], ram_total=ram_total,
-        ram_available=board.ram.size, max_stack_frame=frame.bytes if frame else None)
+        ram_available=board.ram.size, max_stack_frame=frame.bytes if frame else None, savings=savings)

@@ -44,19 +44,24 @@ def compile_micro(model_or_onnx: str | Path, target: TargetSpec, output_dir: Pat
         model_meta = read_metadata(proto)
         name = log_name(proto, model_or_onnx)
         input_info = tensor_info(proto.graph.input[0], Path(model_or_onnx))
-        quantization, mod = None, None
+        quantization, kernels = None, None
         if quantize:
+            from edge_mnv2.micro.codegen import generate_int8_sources
             from edge_mnv2.quantize import quantized_module
 
-            mod, quantization, _ = quantized_module(model_meta, quantize, calibration, tuple(input_info["shape"]))
-        sources = generate_model_sources(proto, name, staging / MODEL_DIR, model_meta.get("preprocessing"),
-                                         module=mod)
+            shape = tuple(input_info["shape"])
+            _, quantization, quantized = quantized_module(model_meta, quantize, calibration, shape)
+            sources, kernels = generate_int8_sources(quantized, shape, name, staging / MODEL_DIR,
+                                                     model_meta.get("preprocessing"), board.gcc_flags())
+            quantization["kernels"] = f"micro-{kernels['implementation']}"
+        else:
+            sources = generate_model_sources(proto, name, staging / MODEL_DIR, model_meta.get("preprocessing"))
         check_fits(sources, board, name)
         with progress.stage(f"building firmware for {board.name} ({board.cpu}, arm-none-eabi-gcc)"):
             build = build_firmware(staging / MODEL_DIR, target, staging / PROJECT_DIR)
         for built in (build.elf, build.bin):
             shutil.copyfile(built, staging / built.name)
-        report = memory_report(sources, build)
+        report = memory_report(sources, build, savings=kernels["savings"] if kernels else None)
         for line in report.lines():
             print(f"  {line}", file=sys.stderr, flush=True)
         metadata = {
@@ -71,7 +76,8 @@ def compile_micro(model_or_onnx: str | Path, target: TargetSpec, output_dir: Pat
             "target": {"name": target.name, "tvm": target.resolved_tvm(), "device": target.device,
                        "micro": target.micro, "flash": target.flash},
             "micro": {**sources.to_dict(), "directory": MODEL_DIR, "project": PROJECT_DIR,
-                      "memory": report.to_dict()},
+                      "memory": report.to_dict(), "runtime": "mnv2_nn" if kernels else "tvm",
+                      **({"implementation": kernels["implementation"], "macs": kernels["macs"]} if kernels else {})},
             "files": {
                 "firmware": {"path": build.elf.name, "sha256": file_sha256(staging / build.elf.name)},
                 "image": {"path": build.bin.name, "sha256": file_sha256(staging / build.bin.name)},

@@ -46,7 +46,12 @@ def _align(n: int) -> int:
 def plan_arena(plan: ExecutionPlan) -> ArenaPlan:
     """Offsets for every activation of ``plan`` in one arena."""
     lifetimes = plan.lifetimes()
-    sizes = {tid: _align(plan.tensors[tid].nbytes) for tid in lifetimes}
+    return place({tid: plan.tensors[tid].nbytes for tid in lifetimes}, lifetimes)
+
+
+def place(nbytes: dict[int, int], lifetimes: dict[int, tuple[int, int]]) -> ArenaPlan:
+    """Offsets for buffers of ``nbytes`` live over ``lifetimes`` (first and last step, inclusive)."""
+    sizes = {tid: _align(n) for tid, n in nbytes.items()}
     placed: list[tuple[int, int, int, int]] = []   # (offset, end, first step, last step)
     offsets: dict[int, int] = {}
     for tid in sorted(sizes, key=lambda t: (-sizes[t], lifetimes[t][0])):
@@ -60,7 +65,7 @@ def plan_arena(plan: ExecutionPlan) -> ArenaPlan:
         offsets[tid] = offset
         placed.append((offset, offset + sizes[tid], first, last))
     arena = max((off + sizes[t] for t, off in offsets.items()), default=0)
-    result = ArenaPlan(offsets, sizes, lifetimes, arena, sum(sizes.values()))
+    result = ArenaPlan(offsets, sizes, dict(lifetimes), arena, sum(sizes.values()))
     if result.overlaps():
         raise CompileError(f"internal error: the arena plan overlaps live tensors {result.overlaps()[:3]}")
     return result

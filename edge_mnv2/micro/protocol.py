@@ -33,9 +33,11 @@ class MsgType(IntEnum):
     INFO = 0x01
     RUN = 0x02
     CALIBRATE = 0x03
+    PROFILE = 0x04
     INFO_REPLY = 0x81
     RESULT = 0x82
     CALIBRATE_REPLY = 0x83
+    PROFILE_REPLY = 0x84
     ERROR = 0x7F
 
 

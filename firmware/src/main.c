@@ -20,9 +20,14 @@
 /* A frame whose next byte does not come within a quarter second of board time is abandoned. */
 #define RX_TIMEOUT_TICKS ((uint64_t)(CLOCK_HZ) / 4u)
 
+#ifndef MODEL_INPUT_IN_PLACE
 static float g_input[MODEL_INPUT_ELEMS];
+#endif
 static float g_output[MODEL_OUTPUT_ELEMS];
-static uint8_t g_rx[RX_BUFFER_BYTES] __attribute__((aligned(8)));
+/* Placed so that a frame's payload (the image, which an int8 model quantizes in place) starts
+ * 8-byte aligned. */
+static uint8_t g_rx_storage[RX_BUFFER_BYTES + 8] __attribute__((aligned(8)));
+#define g_rx (g_rx_storage + (8 - PROTO_HEADER_BYTES % 8) % 8)
 static uint32_t g_rx_len;
 static uint64_t g_last_byte;
 
@@ -131,8 +136,13 @@ static void handle_run(uint16_t seq, const uint8_t *image, uint32_t length)
     }
     ticks_sync();
     uint64_t t0 = ticks_now();
+#ifdef MODEL_INPUT_IN_PLACE
+    /* the frame is consumed: the image is overwritten with the int8 input where it lies */
+    int32_t rc = model_run_u8((uint8_t *)image, g_output);
+#else
     model_preprocess_u8(image, g_input);
     int32_t rc = model_run(g_input, g_output);
+#endif
     uint64_t t1 = ticks_now();
     if (rc != 0) {
         send_error(seq, ERR_MODEL_FAILED, message_with_int(msg, sizeof msg, "model_run returned ", rc));
@@ -178,6 +188,21 @@ static void handle_calibrate(uint16_t seq, const uint8_t *payload, uint32_t leng
     frame_end();
 }
 
+/* The per-step ticks of the last RUN: u32 count, then a u32 per step. */
+static void handle_profile(uint16_t seq)
+{
+#if defined(MODEL_PROFILE) && defined(MODEL_STEPS)
+    uint8_t n[4];
+    put_le(n, MODEL_STEPS, 4);
+    frame_begin(MSG_PROFILE_REPLY, seq, 4u + 4u * MODEL_STEPS);
+    frame_bytes(n, 4);
+    frame_bytes(model_step_ticks, 4u * MODEL_STEPS); /* little-endian, as the host expects */
+    frame_end();
+#else
+    send_error(seq, ERR_UNKNOWN_TYPE, "this firmware keeps no per-step profile");
+#endif
+}
+
 static void handle_frame(uint8_t version, uint8_t type, uint16_t seq, const uint8_t *payload,
                          uint32_t length)
 {
@@ -191,6 +216,7 @@ static void handle_frame(uint8_t version, uint8_t type, uint16_t seq, const uint
     case MSG_INFO: handle_info(seq); break;
     case MSG_RUN: handle_run(seq, payload, length); break;
     case MSG_CALIBRATE: handle_calibrate(seq, payload, length); break;
+    case MSG_PROFILE: handle_profile(seq); break;
     default:
         send_error(seq, ERR_UNKNOWN_TYPE, message_with_int(msg, sizeof msg, "unknown message type ", type));
     }

@@ -18,9 +18,11 @@ enum proto_type {
     MSG_INFO = 0x01,
     MSG_RUN = 0x02,
     MSG_CALIBRATE = 0x03,
+    MSG_PROFILE = 0x04, /* ticks of each step of the last RUN (firmware built with MODEL_PROFILE) */
     MSG_INFO_REPLY = 0x81,
     MSG_RESULT = 0x82,
     MSG_CALIBRATE_REPLY = 0x83,
+    MSG_PROFILE_REPLY = 0x84,
     MSG_ERROR = 0x7F,
 };
 
