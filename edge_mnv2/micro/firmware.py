@@ -88,12 +88,11 @@ def write_project(model_dir: Path, target: TargetSpec, project_dir: Path) -> Boa
                                  "to the project's firmware/ folder")
     project_dir = Path(project_dir)
     project_dir.mkdir(parents=True, exist_ok=True)
-    for name in ("src", "boards", "nn", "model", "build"):
+    for name in ("src", "boards", "model", "build"):
         shutil.rmtree(project_dir / name, ignore_errors=True)
     shutil.copy(src / "Makefile", project_dir / "Makefile")
     shutil.copytree(src / "src", project_dir / "src")
     shutil.copytree(src / "boards", project_dir / "boards")
-    shutil.copytree(src / "nn", project_dir / "nn", ignore=shutil.ignore_patterns("selftest"))
     shutil.copytree(model_dir, project_dir / "model")
     lines = [f"# {board.name}: written by edge-mnv2 from {target.path or target.name}; `make` rebuilds"]
     lines += [f"{k} = {v}" for k, v in board.make_vars().items()]  # `make VAR=...` still overrides

@@ -37,13 +37,8 @@ class HostModel:
         if shutil.which(cc) is None:
             raise CompileError(f"the host C compiler {cc!r} is not installed; run `make setup`")
         sources: list[str] = list(SOURCES)
-        if manifest.get("runtime") == "mnv2_nn":   # an int8 model calling the kernel library
-            from edge_mnv2.micro.nn_library import library_sources, nn_dir
-
-            shipped = self.model_dir.parent / "firmware" / "nn"   # the artifact's own copy, if any
-            library = shipped if shipped.is_dir() else nn_dir()
-            sources = [s for s in sources if s != "kernels.c"]
-            sources += ["-I", str(library), *(str(p) for p in library_sources(library))]
+        if manifest.get("runtime") == "mnv2_nn":   # an int8 model with its copy of the kernel library
+            sources = sorted(p.name for p in self.model_dir.glob("*.c")) + ["weights.S"]
         # -ffp-contract=off: no fused multiply-adds, so results round like TVM's LLVM build on the host
         cmd = [cc, "-O2", "-shared", "-fPIC", "-ffp-contract=off", "-o", str(self.library), *sources, "-lm"]
         proc = subprocess.run(cmd, cwd=self.model_dir, capture_output=True, text=True)

@@ -1,4 +1,4 @@
-"""Write an int8 model directory that calls edge-mnv2's kernel library (``firmware/nn``).
+"""Write an int8 model directory that calls edge-mnv2's kernel library (``firmware/nn``, copied into it).
 
 Same contract with the firmware as the TVM-generated float model (:mod:`edge_mnv2.micro.emit`):
 ``model.h``, ``model.c`` (``model_run``, ``model_preprocess_u8``), ``weights.bin`` + ``weights.S`` and
@@ -17,6 +17,7 @@ import numpy as np
 
 from edge_mnv2.micro.emit import _PRELUDE, _WEIGHTS_S, MANIFEST, PROFILE_MACROS, InputFormat, ModelSources, _c_float
 from edge_mnv2.micro.int8_plan import ADD, DENSE, DEPTHWISE, POINTWISE, POOL, STEM, Int8Plan
+from edge_mnv2.micro.nn_library import library_files
 from edge_mnv2.micro.planner import ALIGNMENT, ArenaPlan
 
 
@@ -144,6 +145,9 @@ def write_int8_model_dir(directory: Path, name: str, model, plan: Int8Plan, owne
               "  return run(x0, output);", "}", "", _preprocess_c(fmt, c, h, w)]
     model_c = "\n".join(lines)
     model_id = zlib.crc32(data, zlib.crc32(model_c.encode()))
+    for path in library_files():   # the kernels travel with the model, and are part of its identity
+        (directory / path.name).write_bytes(path.read_bytes())
+        model_id = zlib.crc32(path.read_bytes(), model_id)
     (directory / "weights.bin").write_bytes(data)
     (directory / "weights.S").write_text(_WEIGHTS_S)
     (directory / "model.c").write_text(model_c)

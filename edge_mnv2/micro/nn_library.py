@@ -25,9 +25,10 @@ def nn_dir() -> Path:
     return firmware_dir() / NN_DIR
 
 
-def library_sources(directory: Path | None = None) -> list[Path]:
-    """The library's C files (the SIMD ones compile to nothing where the core lacks the extension)."""
-    return sorted((directory or nn_dir()).glob("*.c"))
+def library_files() -> list[Path]:
+    """The library's C files and headers, which an int8 model directory carries (so that it is a
+    self-contained C library; the SIMD files compile to nothing where the core lacks the extension)."""
+    return sorted(p for p in nn_dir().iterdir() if p.is_file() and p.suffix in (".c", ".h"))
 
 
 def evaluate_macros(expressions: list[str], gcc_flags: list[str], cc: str = "arm-none-eabi-gcc") -> list:
