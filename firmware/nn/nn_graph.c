@@ -2,7 +2,22 @@
 #include "mnv2_graph.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <string.h>
+
+/* Row copies for in-place depthwise layers: rows of whole words go a word at a time (newlib-nano's
+ * memcpy copies bytes); gcc must not turn the loop back into a memcpy call. */
+__attribute__((optimize("no-tree-loop-distribute-patterns")))
+static void copy_row(int8_t *dst, const int8_t *src, int32_t n)
+{
+    if ((((uintptr_t)dst | (uintptr_t)src | (uintptr_t)n) & 3u) == 0) {
+        uint32_t *d = (uint32_t *)(void *)dst;
+        const uint32_t *s = (const uint32_t *)(const void *)src;
+        for (int32_t i = 0; i < n / 4; ++i) d[i] = s[i];
+        return;
+    }
+    memcpy(dst, src, (size_t)n);
+}
 
 void mnv2_dw_stream(const int8_t *src, int32_t h, int32_t w, int32_t c, int32_t stride,
                     const mnv2_qconv *expand, int32_t expand_cin, const mnv2_qconv *dw,
@@ -20,7 +35,7 @@ void mnv2_dw_stream(const int8_t *src, int32_t h, int32_t w, int32_t c, int32_t 
                 mnv2_pw_s8(src + next * w * expand_cin, w, expand_cin, expand->w, expand->bias, expand->mult,
                            expand->shift, expand->lo, expand->hi, c, slot, scratch);
             else
-                memcpy(slot, src + next * row, (size_t)row);
+                copy_row(slot, src + next * row, row);
         }
         const int8_t *rows[3];
         for (int32_t k = 0; k < 3; ++k) {

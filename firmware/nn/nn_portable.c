@@ -6,6 +6,16 @@
 void mnv2_quantize_u8(uint8_t *image, int32_t n, int32_t channels, const int8_t *lut)
 {
     int8_t *out = (int8_t *)image;
+    if (channels == 3) { /* RGB: a table per channel, a pixel an iteration */
+        const int8_t *l0 = lut, *l1 = lut + 256, *l2 = lut + 512;
+        for (int32_t i = 0; i < n; i += 3) {
+            uint8_t r = image[i], g = image[i + 1], b = image[i + 2];
+            out[i] = l0[r];
+            out[i + 1] = l1[g];
+            out[i + 2] = l2[b];
+        }
+        return;
+    }
     for (int32_t i = 0; i < n; i += channels)
         for (int32_t c = 0; c < channels; ++c) out[i + c] = lut[c * 256 + image[i + c]];
 }
