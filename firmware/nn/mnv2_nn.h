@@ -49,7 +49,7 @@
 #define MNV2_DW_ARGS const int8_t *const rows[3], int32_t in_w, int32_t channels, int32_t stride, \
     const int8_t *w, const int32_t *bias, const int32_t *mult, int32_t shift, int32_t lo, int32_t hi, \
     int8_t *out, void *scratch
-#define MNV2_DW_SCRATCH(in_w, channels) (2 * 3 * ((in_w) + 4) * ((channels) + 3) / 4 * 4 + 16 * (channels) + 16)
+#define MNV2_DW_SCRATCH(in_w, channels) (2 * 3 * ((in_w) + 4) * ((channels) + 3) / 4 * 4 + 32 * (channels) + 16)
 
 /* Dense k x k convolution (the stem): in [h][w][cin], weights [cout][k][k][cin], zero padding pad,
  * stride -> out [oh][ow][cout], oh = (h + 2 pad - k) / stride + 1. */

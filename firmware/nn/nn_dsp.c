@@ -679,7 +679,8 @@ void mnv2_conv_s8_dsp(MNV2_CONV_ARGS)
 }
 
 /* ---------------------------------------------------------------------------------------------- */
-/* Depthwise 3x3, one output row.
+/* Depthwise 3x3, one output row: the C path, for clamps other than [0, 127] and shift < 32 (the fast
+ * path for ReLU layers follows below).
  *
  * Per group of four channels, the three input rows become int16 pairs of horizontally adjacent
  * pixels in scratch: word S[r][q][c] = (xp[2q], xp[2q+1]) of channel c of the group, where xp is the
@@ -838,14 +839,307 @@ ALWAYS_INLINE void dw_body(const int8_t *const rows[3], int32_t in_w, int32_t ch
         dw_channel_scalar(rows, in_w, channels, stride, w, c, bias[c], mult[c], out, mode, r, relu, lo, hi);
 }
 
+/* ---------------------------------------------------------------------------------------------- */
+/* Depthwise 3x3, fast path (ReLU clamp [0, 127], shift >= 32): one output row in two passes.
+ *
+ * Rows a = rows[0], b = rows[1] are paired vertically, row c = rows[2] horizontally:
+ *   V(i)  = (a[i], b[i])            (int16 pair of one channel; zero outside 0 <= i < in_w)
+ *   Pc(q) = (c[2q - 1], c[2q])
+ * and per channel the weights  Wab_k = (w[0][k], w[1][k]) (k = 0..2), Wc01 = (w[2][0], w[2][1]),
+ * Wc12 = (w[2][1], w[2][2]). Output x (taps x - 1 .. x + 1):
+ *   y(2q)     = Pc(q).Wc01 + c[2q+1] w[2][2]   + V(2q-1).Wab0 + V(2q).Wab1 + V(2q+1).Wab2
+ *   y(2q + 1) = c[2q] w[2][0] + Pc(q+1).Wc12    + V(2q).Wab0   + V(2q+1).Wab1 + V(2q+2).Wab2
+ * i.e. 10 SMLAD-type instructions per two outputs at stride 1 and 5 per output at stride 2.
+ * Pass 1 (C): per channel a stream of blocks H(q) = [Pc(q), V(2q-1), V(2q)], q = 0..NH-1, built four
+ * channels at a time (one 32-bit load per row and pixel, PKHBT/PKHTB + SXTB16), and a table of the
+ * channel's weight pairs, bias and multiplier. Pass 2 (assembly): per channel, H(q) and H(q+1) with
+ * one LDM, the weights in registers or on the stack frame. A NULL row is replaced by a real one with
+ * zero weights. */
+typedef struct {
+    int32_t rnd;            /* 0: 2^(shift-33) */
+    int32_t k;              /* 4: shift - 32 */
+    int32_t C;              /* 8 */
+    int32_t end;            /* 12: (per channel) */
+    int32_t wab[3];         /* 16: (per channel, stride 1) */
+    int32_t pad0;           /* 28 */
+    const int32_t *S;       /* 32: stream of the current channel */
+    int32_t SSb;            /* 36: stream stride, bytes */
+    const int32_t *tab;     /* 40: 7 words per channel: Wab0 Wab1 Wab2 bias Wc01 Wc12 mult */
+    int8_t *out;            /* 44 */
+    int32_t nch;            /* 48 */
+    int32_t span;           /* 52: bytes of out the main loop covers (per channel) */
+    int32_t tail;           /* 56: stride 1: one more output after the pairs */
+    int32_t pad1;           /* 60 */
+} dw_job_t;
+
+__asm__(
+    ".pushsection .text.mnv2_dsp_dw,\"ax\",%progbits\n"
+    ".syntax unified\n"
+    ".thumb\n"
+    ".macro MNV2_DWRQ y, m, rnd, k, rq32\n"
+    "  .if \\rq32\n"
+    "  smmulr \\y, \\y, \\m\n"
+    "  .else\n"
+    "  smmla \\y, \\y, \\m, \\rnd\n"
+    "  asr \\y, \\y, \\k\n"
+    "  .endif\n"
+    "  usat \\y, #7, \\y\n"
+    ".endm\n"
+    ".macro MNV2_DWK name, s2, rq32\n"
+    "  .align 2\n"
+    "  .global \\name\n"
+    "  .hidden \\name\n"
+    "  .type \\name, %function\n"
+    "  .thumb_func\n"
+    "\\name:\n"
+    "  push {r4-r11, lr}\n"
+    "  sub sp, sp, #64\n"
+    "  ldm r0!, {r1-r12}\n"
+    "  stm sp, {r1-r12}\n"
+    "  ldm r0, {r1-r4}\n"
+    "  add r5, sp, #48\n"
+    "  stm r5, {r1-r4}\n"
+    "10:\n"
+    "  ldr r0, [sp, #32]\n"
+    "  ldr r9, [sp, #36]\n"
+    "  add r9, r0, r9\n"
+    "  str r9, [sp, #32]\n"
+    "  ldr r1, [sp, #44]\n"
+    "  add r9, r1, #1\n"
+    "  str r9, [sp, #44]\n"
+    "  ldr r9, [sp, #52]\n"
+    "  add r10, r1, r9\n"
+    "  str r10, [sp, #12]\n"
+    "  ldr r10, [sp, #40]\n"
+    "  ldm r10!, {r2-r8}\n"
+    "  str r10, [sp, #40]\n"
+    "  .if \\s2\n"
+    /* r2-r4 Wab0-2, r5 bias, r6 Wc01, r7 Wc12, r8 mult; data r9 Pc(q) r10 V(2q-1) r11 V(2q) r12 Pc(q+1)
+       lr V(2q+1) */
+    "11:\n"
+    "  ldm r0, {r9-r12, lr}\n"
+    "  add r0, r0, #12\n"
+    "  smlad r9, r9, r6, r5\n"
+    "  smlabt r9, r12, r7, r9\n"
+    "  smlad r9, r10, r2, r9\n"
+    "  smlad r9, r11, r3, r9\n"
+    "  smlad r9, lr, r4, r9\n"
+    "  ldm sp, {r10-r12, lr}\n"
+    "  MNV2_DWRQ r9, r8, r10, r11, \\rq32\n"
+    "  strb r9, [r1]\n"
+    "  add r1, r1, r12\n"
+    "  cmp r1, lr\n"
+    "  bne 11b\n"
+    "  .else\n"
+    /* r5 bias, r6 Wc01, r7 Wc12, r8 mult; Wab0-2 on the frame; data r2 Pc(q) r3 V(2q-1) r4 V(2q)
+       r9 Pc(q+1) r10 V(2q+1) r11 V(2q+2); r12 y(2q), lr y(2q+1) */
+    "  add r10, sp, #16\n"
+    "  stm r10, {r2-r4}\n"
+    "  cmp r9, #0\n"
+    "  beq 12f\n"
+    "11:\n"
+    "  ldm r0, {r2-r4, r9-r11}\n"
+    "  add r0, r0, #12\n"
+    "  smlad r12, r2, r6, r5\n"
+    "  smlatb lr, r2, r6, r5\n"
+    "  smlabt r12, r9, r7, r12\n"
+    "  smlad lr, r9, r7, lr\n"
+    "  ldrd r2, r9, [sp, #16]\n"
+    "  smlad r12, r3, r2, r12\n"
+    "  smlad lr, r4, r2, lr\n"
+    "  smlad r12, r4, r9, r12\n"
+    "  smlad lr, r10, r9, lr\n"
+    "  ldr r2, [sp, #24]\n"
+    "  smlad r12, r10, r2, r12\n"
+    "  smlad lr, r11, r2, lr\n"
+    "  ldm sp, {r2-r4, r9}\n"
+    "  MNV2_DWRQ r12, r8, r2, r3, \\rq32\n"
+    "  MNV2_DWRQ lr, r8, r2, r3, \\rq32\n"
+    "  strb lr, [r1, r4]\n"
+    "  strb r12, [r1]\n"
+    "  add r1, r1, r4, lsl #1\n"
+    "  cmp r1, r9\n"
+    "  bne 11b\n"
+    "12:\n"
+    "  ldr r9, [sp, #56]\n"
+    "  cmp r9, #0\n"
+    "  beq 13f\n"
+    "  ldm r0, {r2-r4, r9-r10}\n"
+    "  smlad r12, r2, r6, r5\n"
+    "  smlabt r12, r9, r7, r12\n"
+    "  ldrd r2, r9, [sp, #16]\n"
+    "  smlad r12, r3, r2, r12\n"
+    "  smlad r12, r4, r9, r12\n"
+    "  ldr r2, [sp, #24]\n"
+    "  smlad r12, r10, r2, r12\n"
+    "  ldm sp, {r2-r3}\n"
+    "  MNV2_DWRQ r12, r8, r2, r3, \\rq32\n"
+    "  strb r12, [r1]\n"
+    "13:\n"
+    "  .endif\n"
+    "  ldr r9, [sp, #48]\n"
+    "  subs r9, r9, #1\n"
+    "  str r9, [sp, #48]\n"
+    "  bne 10b\n"
+    "  add sp, sp, #64\n"
+    "  pop {r4-r11, pc}\n"
+    "  .size \\name, . - \\name\n"
+    ".endm\n"
+    "MNV2_DWK mnv2_dsp_dw_s1_hi, 0, 0\n"
+    "MNV2_DWK mnv2_dsp_dw_s1_32, 0, 1\n"
+    "MNV2_DWK mnv2_dsp_dw_s2_hi, 1, 0\n"
+    "MNV2_DWK mnv2_dsp_dw_s2_32, 1, 1\n"
+    ".purgem MNV2_DWK\n"
+    ".purgem MNV2_DWRQ\n"
+    ".popsection\n");
+
+typedef void (*dw_fn)(const dw_job_t *);
+void mnv2_dsp_dw_s1_hi(const dw_job_t *);
+void mnv2_dsp_dw_s1_32(const dw_job_t *);
+void mnv2_dsp_dw_s2_hi(const dw_job_t *);
+void mnv2_dsp_dw_s2_32(const dw_job_t *);
+
+/* (lo, hi) of two 32-bit words of four int8 channels: lo = (p0, q0, p1, q1), hi = (p2, q2, p3, q3) as
+ * bytes, so sxtb16(lo) = channel 0's pair (p, q), sxtb16_ror8(lo) channel 1's, hi channels 2 and 3. */
+#define DW_PAIR4(s, j, p, q)                                                                       \
+    do {                                                                                           \
+        uint32_t lo_ = ((uint32_t)(p) & 0xFFFFu) | ((uint32_t)(q) << 16);                          \
+        uint32_t hi_ = ((uint32_t)(q) & 0xFFFF0000u) | ((uint32_t)(p) >> 16);                      \
+        (s)[0][j] = sxtb16(lo_);                                                                   \
+        (s)[1][j] = sxtb16_ror8(lo_);                                                              \
+        (s)[2][j] = sxtb16(hi_);                                                                   \
+        (s)[3][j] = sxtb16_ror8(hi_);                                                              \
+    } while (0)
+
+ALWAYS_INLINE uint32_t pkhbt16(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm("pkhbt %0, %1, %2, lsl #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+ALWAYS_INLINE uint32_t pkhtb16(uint32_t a, uint32_t b)
+{
+    uint32_t r;
+    __asm("pkhtb %0, %1, %2, asr #16" : "=r"(r) : "r"(a), "r"(b));
+    return r;
+}
+
+ALWAYS_INLINE void st3(int32_t *s, int32_t x, int32_t y, int32_t z)
+{
+    s[0] = x; s[1] = y; s[2] = z;
+}
+
+/* One block H(q) of four channels from the words of pixels 2q - 1 (a1, b1, c1) and 2q (a2, b2, c2). */
+ALWAYS_INLINE void dw_block4(int32_t *s0, int32_t SSb, uint32_t a1, uint32_t b1, uint32_t c1, uint32_t a2,
+                             uint32_t b2, uint32_t c2)
+{
+    uint32_t loc = pkhbt16(c1, c2), lo1 = pkhbt16(a1, b1), lo2 = pkhbt16(a2, b2);
+    uint32_t hic = pkhtb16(c2, c1), hi1 = pkhtb16(b1, a1), hi2 = pkhtb16(b2, a2);
+    int8_t *s = (int8_t *)s0;
+    st3((int32_t *)s, sxtb16(loc), sxtb16(lo1), sxtb16(lo2));
+    s += SSb;
+    st3((int32_t *)s, sxtb16_ror8(loc), sxtb16_ror8(lo1), sxtb16_ror8(lo2));
+    s += SSb;
+    st3((int32_t *)s, sxtb16(hic), sxtb16(hi1), sxtb16(hi2));
+    s += SSb;
+    st3((int32_t *)s, sxtb16_ror8(hic), sxtb16_ror8(hi1), sxtb16_ror8(hi2));
+}
+
+static void __attribute__((noinline)) dw_fast(const int8_t *const rows[3], int32_t in_w, int32_t channels, int32_t stride, const int8_t *w,
+                    const int32_t *bias, const int32_t *mult, int32_t shift, int8_t *out, void *scratch, dw_fn fn)
+{
+    int32_t C = channels, nch = C & ~3;
+    int32_t out_w = (in_w - 1) / stride + 1;
+    int32_t NH = stride == 1 ? (out_w + 1) / 2 + 1 : out_w + 1;
+    int32_t SS = 3 * NH;
+    int32_t *tab = (int32_t *)scratch;
+    int32_t *S = tab + 7 * nch;
+    /* a NULL row: another row's data with zero weights */
+    const int8_t *any = rows[1] ? rows[1] : rows[0] ? rows[0] : rows[2];
+    const int8_t *ra = rows[0] ? rows[0] : any, *rb = rows[1] ? rows[1] : any, *rc = rows[2] ? rows[2] : any;
+    uint32_t za = rows[0] ? ~0u : 0, zb = rows[1] ? ~0u : 0, zc = rows[2] ? ~0u : 0;
+    for (int32_t c0 = 0; c0 < nch; c0 += 4) {
+        /* the weight table */
+        uint32_t T[9];
+        for (int t = 0; t < 9; ++t) T[t] = ld32(w + t * C + c0) & (t < 3 ? za : t < 6 ? zb : zc);
+        int32_t p[4][5];
+        DW_PAIR4(p, 0, T[0], T[3]);
+        DW_PAIR4(p, 1, T[1], T[4]);
+        DW_PAIR4(p, 2, T[2], T[5]);
+        DW_PAIR4(p, 3, T[6], T[7]);
+        DW_PAIR4(p, 4, T[7], T[8]);
+        int32_t *e = tab + 7 * c0;
+        for (int j = 0; j < 4; ++j, e += 7) {
+            e[0] = p[j][0]; e[1] = p[j][1]; e[2] = p[j][2];
+            e[3] = bias[c0 + j];
+            e[4] = p[j][3]; e[5] = p[j][4];
+            e[6] = mult[c0 + j];
+        }
+        /* the streams */
+        int32_t *s = S + c0 * SS;
+        int32_t SSb = 4 * SS;
+        const int8_t *pa = ra + c0, *pb = rb + c0, *pc = rc + c0;
+        dw_block4(s, SSb, 0, 0, 0, ld32(pa), ld32(pb), ld32(pc));
+        s += 3;
+        int32_t qfull = (in_w - 1) / 2; /* 2q <= in_w - 1 */
+        if (qfull > NH - 1) qfull = NH - 1;
+        const int8_t *a1 = pa + C, *b1 = pb + C, *c1 = pc + C;
+        int32_t C2 = 2 * C;
+        int32_t q = 1;
+        for (; q <= qfull; ++q, s += 3) {
+            dw_block4(s, SSb, ld32(a1), ld32(b1), ld32(c1), ld32(a1 + C), ld32(b1 + C), ld32(c1 + C));
+            a1 += C2; b1 += C2; c1 += C2;
+        }
+        for (; q < NH; ++q, s += 3) {
+            if (2 * q - 1 < in_w) dw_block4(s, SSb, ld32(a1), ld32(b1), ld32(c1), 0, 0, 0);
+            else dw_block4(s, SSb, 0, 0, 0, 0, 0, 0);
+            a1 += C2; b1 += C2; c1 += C2;
+        }
+    }
+    dw_job_t job;
+    job.rnd = shift >= 33 ? (int32_t)1 << (shift - 33) : 0;
+    job.k = shift - 32;
+    job.C = C;
+    job.S = S;
+    job.SSb = 4 * SS;
+    job.tab = tab;
+    job.out = out;
+    job.nch = nch;
+    job.span = stride == 1 ? (out_w / 2) * 2 * C : out_w * C;
+    job.tail = stride == 1 ? out_w & 1 : 0;
+    if (nch) fn(&job);
+}
+
+/* The channels after the last group of four (fast path only). */
+static void __attribute__((noinline)) dw_rest(const int8_t *const rows[3], int32_t in_w, int32_t channels,
+                                              int32_t stride, const int8_t *w, const int32_t *bias,
+                                              const int32_t *mult, int32_t shift, int8_t *out)
+{
+    rq_t r = rq_make(shift);
+    for (int32_t c = channels & ~3; c < channels; ++c) {
+        if (rq_mode(shift) == RQ_HI)
+            dw_channel_scalar(rows, in_w, channels, stride, w, c, bias[c], mult[c], out, RQ_HI, r, 1, 0, 127);
+        else
+            dw_channel_scalar(rows, in_w, channels, stride, w, c, bias[c], mult[c], out, RQ_32, r, 1, 0, 127);
+    }
+}
+
 void mnv2_dw3x3_row_s8_dsp(MNV2_DW_ARGS)
 {
     int kind = clamp_kind(lo, hi);
-    if (kind < 0 || (stride != 1 && stride != 2) || in_w <= 0) {
+    if (kind < 0 || (stride != 1 && stride != 2) || in_w <= 0 || (!rows[0] && !rows[1] && !rows[2])) {
         mnv2_dw3x3_row_s8_portable(rows, in_w, channels, stride, w, bias, mult, shift, lo, hi, out, scratch);
         return;
     }
     int relu_ = kind == 0;
+    int mode = rq_mode(shift);
+    if (relu_ && mode != RQ_GEN) {
+        static const dw_fn fns[2][2] = {{mnv2_dsp_dw_s1_hi, mnv2_dsp_dw_s1_32}, {mnv2_dsp_dw_s2_hi, mnv2_dsp_dw_s2_32}};
+        dw_fast(rows, in_w, channels, stride, w, bias, mult, shift, out, scratch, fns[stride - 1][mode == RQ_32]);
+        if (channels & 3) dw_rest(rows, in_w, channels, stride, w, bias, mult, shift, out);
+        return;
+    }
     DISPATCH(dw_body, rows, in_w, channels, stride, w, bias, mult, shift, lo, hi, out, (int32_t *)scratch);
 }
 

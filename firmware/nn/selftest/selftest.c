@@ -191,7 +191,7 @@ static void fill_i8(int8_t *p, int32_t n, int32_t lo, int32_t hi)
     for (int32_t i = 0; i < n; ++i) p[i] = (int8_t)rnd_range(lo, hi);
 }
 
-#define ARENA_BYTES (1600u * 1024u)
+#define ARENA_BYTES (3u * 1024u * 1024u) /* of the boards' 4 MB: the largest classifier is 1792 x 1000 */
 static uint8_t g_arena[ARENA_BYTES] __attribute__((aligned(8)));
 static uint32_t g_used;
 
@@ -349,6 +349,10 @@ static const case_t g_cases[] = {
     {K_POOL, C_LIN, 2, 4, 16, 0, 0},
     {K_DENSE, C_LIN, 0, 13, 5, 0, 0},
     {K_DENSE, C_LIN, 0, 1792, 7, 0, 0},
+#ifdef SELFTEST_CASES
+    /* more cases from a generated file (tests/micro/family_shapes.py: every shape of the family) */
+#include SELFTEST_CASES
+#endif
 };
 
 typedef void (*pw_fn)(MNV2_PW_ARGS);
