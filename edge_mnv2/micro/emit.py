@@ -138,9 +138,16 @@ def _model_c(plan: ExecutionPlan, arena: ArenaPlan, kernels: dict[str, Kernel], 
         lines.append(f"  {name_map[call.kernel]}({args});   /* step {step} */")
         lines.append(f"  PROFILE_STEP({step});")
     lines += ["  return 0;", "}", ""]
+    lines.append(preprocess_c(fmt, channels, height, width))
+    return "\n".join(lines)
+
+
+def preprocess_c(fmt: InputFormat, channels: int, height: int, width: int) -> str:
+    """``model_preprocess_u8``: uint8 HWC -> the float NCHW input, in the float32 steps of
+    :meth:`InputFormat.apply`."""
     mean = ", ".join(_c_float(m) for m in fmt.mean)
     std = ", ".join(_c_float(s) for s in fmt.std)
-    lines += [
+    return "\n".join([
         "void model_preprocess_u8(const uint8_t *hwc, float *input) {",
         f"  static const float mean[{channels}] = {{{mean}}};",
         f"  static const float std_[{channels}] = {{{std}}};",
@@ -150,10 +157,7 @@ def _model_c(plan: ExecutionPlan, arena: ArenaPlan, kernels: dict[str, Kernel], 
         f"        float v = (float)hwc[(y * {width} + x) * {channels} + c] * {_c_float(fmt.scale)};",
         f"        input[(c * {height} + y) * {width} + x] = (v - mean[c]) / std_[c];",
         "      }",
-        "}",
-        "",
-    ]
-    return "\n".join(lines)
+        "}", ""])
 
 
 def _model_h(name: str, model_id: int, plan: ExecutionPlan, arena: ArenaPlan, weight_bytes: int) -> str:

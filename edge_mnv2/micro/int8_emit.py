@@ -15,7 +15,8 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_mnv2.micro.emit import _PRELUDE, _WEIGHTS_S, MANIFEST, PROFILE_MACROS, InputFormat, ModelSources, _c_float
+from edge_mnv2.micro.emit import (_PRELUDE, _WEIGHTS_S, MANIFEST, PROFILE_MACROS, InputFormat, ModelSources,
+                                  _c_float, preprocess_c)
 from edge_mnv2.micro.int8_plan import ADD, DENSE, DEPTHWISE, POINTWISE, POOL, STEM, Int8Plan
 from edge_mnv2.micro.nn_library import library_files
 from edge_mnv2.micro.planner import ALIGNMENT, ArenaPlan
@@ -142,7 +143,7 @@ def write_int8_model_dir(directory: Path, name: str, model, plan: Int8Plan, owne
               f"      float q = floorf(input[ch * {h * w} + i] / scale + 0.5f);",
               f"      x0[i * {c} + ch] = (int8_t)(q < -127.0f ? -127 : q > 127.0f ? 127 : (int32_t)q);",
               "    }",
-              "  return run(x0, output);", "}", "", _preprocess_c(fmt, c, h, w)]
+              "  return run(x0, output);", "}", "", preprocess_c(fmt, c, h, w)]
     model_c = "\n".join(lines)
     model_id = zlib.crc32(data, zlib.crc32(model_c.encode()))
     for path in library_files():   # the kernels travel with the model, and are part of its identity
@@ -171,22 +172,6 @@ def write_int8_model_dir(directory: Path, name: str, model, plan: Int8Plan, owne
     manifest.pop("directory")
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return sources
-
-
-def _preprocess_c(fmt: InputFormat, channels: int, height: int, width: int) -> str:
-    mean = ", ".join(_c_float(m) for m in fmt.mean)
-    std = ", ".join(_c_float(s) for s in fmt.std)
-    return "\n".join([
-        "void model_preprocess_u8(const uint8_t *hwc, float *input) {",
-        f"  static const float mean[{channels}] = {{{mean}}};",
-        f"  static const float std_[{channels}] = {{{std}}};",
-        f"  for (int32_t y = 0; y < {height}; ++y)",
-        f"    for (int32_t x = 0; x < {width}; ++x)",
-        f"      for (int32_t c = 0; c < {channels}; ++c) {{",
-        f"        float v = (float)hwc[(y * {width} + x) * {channels} + c] * {_c_float(fmt.scale)};",
-        f"        input[(c * {height} + y) * {width} + x] = (v - mean[c]) / std_[c];",
-        "      }",
-        "}", ""])
 
 
 def _model_h(name: str, model_id: int, plan: Int8Plan, arena_bytes: int, weight_bytes: int) -> str:
