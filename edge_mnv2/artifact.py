@@ -11,9 +11,11 @@ import json
 import shutil
 import tempfile
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import Iterator
 
+from edge_mnv2.artifact_sections import MicroInfo, QuantizationInfo, TargetInfo, TensorSpec
 from edge_mnv2.errors import ArtifactError
 from edge_mnv2.models.weights import file_sha256
 
@@ -48,19 +50,50 @@ class Artifact:
 
     @property
     def model_name(self) -> str | None:
-        return self.metadata.get("model", {}).get("model")
+        return self.model_metadata.get("model")
+
+    @cached_property
+    def input(self) -> TensorSpec:
+        return TensorSpec.from_dict(self.metadata["input"])
+
+    @cached_property
+    def output(self) -> TensorSpec:
+        return TensorSpec.from_dict(self.metadata["output"])
+
+    @cached_property
+    def target(self) -> TargetInfo:
+        return TargetInfo.from_dict(self.metadata["target"])
+
+    @cached_property
+    def micro(self) -> MicroInfo | None:
+        """The microcontroller build's figures, or None for a CPU/CUDA library."""
+        return MicroInfo.from_dict(self.metadata["micro"]) if self.is_micro else None
+
+    @cached_property
+    def quantization(self) -> QuantizationInfo | None:
+        quant = self.metadata.get("quantization")
+        return QuantizationInfo.from_dict(quant) if quant else None
+
+    @property
+    def model_metadata(self) -> dict:
+        """What export recorded about the model (registry entry, preprocessing, task); {} for a foreign ONNX."""
+        return self.metadata.get("model") or {}
+
+    @property
+    def task(self) -> str:
+        return self.model_metadata.get("task", "classification")
 
     @property
     def input_shape(self) -> tuple[int, ...]:
-        return tuple(self.metadata["input"]["shape"])
+        return self.input.shape
 
     @property
     def input_dtype(self) -> str:
-        return self.metadata["input"]["dtype"]
+        return self.input.dtype
 
     @property
     def target_name(self) -> str:
-        return self.metadata["target"]["name"]
+        return self.target.name
 
     def verify(self) -> None:
         """Check that every file the metadata names is there and has the recorded sha256."""

@@ -59,7 +59,7 @@ class BenchSettings:
 
 def reference_model(artifact: Artifact):
     """The desktop reference for this artifact: the PyTorch model it was exported from, if known."""
-    meta = artifact.metadata.get("model", {})
+    meta = artifact.model_metadata
     if meta.get("model") and meta.get("weights"):
         spec = get_spec(meta["model"])
         return "pytorch", build_from_record(spec, meta["weights"])
@@ -74,9 +74,9 @@ def evaluation_images(artifact: Artifact, settings: BenchSettings,
     By default a model trained on a labelled set is evaluated on that set's validation split; other
     models on seeded synthetic images, where only agreement with the reference can be measured.
     """
-    meta = artifact.metadata.get("model", {})
+    meta = artifact.model_metadata
     resolution = artifact.input_shape[2]
-    task = meta.get("task", "classification")
+    task = artifact.task
     if task in TASK_SETS and (settings.data or meta.get("dataset")) != "synthetic":
         return _task_images(task, meta, resolution, settings.images or default_count or TASK_IMAGES)
     data = settings.data or meta.get("dataset") or "synthetic"
@@ -89,7 +89,7 @@ def evaluation_images(artifact: Artifact, settings: BenchSettings,
     pre = artifact.metadata.get("preprocessing")
     preprocessing = Preprocessing.from_dict(pre) if pre else IMAGENET_PREPROCESSING
     dataset = open_split(data, "val", resolution, count, preprocessing=preprocessing, classes=classes)
-    num_outputs = int(np.prod(artifact.metadata["output"]["shape"][1:]))
+    num_outputs = int(np.prod(artifact.output.per_item))
     if len(dataset.classes) > num_outputs:
         raise EdgeMnv2Error(f"data {data!r} has {len(dataset.classes)} classes but the model outputs "
                             f"{num_outputs}; evaluate on data the model was trained for")
@@ -172,7 +172,7 @@ def _run_on_device(device: DeviceHarness, artifact: Artifact, settings: BenchSet
     with device:
         for key, built in on_device.items():
             with progress.stage(f"uploading {built.library_path.name} ({built.directory.name}) to the device"):
-                device.load(built.library_path, built.metadata["target"]["device"], names[key])
+                device.load(built.library_path, built.target.device, names[key])
         info = device.device_info()
         for key in on_device:
             what = "the baseline" if key == "baseline" else "the device"
@@ -211,11 +211,10 @@ def load_baseline(path, artifact: Artifact) -> Artifact:
     if baseline.is_micro or baseline.target_name != artifact.target_name:
         raise ArtifactError(f"baseline {str(path)!r} is built for {baseline.target_name}, the artifact for "
                             f"{artifact.target_name}; compile the baseline with --target {artifact.target_name}")
-    if baseline.metadata["input"]["shape"] != artifact.metadata["input"]["shape"] or \
-            baseline.metadata["output"]["shape"] != artifact.metadata["output"]["shape"]:
-        raise ArtifactError(f"baseline {str(path)!r} takes {baseline.metadata['input']['shape']} -> "
-                            f"{baseline.metadata['output']['shape']}, the artifact "
-                            f"{artifact.metadata['input']['shape']} -> {artifact.metadata['output']['shape']}; "
+    if baseline.input.shape != artifact.input.shape or baseline.output.shape != artifact.output.shape:
+        raise ArtifactError(f"baseline {str(path)!r} takes {list(baseline.input.shape)} -> "
+                            f"{list(baseline.output.shape)}, the artifact "
+                            f"{list(artifact.input.shape)} -> {list(artifact.output.shape)}; "
                             "give a build of the same model")
     return baseline
 
@@ -235,12 +234,12 @@ def _outputs_accuracy(outputs: np.ndarray, reference: np.ndarray, labels, task: 
 
 def default_device(artifact: Artifact) -> tuple[DeviceAddress, LocalRPCServer]:
     """The embedded device for an artifact: a local server for host builds, an emulator for boards."""
-    target = artifact.metadata["target"]
-    if target.get("emulate"):
+    target = artifact.target
+    if target.emulate:
         from edge_mnv2.remote.emulator import EmulatedRPCServer, EmulatorRecipe, prepare
 
-        image = prepare(EmulatorRecipe.from_table(target['name'], target.get('emulate')))
-        return DeviceAddress("emulated", key=target.get("rpc_key", "")), EmulatedRPCServer(image)
+        image = prepare(EmulatorRecipe.from_table(target.name, target.emulate))
+        return DeviceAddress("emulated", key=target.rpc_key or ""), EmulatedRPCServer(image)
     if target.get("cross_compiler") or target["device"] not in ("cpu", "cuda"):
         raise ArtifactError(f"artifact {str(artifact.directory)!r} is built for {target['name']}, which cannot "
                             "run on this machine and has no emulator; give --rpc HOST:PORT or --tracker "
@@ -277,7 +276,7 @@ def bench_artifact(artifact_path, address: DeviceAddress | None = None,
         peers["onnxruntime"] = ort_peer
         if torch_model is not None:
             peers["torch"] = TorchPeer(torch_model)
-        if torch_model is not None and artifact.metadata["target"]["device"] == "cuda" and address.kind == "local":
+        if torch_model is not None and artifact.target.device == "cuda" and address.kind == "local":
             import copy
 
             import torch
@@ -295,8 +294,8 @@ def bench_artifact(artifact_path, address: DeviceAddress | None = None,
     except DeviceError as exc:
         exc.details = {"device": device.address.to_dict(), "incidents": device.incidents}
         raise
-    task = artifact.metadata.get("model", {}).get("task", "classification")
-    accuracy = _outputs_accuracy(run.outputs, reference, labels, task, artifact.metadata["model"])
+    task = artifact.task
+    accuracy = _outputs_accuracy(run.outputs, reference, labels, task, artifact.model_metadata)
     accuracy["reference"] = reference_kind
     accuracy["data"] = eval_data
 
@@ -325,7 +324,7 @@ def bench_artifact(artifact_path, address: DeviceAddress | None = None,
     }
     report["ratios"] = {f"tvm_over_{name}": latency["median"] / peer["latency_ms"]["median"]
                         for name, peer in report["peers"].items()}
-    if settings.instructions and run.device_info.get("emulated") and artifact.metadata["target"].get("emulate"):
+    if settings.instructions and run.device_info.get("emulated") and artifact.target.emulate:
         # Timings under emulation mean nothing; instruction counts are deterministic, and the rivals a
         # board's user would pick are counted on the same emulated CPU.
         from edge_mnv2.remote.instructions.counting import CountSettings
@@ -337,11 +336,11 @@ def bench_artifact(artifact_path, address: DeviceAddress | None = None,
         report["peers"].update(counts["peers"])
         report["ratios"].update(counts["ratios"])
     if baseline is not None:
-        quant = baseline.metadata.get("quantization")
+        quant = baseline.quantization
         report["baseline"] = {
-            "artifact": str(baseline.directory), "quantization": quant["kernels"] if quant else None,
+            "artifact": str(baseline.directory), "quantization": quant.kernels if quant else None,
             "tuning": baseline.metadata.get("tuning"),
             "latency_ms": latency_stats(run.samples["baseline"]),
-            "accuracy": _outputs_accuracy(run.baseline_outputs, reference, labels, task, artifact.metadata["model"])}
+            "accuracy": _outputs_accuracy(run.baseline_outputs, reference, labels, task, artifact.model_metadata)}
         report["ratios"]["tvm_over_baseline"] = latency["median"] / report["baseline"]["latency_ms"]["median"]
     return report

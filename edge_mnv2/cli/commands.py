@@ -60,24 +60,22 @@ def cmd_compile(args: argparse.Namespace) -> int:
     artifact = compile_model(args.model, args.target, args.output, checkpoint=args.checkpoint, seed=args.seed,
                              use_tuning=not args.no_tuning_log, quantize=args.quantize,
                              calibration=args.calibration, exec_mode=args.exec_mode)
-    quant = artifact.metadata.get("quantization")
+    quant = artifact.quantization
     if quant:
-        print(f"int8 ({quant.get('kernels', 'generic')} kernels): weights {quant['weight_bytes']['total']:,} B = "
-              f"{quant['weight_ratio'] * 100:.1f}% of fp32's {quant['fp32_weight_bytes']:,} B; stored in the "
-              f"artifact {quant.get('stored_bytes', 0):,} B = {quant.get('stored_ratio', 0) * 100:.1f}%; "
-              f"calibrated on {quant['calibration']['images']} {quant['calibration']['data']} images")
+        print(f"int8 ({quant.kernels} kernels): weights {quant.weight_bytes['total']:,} B = "
+              f"{quant.weight_ratio * 100:.1f}% of fp32's {quant.fp32_weight_bytes:,} B; stored in the "
+              f"artifact {quant.stored_bytes:,} B = {quant.stored_ratio * 100:.1f}%; "
+              f"calibrated on {quant.calibration['images']} {quant.calibration['data']} images")
     files = artifact.metadata["files"]
     if artifact.is_micro:
-        micro = artifact.metadata["micro"]
-        code = (f"int8 kernels ({micro['implementation']})" if micro.get("runtime") == "mnv2_nn"
-                else f"{micro['kernels']} C kernels")
-        print(f"{artifact.directory}: {files['firmware']['path']} for {artifact.target_name}: {code}"
-              f", {micro['calls']} steps, arena {micro['arena_bytes']:,} B (one buffer per tensor: "
-              f"{micro['unshared_arena_bytes']:,} B), flash {micro['memory']['flash_total']:,} B, "
-              f"RAM {micro['memory']['ram_total']:,} B")
+        micro = artifact.micro
+        print(f"{artifact.directory}: {files['firmware']['path']} for {artifact.target_name}: {micro.code}"
+              f", {micro.calls} steps, arena {micro.arena_bytes:,} B (one buffer per tensor: "
+              f"{micro.unshared_arena_bytes:,} B), flash {micro.memory['flash_total']:,} B, "
+              f"RAM {micro.memory['ram_total']:,} B")
         return 0
     print(f"{artifact.directory}: {files['library']['path']} for {artifact.target_name} "
-          f"({artifact.metadata['target']['tvm']}), sha256 {files['library']['sha256'][:16]}…")
+          f"({artifact.target.tvm}), sha256 {files['library']['sha256'][:16]}…")
     return 0
 
 

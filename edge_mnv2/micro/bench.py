@@ -73,7 +73,7 @@ def bench_micro(artifact_path, target: str | TargetSpec | None = None, port: str
     if target_spec.name != artifact.target_name:
         raise ArtifactError(f"artifact {str(artifact.directory)!r} was built for {artifact.target_name}, not "
                             f"{target_spec.name}; compile it for {target_spec.name} first")
-    micro = artifact.metadata["micro"]
+    micro = artifact.micro
     images, labels, eval_data = evaluation_images(artifact, settings, MICRO_IMAGES)
     fmt = _input_format(artifact)
     inputs = fmt.apply(images)
@@ -91,20 +91,20 @@ def bench_micro(artifact_path, target: str | TargetSpec | None = None, port: str
 
             ort = OnnxRuntimePeer(artifact.onnx_path)
             reference = np.concatenate([ort(inputs[i:i + 1]) for i in range(len(inputs))])
-        host = HostModel(artifact.directory / micro["directory"], build_dir=_scratch_dir())
+        host = HostModel(artifact.directory / micro.directory, build_dir=_scratch_dir())
         host_outputs = np.concatenate([host.run(inputs[i:i + 1]) for i in range(len(inputs))])
 
     with _board_link(artifact, target_spec, port, settings.timeout) as (link, device):
         info = link.info()
-        if info.model_id != micro["model_id"]:
+        if info.model_id != micro.model_id:
             raise DeviceError(f"the board runs firmware for model id 0x{info.model_id:08x} ({info.model_name}), "
-                              f"not this artifact's 0x{micro['model_id']:08x}: flash it with `edge-mnv2 flash "
+                              f"not this artifact's 0x{micro.model_id:08x}: flash it with `edge-mnv2 flash "
                               f"{artifact.directory} --target {target_spec.name}`")
         outputs, ticks = [], []
         with progress.stage(f"evaluating {len(images)} images on {target_spec.name} over the serial link"):
             for i in progress.bar(range(len(images)), "images", total=len(images)):
                 out, t = link.run(images[i])
-                outputs.append(out.reshape(1, *artifact.metadata["output"]["shape"][1:]))
+                outputs.append(out.reshape(1, *artifact.output.per_item))
                 ticks.append(int(t))
             step_ticks = link.profile()   # the last image's per-step ticks
         device.update(clock_hz=info.clock_hz, protocol=info.protocol_version, model_id=f"0x{info.model_id:08x}")
@@ -116,9 +116,9 @@ def bench_micro(artifact_path, target: str | TargetSpec | None = None, port: str
                     max_abs_error_vs_host=float(np.abs(outputs - host_outputs.reshape(outputs.shape)).max()),
                     top1_agreement_vs_host=float((outputs.argmax(1) == host_outputs.reshape(outputs.shape)
                                                   .argmax(1)).mean() * 100))
-    task = artifact.metadata.get("model", {}).get("task", "classification")
+    task = artifact.task
     if task in TASK_SETS and labels is not None:
-        accuracy["task_metrics"] = task_metrics(task, artifact.metadata["model"], outputs,
+        accuracy["task_metrics"] = task_metrics(task, artifact.model_metadata, outputs,
                                                 reference.reshape(outputs.shape), labels)
     elif labels is not None:
         accuracy.update(device_top1=topk_accuracy(outputs, labels, 1),
@@ -143,8 +143,8 @@ def bench_micro(artifact_path, target: str | TargetSpec | None = None, port: str
         "cycles": {"median": float(np.median(cycles)), "min": int(cycles.min()), "max": int(cycles.max()),
                    "clock_hz": clock},
         "accuracy": accuracy,
-        "memory": micro["memory"],
-        "model_code": {k: micro[k] for k in ("kernels", "calls", "arena_bytes", "unshared_arena_bytes",
+        "memory": micro.memory,
+        "model_code": {k: getattr(micro, k) for k in ("kernels", "calls", "arena_bytes", "unshared_arena_bytes",
                                               "weight_bytes")},
         "peers": {},
         "ratios": {},
@@ -160,7 +160,7 @@ def bench_micro(artifact_path, target: str | TargetSpec | None = None, port: str
                                   "min": float(min(instructions)), "max": float(max(instructions)),
                                   "note": "qemu -icount shift=0: 1 instruction = 1 ns of virtual time; "
                                           "resolution one SysTick tick"}
-        macs = micro.get("macs")
+        macs = micro.macs
         if macs:
             report["instructions"]["per_mac"] = round(median / macs, 4)
     if step_ticks is not None:
@@ -169,7 +169,7 @@ def bench_micro(artifact_path, target: str | TargetSpec | None = None, port: str
 
 
 def _manifest(artifact: Artifact) -> dict:
-    return json.loads((artifact.directory / artifact.metadata["micro"]["directory"] / MANIFEST).read_text())
+    return json.loads((artifact.directory / artifact.micro.directory / MANIFEST).read_text())
 
 
 def per_layer(steps: list[dict], ticks: list[int], clock_hz: int, emulated: bool) -> list[dict]:

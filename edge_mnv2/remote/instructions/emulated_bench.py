@@ -39,8 +39,7 @@ def count_instructions(artifact, x: np.ndarray, reference: np.ndarray, peers: bo
     """Count TVM (and, with ``peers``, the rivals) on the artifact's emulated CPU for one input ``x``
     (batch 1, NCHW float32) whose desktop reference output is ``reference``; returns the report's
     ``instructions``, ``peers`` and ``ratios`` entries."""
-    target = artifact.metadata["target"]
-    recipe = EmulatorRecipe.from_table(target["name"], target.get("emulate"))
+    recipe = EmulatorRecipe.from_table(artifact.target.name, artifact.target.emulate)
     image = prepare(recipe)
     macs = onnx_macs(artifact.onnx_path)
     jobs: dict[str, tuple[Path, np.ndarray]] = {"tvm": (artifact.library_path, x)}
