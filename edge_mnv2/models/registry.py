@@ -35,6 +35,14 @@ class ModelSpec:
     postprocessing: dict | None = field(default=None, compare=False)
 
     @property
+    def published(self):
+        """The published accuracy of the reference checkpoint of this width and resolution
+        (:class:`edge_mnv2.models.published.PublishedAccuracy`), or None."""
+        from edge_mnv2.models.published import published_accuracy
+
+        return published_accuracy(self.name)
+
+    @property
     def input_shape(self) -> tuple[int, int, int, int]:
         """Batch-1 NCHW input shape."""
         return (1, 3, self.resolution, self.resolution)
