@@ -240,8 +240,8 @@ def default_device(artifact: Artifact) -> tuple[DeviceAddress, LocalRPCServer]:
 
         image = prepare(EmulatorRecipe.from_table(target.name, target.emulate))
         return DeviceAddress("emulated", key=target.rpc_key or ""), EmulatedRPCServer(image)
-    if target.get("cross_compiler") or target["device"] not in ("cpu", "cuda"):
-        raise ArtifactError(f"artifact {str(artifact.directory)!r} is built for {target['name']}, which cannot "
+    if target.cross_compiler or target.device not in ("cpu", "cuda"):
+        raise ArtifactError(f"artifact {str(artifact.directory)!r} is built for {target.name}, which cannot "
                             "run on this machine and has no emulator; give --rpc HOST:PORT or --tracker "
                             "HOST:PORT --key KEY for a real device")
     return DeviceAddress("local"), LocalRPCServer()

@@ -57,7 +57,13 @@ class FirmwareBuildError(EdgeMnv2Error):
 
 
 class FirmwareTooLargeError(FirmwareBuildError):
-    """The firmware does not fit the board's flash or RAM."""
+    """The firmware does not fit the board's flash or RAM. ``needs`` and ``available``: bytes by region
+    (``flash``, ``ram``) where known, so a sweep can report the figures."""
+
+    def __init__(self, message: str, needs: dict | None = None, available: dict | None = None):
+        super().__init__(message)
+        self.needs = needs or {}
+        self.available = available or {}
 
 
 class SerialProtocolError(DeviceError):

@@ -220,6 +220,15 @@ def cmd_bench(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_sweep(args: argparse.Namespace) -> int:
+    """``sweep``: every variant of the grid compiled and benched; sweep.csv, sweep.json and sweep.png."""
+    from edge_mnv2.sweep.run import sweep
+
+    sweep(args.target, args.widths, args.resolutions, args.output, rpc=args.rpc, tracker=args.tracker,
+          key=args.key, port=args.port, quantize=args.quantize, images=args.images, repeat=args.repeat)
+    return 0
+
+
 def cmd_flash(args: argparse.Namespace) -> int:
     """``flash``: firmware onto its board; an emulated board runs under qemu until Ctrl-C."""
     from edge_mnv2.micro.flash import flash, load_firmware

@@ -8,6 +8,7 @@ from pathlib import Path
 from edge_mnv2 import __version__
 from edge_mnv2.cli import commands
 from edge_mnv2.demo import DEMO_MODEL, DEMO_TRAINED
+from edge_mnv2.models.mobilenet_v2 import RESOLUTIONS, WIDTHS
 from edge_mnv2.relax_layout import LAYOUTS
 from edge_mnv2.targets import EXEC_MODES
 from edge_mnv2.tuning.prune import DEFAULT_KEEP
@@ -147,6 +148,27 @@ def build_parser() -> argparse.ArgumentParser:
                    "(e.g. fp32 beside an int8 build): run and timed beside it on the same device")
     _add_bench_options(p)
     p.set_defaults(func=commands.cmd_bench)
+
+    p = sub.add_parser("sweep", help="compile and bench a width x resolution grid on one device: CSV, JSON and a "
+                       "plot of measured cost against published accuracy with its Pareto front")
+    p.add_argument("--target", required=True, help="the target every variant is compiled for (host, rpi4b, "
+                   "mps3-an547, stm32f746g-disco, ...)")
+    p.add_argument("--widths", default=",".join(f"{w:g}" for w in WIDTHS),
+                   help="comma-separated width multipliers (default: the paper's six)")
+    p.add_argument("--resolutions", default=",".join(map(str, RESOLUTIONS)),
+                   help="comma-separated input resolutions (default: the paper's five)")
+    where = p.add_argument_group("device (default: a local RPC server, the emulator of an emulated target, "
+                                 "or an emulated board)")
+    where.add_argument("--rpc", metavar="HOST:PORT", help="a TVM RPC server to connect to directly")
+    where.add_argument("--tracker", metavar="HOST:PORT", help="a TVM RPC tracker to request a device from")
+    where.add_argument("--key", help="device key at the tracker (e.g. rpi4b)")
+    where.add_argument("--port", help="a microcontroller board's serial port (/dev/ttyACM0, socket://HOST:PORT)")
+    p.add_argument("--quantize", choices=["int8"], help="post-training int8 for every variant")
+    p.add_argument("-o", "--output", type=Path, help="folder for artifacts and results; an interrupted sweep "
+                   "continues from it (default: sweep-TARGET)")
+    p.add_argument("--images", type=int, default=4, help="images run per variant (accuracy is the published one)")
+    p.add_argument("--repeat", type=int, default=20, help="timed runs per variant")
+    p.set_defaults(func=commands.cmd_sweep)
 
     p = sub.add_parser("flash", help="flash firmware to a board (emulated boards: run it under qemu until Ctrl-C)")
     p.add_argument("artifact", help="artifact folder written by compile for a microcontroller target")

@@ -130,18 +130,22 @@ def _overflow_error(log: str, board: BoardConfig) -> FirmwareTooLargeError | Non
     if not found:
         return None
     problems = []
+    needs, available_by_region = {}, {}
     for region_name, over in dict(found).items():
         try:
             available = board.region(region_name).size
         except KeyError:
             problems.append(f"{region_name} over by {over} bytes")
             continue
+        needs[region_name.lower()] = available + int(over)
+        available_by_region[region_name.lower()] = available
         problems.append(f"{region_name} needs {available + int(over)} bytes, has {available} "
                         f"(over by {over})")
     hint = ("use a smaller model (width, resolution) or a board with more memory"
             if any(r != "RAM" for r, _ in found) else
             "use a smaller model or lower [micro] stack-bytes, or pick a board with more RAM")
-    return FirmwareTooLargeError(f"firmware does not fit {board.name}: {'; '.join(problems)}; {hint}")
+    return FirmwareTooLargeError(f"firmware does not fit {board.name}: {'; '.join(problems)}; {hint}",
+                                 needs=needs, available=available_by_region)
 
 
 def build_firmware(model_dir: Path, target: TargetSpec, project_dir: Path, *,

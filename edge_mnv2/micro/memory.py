@@ -75,7 +75,9 @@ def check_fits(sources: ModelSources, board: BoardConfig, model: str) -> None:
     if problems:
         raise FirmwareTooLargeError(
             f"{model} does not fit {board.name}: {'; '.join(problems)}. Use a smaller model (width multiplier, "
-            "resolution, fewer classes), int8, or a board with more memory")
+            "resolution, fewer classes), int8, or a board with more memory",
+            needs={"flash": flash_need, "ram": ram_need},
+            available={"flash": board.flash.size, "ram": board.ram.size})
 
 
 def memory_report(sources: ModelSources, build, savings: dict | None = None) -> MemoryReport:
