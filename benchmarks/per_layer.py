@@ -17,7 +17,6 @@ run's time.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -29,91 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from isolated import SETTLE_S  # noqa: E402
 from table_output import emit  # noqa: E402
 
-KINDS = ("stem", "depthwise", "depthwise s2", "pointwise", "classifier")
-TIMED_OPS = ("Conv", "Gemm", "MatMul", "FusedConv", "FusedGemm")
-
-
-def onnx_layers(path: Path) -> list[str]:
-    """The kind of each convolution or matrix product of the ONNX model, in graph order."""
-    import onnx
-
-    graph = onnx.load(str(path)).graph
-    kinds = []
-    for node in graph.node:
-        if node.op_type in ("Gemm", "MatMul"):
-            kinds.append("classifier")
-        elif node.op_type == "Conv":
-            attrs = {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
-            if not kinds:
-                kinds.append("stem")
-            elif attrs.get("group", 1) > 1:
-                kinds.append("depthwise s2" if max(attrs.get("strides", [1])) > 1 else "depthwise")
-            else:
-                kinds.append("pointwise")
-    return kinds
-
-
-def tvm_layer_times(library: Path, x: np.ndarray):
-    """A function running the build once and returning (kernel, output shape, seconds) per layer."""
-    import tvm
-    from tvm import relax
-
-    vm = relax.VirtualMachine(tvm.runtime.load_module(str(library)), tvm.cpu())
-    data = tvm.runtime.tensor(x)
-    calls, started = [], [0.0]
-
-    def instrument(func, name, before, ret, *args):
-        if before:
-            started[0] = time.perf_counter()
-        elif "conv2d" in name or "matmul" in name or "dense" in name:
-            calls.append((name, tuple(args[-1].shape), time.perf_counter() - started[0]))
-        return 0   # carry on
-
-    vm.set_instrument(instrument)
-
-    def run():
-        calls.clear()
-        vm["main"](data)
-        return list(calls)
-
-    return run
-
-
-def output_shape(event: dict) -> tuple[int, ...]:
-    """An ONNX Runtime profile event's first output shape (from ``[{"float": [1, 32, 112, 112]}]``)."""
-    (shape,) = event["args"]["output_type_shape"][0].values()
-    return tuple(shape)
-
-
-def spatial(shape: tuple[int, ...], layout: str) -> tuple[int, ...]:
-    """What two runtimes' outputs of one layer share: (H, W) of a feature map (ONNX Runtime's blocked
-    layout pads channels, 24 to 32), the whole shape of the classifier's."""
-    if len(shape) != 4:
-        return shape
-    return shape[1:3] if layout == "NHWC" else shape[2:]
-
-
-def ort_layer_times(onnx_path: Path, x: np.ndarray, profile_dir: Path, runs: int, threads: int):
-    """ONNX Runtime's session on ``threads`` threads, profiling; the run function and a reader of its
-    profile (the layers of each of the last ``runs`` runs, after ``warmup`` ones)."""
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    options.enable_profiling = True
-    options.profile_file_prefix = str(profile_dir / "ort")
-    session = ort.InferenceSession(str(onnx_path), options, providers=["CPUExecutionProvider"])
-    feed = {session.get_inputs()[0].name: x}
-
-    def read(warmup: int) -> list[list[tuple[str, tuple[int, ...], float]]]:
-        events = json.loads(Path(session.end_profiling()).read_text())
-        nodes = [(e["name"].removesuffix("_kernel_time"), output_shape(e), e["dur"] / 1e6)
-                 for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")
-                 and e["args"].get("op_name") in TIMED_OPS]
-        per_run = len(nodes) // (warmup + runs)
-        return [nodes[i * per_run:(i + 1) * per_run] for i in range(warmup, warmup + runs)]
-
-    return (lambda: session.run(None, feed)), read
+from edge_mnv2.layer_profile import (KINDS, TIMED_OPS, onnx_layers, ort_layer_times, output_shape,  # noqa: E402,F401
+                                     spatial, tvm_layer_times)
 
 
 def main() -> int:

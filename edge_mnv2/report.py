@@ -111,16 +111,21 @@ def format_table(report: dict) -> str:
 
 
 def per_layer_lines(rows: list[dict]) -> list[str]:
-    """The per-layer table of a board's profile: instructions (emulated) or milliseconds per step."""
+    """The per-layer table: a board's profile (instructions when emulated, else ms), or a host build's
+    kernels with ONNX Runtime's time for the same layer."""
     counted = "instructions" in rows[0]
+    ort = all("onnxruntime_ms" in r for r in rows)
     total = sum(r["instructions"] if counted else r["ms"] for r in rows) or 1
-    head = f"{'step':<46} {'instructions' if counted else 'ms':>12} {'share':>6} {'per MAC':>8}"
-    lines = ["per layer (the last image)", head, "-" * len(head)]
+    head = (f"{'step':<46} {'instructions' if counted else 'ms':>12} {'share':>6} "
+            + (f"{'ORT ms':>8} {'TVM/ORT':>8}" if ort else f"{'per MAC':>8}"))
+    lines = ["per layer" + ("" if ort else " (the last image)"), head, "-" * len(head)]
     for r in rows:
         value = r["instructions"] if counted else r["ms"]
-        per_mac = f"{r['instructions_per_mac']:.2f}" if "instructions_per_mac" in r else "-"
-        lines.append(f"{r['name'][:46]:<46} {value:>12,.{0 if counted else 3}f} {value / total * 100:>5.1f}% "
-                     f"{per_mac:>8}")
+        if ort:
+            tail = f"{r['onnxruntime_ms']:>8.3f} {r['ms'] / r['onnxruntime_ms']:>8.2f}"
+        else:
+            tail = f"{r['instructions_per_mac']:>8.2f}" if "instructions_per_mac" in r else f"{'-':>8}"
+        lines.append(f"{r['name'][:46]:<46} {value:>12,.{0 if counted else 3}f} {value / total * 100:>5.1f}% {tail}")
     return lines
 
 

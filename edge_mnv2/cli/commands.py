@@ -212,9 +212,25 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
     device = choose_device(args.artifact, rpc=args.rpc, tracker=args.tracker, key=args.key, baseline=args.baseline,
                            target=args.target, port=args.port)
+    if args.per_layer and device is not None:   # fail before measuring, not after
+        from edge_mnv2.artifact import load_artifact
+        from edge_mnv2.layer_profile import check_profilable
+
+        check_profilable(load_artifact(args.artifact))
     report = bench_on(args.artifact, device, bench_settings(args), baseline=args.baseline, target=args.target,
                       port=args.port, failure_report=args.json)
+    if args.per_layer:
+        from edge_mnv2.artifact import load_artifact
+        from edge_mnv2.layer_profile import plot_layers, profile_layers
+
+        if device is not None:
+            report["per_layer"] = profile_layers(load_artifact(args.artifact))
+        where = report["device"].get("key") or report["target"]["name"]
+        plot_layers(report["per_layer"], args.per_layer,
+                    f"{report.get('model') or args.artifact} on {where}: per layer")
     print(format_table(report))
+    if args.per_layer:
+        print(f"\nper-layer chart: {args.per_layer}")
     if args.json:
         print(f"\nreport: {write_json(report, args.json)}")
     return 0

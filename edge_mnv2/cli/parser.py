@@ -146,6 +146,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", type=Path, metavar="FILE", help="write the report as JSON")
     p.add_argument("--baseline", metavar="ARTIFACT", help="another build of the model for the same target "
                    "(e.g. fp32 beside an int8 build): run and timed beside it on the same device")
+    p.add_argument("--per-layer", nargs="?", const=Path("per_layer.png"), type=Path, metavar="PNG",
+                   help="also time each layer and draw a bar chart (default per_layer.png): a board's per-step "
+                   "profile, or a host build's kernels (--exec-mode bytecode) beside ONNX Runtime's")
     _add_bench_options(p)
     p.set_defaults(func=commands.cmd_bench)
 
