@@ -8,6 +8,8 @@ would on the board. Timings under emulation are not device timings; outputs and 
 
 from __future__ import annotations
 
+import contextlib
+
 import hashlib
 import json
 import os
@@ -16,6 +18,7 @@ import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from typing import Iterator
 
 from edge_mnv2 import progress
 from edge_mnv2.errors import DeviceError
@@ -177,6 +180,27 @@ def prepare(recipe: EmulatorRecipe, root: Path | None = None) -> EmulatorImage:
             raise DeviceError(f"{tool} is not installed; run `make setup` (it installs qemu-user and the "
                               "cross toolchains from Debian)")
     root.parent.mkdir(parents=True, exist_ok=True)
+    with _building(root):
+        if not (root / "READY").is_file():   # another process may have built it while this one waited
+            _build_image(recipe, root)
+    return image
+
+
+@contextlib.contextmanager
+def _building(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock for building ``path``: a second process (another test worker, a second
+    command) waits, then finds it ready, instead of replacing the image the first one is using."""
+    import fcntl
+
+    with open(path.with_name(f"{path.name}.lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _build_image(recipe: EmulatorRecipe, root: Path) -> None:
     work = root.with_name(f"{root.name}.partial-{os.getpid()}")
     shutil.rmtree(work, ignore_errors=True)
     try:
@@ -214,7 +238,6 @@ def prepare(recipe: EmulatorRecipe, root: Path | None = None) -> EmulatorImage:
         work.rename(root)
     finally:
         shutil.rmtree(work, ignore_errors=True)
-    return image
 
 
 def _install_wheels(recipe: EmulatorRecipe, wheels: tuple[str, ...], site: Path, download: Path) -> None:
@@ -236,6 +259,13 @@ def prepare_peers(image: EmulatorImage) -> Path:
     ready = site / "READY"
     if ready.is_file() and ready.read_text().split() == list(PEER_WHEELS):
         return site
+    with _building(site):
+        if not (ready.is_file() and ready.read_text().split() == list(PEER_WHEELS)):
+            _install_peers(image, site)
+    return site
+
+
+def _install_peers(image: EmulatorImage, site: Path) -> None:
     work = site.with_name(f"peers.partial-{os.getpid()}")
     shutil.rmtree(work, ignore_errors=True)
     try:
@@ -247,7 +277,6 @@ def prepare_peers(image: EmulatorImage) -> Path:
     finally:
         shutil.rmtree(work, ignore_errors=True)
         shutil.rmtree(image.root / f"wheels.partial-{os.getpid()}", ignore_errors=True)
-    return site
 
 
 def device_environment(image: EmulatorImage) -> dict[str, str]:

@@ -81,3 +81,19 @@ def test_emulated_server_reports_what_it_is(rpi4b_image, rpi4b_artifact):
         out = device.step("run", lambda: device.model.run(np.zeros((1, 3, 96, 96), np.float32)))
     assert info["emulated"] is True and info["cpu"] == "cortex-a72" and info["tvm_threads"] >= 1
     assert out.shape == (1, 10)
+
+
+def test_a_second_process_waits_for_an_image_being_built_instead_of_replacing_it(tmp_path):
+    """Two test workers (or two commands) preparing the same image: the second blocks on the build lock."""
+    import subprocess
+    import sys
+
+    from edge_mnv2.remote.emulator import _building
+
+    image = tmp_path / "image"
+    probe = ("import fcntl, sys; f = open(sys.argv[1], 'w')\n"
+             "try:\n    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    sys.exit(3)")
+    lock = str(tmp_path / "image.lock")
+    with _building(image):
+        assert subprocess.run([sys.executable, "-c", probe, lock]).returncode == 3   # held: it would wait
+    assert subprocess.run([sys.executable, "-c", probe, lock]).returncode == 0       # released
