@@ -82,8 +82,8 @@ def variant_name(width: float, resolution: int) -> str:
 
     for name in list_models("mobilenet_v2"):
         spec = get_spec(name)
-        if spec.width == width and spec.resolution == resolution and spec.num_classes == 1000 and "." not in \
-                name.removeprefix(f"mobilenet_v2_{width:g}").removeprefix(f"mobilenet_v2_{width}"):
+        untagged = "." not in name.rsplit("_", 1)[-1]   # not a trained variant such as ...96.shapes
+        if spec.width == width and spec.resolution == resolution and spec.num_classes == 1000 and untagged:
             return name
     from edge_mnv2.models.mobilenet_v2 import RESOLUTIONS, WIDTHS
 

@@ -33,3 +33,13 @@ def test_the_sweep_front_skips_unmeasured_variants_and_those_without_a_published
         _variant("d", None, 80.0, status="does not fit"), _variant("e", 0.5, None)])
     assert [v.variant for v in result.pareto()] == ["a", "c"]
     assert result.to_dict()["pareto"] == ["a", "c"]
+
+
+def test_variant_names_come_from_the_registry():
+    from edge_mnv2.errors import EdgeMnv2Error
+    from edge_mnv2.sweep.grid import variant_name
+
+    assert variant_name(1.0, 96) == "mobilenet_v2_1.0_96"
+    assert variant_name(0.35, 96) == "mobilenet_v2_0.35_96"          # not the trained .shapes variant
+    with pytest.raises(EdgeMnv2Error, match="widths are 0.35"):
+        variant_name(0.6, 96)
