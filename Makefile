@@ -2,7 +2,8 @@
 VENV ?= .venv
 BIN := $(VENV)/bin
 DEMO_DIR ?= demo-out
-PYTEST_ARGS ?=
+# One pytest worker per CPU; a test file's tests stay on one worker, so they share its fixtures.
+PYTEST_ARGS ?= -n auto --dist loadfile
 
 .PHONY: setup demo test test-fast lint clean
 

@@ -11,7 +11,7 @@ TRAINED = "mobilenet_v2_0.35_96.shapes"
 
 
 @pytest.mark.slow
-def test_int8_host_build_runs_on_the_local_device_like_the_integer_reference(tmp_path):
+def test_int8_host_build_runs_on_the_local_device_like_the_integer_reference(tmp_path, trained_artifact):
     from edge_mnv2.bench import bench_artifact
     from edge_mnv2.quantize import kernels_for
     from edge_mnv2.targets import load_target
@@ -21,7 +21,7 @@ def test_int8_host_build_runs_on_the_local_device_like_the_integer_reference(tmp
     assert quant["weight_ratio"] <= 0.30 and quant["calibration"] == {"data": "shapes", "images": 256}
     assert quant["stored_ratio"] <= 0.30                          # what the artifact really stores
     assert quant["kernels"] == kernels_for(load_target("host").tvm_target())   # VNNI layout on such CPUs
-    fp32 = compile_model(TRAINED, "host", tmp_path / "fp32")
+    fp32 = trained_artifact   # the same model compiled for the host in fp32 (a session fixture)
     report = bench_artifact(artifact.directory, settings=BenchSettings(images=60, repeat=4, rounds=2, peers=False),
                             baseline_path=fp32.directory)
     acc = report["accuracy"]
