@@ -40,3 +40,12 @@ def test_bench_per_layer_times_each_layer_beside_onnx_runtime(tmp_path, capsys):
     assert len(rows) == 53 and rows[0]["kind"] == "stem" and rows[-1]["kind"] == "classifier"
     assert all(r["ms"] > 0 and r["onnxruntime_ms"] > 0 for r in rows)
     assert png.is_file() and "TVM/ORT" in capsys.readouterr().out
+
+
+def test_per_layer_on_an_rpc_device_is_refused_before_anything_is_measured(tmp_path, capsys):
+    from edge_mnv2.artifact import SCHEMA_VERSION, write_metadata
+
+    write_metadata(tmp_path, {"schema": SCHEMA_VERSION, "files": {}, "target": {"name": "host", "device": "cpu"}})
+    assert main(["bench", str(tmp_path), "--rpc", "127.0.0.1:9", "--per-layer"]) != 0
+    err = capsys.readouterr().err
+    assert "not on RPC server 127.0.0.1:9" in err and "Traceback" not in err

@@ -214,8 +214,12 @@ def cmd_bench(args: argparse.Namespace) -> int:
                            target=args.target, port=args.port)
     if args.per_layer and device is not None:   # fail before measuring, not after
         from edge_mnv2.artifact import load_artifact
+        from edge_mnv2.errors import EdgeMnv2Error
         from edge_mnv2.layer_profile import check_profilable
 
+        if device.kind != "local":
+            raise EdgeMnv2Error(f"--per-layer times a build on this machine, not on {device.describe()}: TVM 0.27's "
+                                "Relax VM has no profiler that reports kernels over RPC; drop --per-layer there")
         check_profilable(load_artifact(args.artifact))
     report = bench_on(args.artifact, device, bench_settings(args), baseline=args.baseline, target=args.target,
                       port=args.port, failure_report=args.json)
