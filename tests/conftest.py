@@ -59,3 +59,16 @@ def rpi4b_image():
     from edge_mnv2.targets import load_target
 
     return prepare(EmulatorRecipe.from_target(load_target("rpi4b")))
+
+
+# Files whose tests take several minutes in all go first. `make test` runs one xdist worker per CPU and
+# keeps a file's tests on one worker (--dist loadfile), handing out files in collection order: started
+# early, the long files run side by side, instead of one of them ending the run alone.
+LONG_FILES_FIRST = ("tuning/test_run.py", "test_cli.py", "test_compile_defaults.py", "tuning/test_library.py",
+                    "test_bench_tasks.py", "tuning/test_seed.py", "sweep/test_sweep.py", "remote/test_emulator.py",
+                    "test_wheel.py")
+
+
+def pytest_collection_modifyitems(config, items):
+    rank = {name: i for i, name in enumerate(LONG_FILES_FIRST)}
+    items.sort(key=lambda item: rank.get(item.nodeid.split("::")[0].removeprefix("tests/"), len(rank)))
