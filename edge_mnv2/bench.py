@@ -134,7 +134,8 @@ def evaluation_set(artifact: Artifact, settings: BenchSettings,
     return preprocessing.normalize(images), labels, description
 
 
-def _host_cpu() -> str:
+def host_cpu() -> str:
+    """LLVM's name for this machine's CPU (znver4, skylake-avx512, ...)."""
     from tvm.target import codegen
 
     return codegen.llvm_get_system_cpu()
@@ -318,7 +319,7 @@ def bench_artifact(artifact_path, address: DeviceAddress | None = None,
         "peers": {name: dict(peer.describe(), where="host", latency_ms=latency_stats(run.samples[name]))
                   for name, peer in peers.items()},
         "settings": settings.__dict__,
-        "environment": {"host": platform.node(), "machine": platform.machine(), "host_cpu": _host_cpu(),
+        "environment": {"host": platform.node(), "machine": platform.machine(), "host_cpu": host_cpu(),
                         "edge_mnv2": __version__, "tvm": artifact.metadata["versions"]["tvm"]},
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }

@@ -49,3 +49,14 @@ def test_per_layer_on_an_rpc_device_is_refused_before_anything_is_measured(tmp_p
     assert main(["bench", str(tmp_path), "--rpc", "127.0.0.1:9", "--per-layer"]) != 0
     err = capsys.readouterr().err
     assert "not on RPC server 127.0.0.1:9" in err and "Traceback" not in err
+
+
+def test_per_layer_of_firmware_without_a_profile_is_one_clear_error(tmp_path, monkeypatch, capsys):
+    import edge_mnv2.bench_device as bench_device
+
+    report = {"device": {"key": "mps2-an386"}, "target": {"name": "mps2-an386"}}   # no per_layer: old firmware
+    monkeypatch.setattr(bench_device, "choose_device", lambda *a, **k: None)
+    monkeypatch.setattr(bench_device, "bench_on", lambda *a, **k: report)
+    assert main(["bench", str(tmp_path), "--target", "mps2-an386", "--per-layer", str(tmp_path / "p.png")]) != 0
+    err = capsys.readouterr().err
+    assert "keeps no per-step profile" in err and "flash it" in err and "Traceback" not in err

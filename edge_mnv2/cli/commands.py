@@ -229,6 +229,11 @@ def cmd_bench(args: argparse.Namespace) -> int:
 
         if device is not None:
             report["per_layer"] = profile_layers(load_artifact(args.artifact))
+        elif not report.get("per_layer"):
+            from edge_mnv2.errors import DeviceError
+
+            raise DeviceError("the board's firmware keeps no per-step profile (built before edge-mnv2 added it): "
+                              f"compile {args.artifact} again and flash it, then bench --per-layer")
         where = report["device"].get("key") or report["target"]["name"]
         plot_layers(report["per_layer"], args.per_layer,
                     f"{report.get('model') or args.artifact} on {where}: per layer")

@@ -146,10 +146,10 @@ def run_sweep(target: str, widths: list[float], resolutions: list[int], output_d
     settings = settings or BenchSettings(images=4, warmup=3, repeat=20, rounds=4, peers=False, count_runs=1)
     device_key = json.dumps({"device": device.to_dict() if not is_micro else {"port": port},
                              "settings": asdict(settings)}, sort_keys=True)
-    output_dir = Path(output_dir)
-    (output_dir / "results").mkdir(parents=True, exist_ok=True)
     grid = [(w, r) for w in widths for r in resolutions]
     names = [variant_name(w, r) for w, r in grid]   # every name checked before any work
+    output_dir = Path(output_dir)
+    (output_dir / "results").mkdir(parents=True, exist_ok=True)
     results: list[VariantResult] = []
     for (width, resolution), name in progress.bar(list(zip(grid, names)), "variants", total=len(grid)):
         label = f"{name}.{quantize}" if quantize else name
@@ -203,7 +203,7 @@ def _describe(device: DeviceAddress, spec, emulated_board: bool | None, port: st
 
 def _cpu_name() -> str:
     """The host CPU as /proc/cpuinfo names it, with LLVM's name for its microarchitecture."""
-    from tvm.target import codegen
+    from edge_mnv2.bench import host_cpu
 
     name = platform.processor() or platform.machine()
     try:
@@ -213,4 +213,4 @@ def _cpu_name() -> str:
                 break
     except OSError:
         pass
-    return f"{name}, {codegen.llvm_get_system_cpu()}, {len(os.sched_getaffinity(0))} cores"
+    return f"{name}, {host_cpu()}, {len(os.sched_getaffinity(0))} cores"

@@ -43,3 +43,17 @@ def test_variant_names_come_from_the_registry():
     assert variant_name(0.35, 96) == "mobilenet_v2_0.35_96"          # not the trained .shapes variant
     with pytest.raises(EdgeMnv2Error, match="widths are 0.35"):
         variant_name(0.6, 96)
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--widths", "0.35,wide"], "--widths: 'wide' is not a number"),
+    (["--resolutions", "96,1.5"], "--resolutions: '1.5' is not a whole number"),
+    (["--widths", "0.6"], "no MobileNetV2 of width 0.6"),
+])
+def test_a_bad_grid_is_one_line_naming_the_value_before_any_work(tmp_path, capsys, args, message):
+    from edge_mnv2.cli import main
+
+    assert main(["sweep", "--target", "host", "-o", str(tmp_path / "s"), *args]) != 0
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+    assert not (tmp_path / "s").exists()
