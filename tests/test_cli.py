@@ -52,6 +52,7 @@ def test_models_lists_the_registry_with_published_figures(capsys):
     (["export", "mobilenet_v2_0.35_96", "--checkpoint", "nope.pt"], ["nope.pt"]),
     (["tune", "mobilenet_v2_0.35_96", "--seed-from", "nowhere"], ["nowhere", "is not a tuning log"]),
     (["tune", "mobilenet_v2_0.35_96", "--tasks", "0"], ["--tasks must be at least 1, got 0"]),
+    (["tune", "mobilenet_v2_0.35_96", "--population", "4"], ["--population must be at least 16, got 4"]),
     (["compile", "mobilenet_v2_0.35_96", "--exec-mode", "jit"],
      ["--exec-mode = 'jit' is not an exec mode", "'bytecode'"]),
 ])

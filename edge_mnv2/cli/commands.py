@@ -166,7 +166,7 @@ def cmd_tune(args: argparse.Namespace) -> int:
                             quantize=args.quantize, calibration=args.calibration,
                             weight_prepack=args.weight_prepack, seed_from=args.seed_from, seed_top=args.seed_top,
                             cache_flush=args.cache_flush, layout=args.layout, focus=args.tasks,
-                            schedule_library=args.schedule_library)
+                            schedule_library=args.schedule_library, population=args.population)
     except KeyboardInterrupt:   # before or after MetaSchedule runs (during it, tuning.run exits by itself)
         from edge_mnv2.tuning import INTERRUPTED_MESSAGE
 

@@ -12,6 +12,7 @@ from edge_mnv2.models.mobilenet_v2 import RESOLUTIONS, WIDTHS
 from edge_mnv2.relax_layout import LAYOUTS
 from edge_mnv2.targets import EXEC_MODES
 from edge_mnv2.tuning.prune import DEFAULT_KEEP
+from edge_mnv2.tuning.run import POPULATION
 
 DESCRIPTION = ("Train, export, compile, tune and measure MobileNetV2-family models on edge hardware "
                "(Raspberry Pi, Jetson, microcontrollers, this machine) through Apache TVM. "
@@ -106,6 +107,9 @@ def build_parser() -> argparse.ArgumentParser:
                         "default rules' schedule of each task (what a zero-trial build runs) as candidates; by "
                         "default each is measured once into a log, so the search starts from them, and counts "
                         "as trials")
+    p.add_argument("--population", metavar="N", type=int, default=POPULATION,
+                   help=f"schedules per generation of the evolutionary search (default {POPULATION}, "
+                        "MetaSchedule's): smaller makes each round faster and the search narrower")
     p.set_defaults(func=commands.cmd_tune)
 
     p = sub.add_parser("prune-log", help="keep only a tuning log's best records of each task (a smaller file "

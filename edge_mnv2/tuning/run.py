@@ -44,6 +44,9 @@ BUILD_TIMEOUT_S = 120.0
 # Candidates per task per round: MetaSchedule gives every task one round before it follows the gradient,
 # so small rounds reach all ~33 tasks of a MobileNetV2 sooner (64 would need ~2000 trials for that).
 TRIALS_PER_ROUND = 16
+# Schedules in each generation of MetaSchedule's evolutionary search (its own default). A smaller
+# population makes each round cheaper and the search narrower: worth it for small models and quick runs.
+POPULATION = 512
 RUN_TIMEOUT_S = 60.0
 
 
@@ -132,7 +135,8 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
                calibration: str | None = None, weight_prepack: bool | None = None,
                seed_from: Path | None = None, seed_top: int = DEFAULT_TOP_K,
                cache_flush: bool | None = None, layout: str | None = None,
-               focus: int | None = None, schedule_library: bool = True) -> TuneResult:
+               focus: int | None = None, schedule_library: bool = True,
+               population: int = POPULATION) -> TuneResult:
     """Tune the model's tasks for ``target`` until the log holds ``trials`` measured candidates.
 
     With ``quantize``, the int8 model's kernels are tuned, into the ``<architecture>.int8`` log.
@@ -150,6 +154,8 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
 
     ``schedule_library``: before searching, measure the hand-written schedules of :mod:`edge_mnv2.tuning.library` that
     fit the tasks, once per version of each (``tuning.json`` keeps which); they count as trials.
+
+    ``population``: schedules per generation of the evolutionary search (``--population``).
     """
     from tvm.s_tir import meta_schedule as ms
 
@@ -159,6 +165,9 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
         raise EdgeMnv2Error(f"--trials must be at least 1, got {trials}")
     if focus is not None and focus < 1:
         raise EdgeMnv2Error(f"--tasks must be at least 1, got {focus}")
+    if population < TRIALS_PER_ROUND:
+        raise EdgeMnv2Error(f"--population must be at least {TRIALS_PER_ROUND} (the candidates measured per "
+                            f"round are drawn from it), got {population}")
     if seed_from is not None:
         check_source(Path(seed_from), seed_top)
     proto, model_name = load_source(model_or_onnx, checkpoint)
@@ -236,8 +245,9 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
                 write_meta(path, **{LIBRARY_KEY: library_versions()})
             held = trials_spent(path, database, tasks)
             left = trials - held
+            # seed: a re-run samples afresh instead of repeating the last run's draws
             search = dict(work=work, database=database, builder=builder, runner=runner, target=tvm_target,
-                          seed=held)   # a re-run samples afresh instead of repeating the last run's draws
+                          seed=held, population=population)
             if left > 0 and focus:
                 focused = _tune_focused(tasks, focus_tasks(database, tasks), focus, left, **search)
             elif left > 0:
@@ -252,13 +262,13 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
     _record_run(path, model_name, target, trials, before, after, covered, total, estimate,
                 time.perf_counter() - started, prepack, flush, data_layout,
                 seeded_from={"log": str(seed_from), "top": seed_top, "seeded": seeded} if seed_from else None,
-                focused=focused, library=library)
+                focused=focused, library=library, population=population)
     return TuneResult(path, before, after, total, covered, estimate, time.perf_counter() - started, seeded,
                       library, focused, Path(seed_from) if seed_from else None)
 
 
 def _tune_all(mod, prepack: bool, tasks, left: int, held: int, trials: int, *, work: Path, database, builder,
-              runner, target, seed: int) -> None:
+              runner, target, seed: int, population: int) -> None:
     """Spend ``left`` trials over all of the model's tasks, largest share first (``largest_first_scheduler``)."""
     from tvm.s_tir import meta_schedule as ms
 
@@ -272,13 +282,14 @@ def _tune_all(mod, prepack: bool, tasks, left: int, held: int, trials: int, *, w
                 max_trials_per_task=max(64, 4 * trials // max(len(tasks), 1)), database=database,
                 builder=builder, runner=runner,
                 measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"), callback],
-                task_scheduler=largest_first_scheduler(database), seed=seed)
+                task_scheduler=largest_first_scheduler(database), seed=seed,
+                strategy=ms.search_strategy.EvolutionarySearch(population_size=population))
         finally:
             bar.close()
 
 
 def _tune_focused(tasks, ranking: list[int], count: int, left: int, *, work: Path, database, builder,
-                  runner, target, seed: int) -> tuple[FocusResult, ...]:
+                  runner, target, seed: int, population: int) -> tuple[FocusResult, ...]:
     """Search the first ``count`` tasks of ``ranking`` each on its own, an equal part of ``left`` trials
     each, committing every round.
 
@@ -309,7 +320,8 @@ def _tune_focused(tasks, ranking: list[int], count: int, left: int, *, work: Pat
         before_ms = best_ms(database, task)
         spent = trials_spent_on(database, task)
         contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
-            extracted_tasks=[task], work_dir=str(work), seed=seed + k)
+            extracted_tasks=[task], work_dir=str(work), seed=seed + k,
+            strategy=ms.search_strategy.EvolutionarySearch(population_size=population))
         callback, bar = progress_callback(budget, 0, [task], desc=f"  {k + 1}/{chosen} {task.task_name}")
         was = "untuned" if before_ms is None else f"{before_ms:.4f} ms x {task.weight}"
         _metaschedule_logging()
@@ -338,10 +350,10 @@ def _tune_focused(tasks, ranking: list[int], count: int, left: int, *, work: Pat
 def _record_run(path: Path, model: str, target: TargetSpec, trials: int, before: int, after: int,
                 covered: int, tasks: int, estimate: float | None, seconds: float, prepack: bool,
                 flush: bool, layout: str, seeded_from: dict | None = None,
-                focused: tuple[FocusResult, ...] = (), library: int = 0) -> None:
+                focused: tuple[FocusResult, ...] = (), library: int = 0, population: int = POPULATION) -> None:
     run = {"finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "trials_requested": trials,
            "records_before": before, "records_after": after, "estimated_ms": estimate,
-           "seconds": round(seconds, 1)}
+           "seconds": round(seconds, 1), "population": population}
     if seeded_from:   # provenance: which log the run's first schedules came from
         run[SEEDED_KEY] = seeded_from
     if library:       # hand-written schedules measured in this run

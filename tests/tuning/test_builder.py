@@ -29,6 +29,10 @@ def test_rounds_build_loadable_libraries_in_the_same_workers():
     assert second[0].error_msg is None
     # LocalBuilder would have started (and warmed up) a new process for the second round
     assert {w._proc.pid for w in builder.pool._worker_map.values()} == workers
+    # and the next tuning run of this process builds in them too
+    again = persistent_builder(timeout_sec=300, max_workers=1)
+    assert again.build([ms.builder.BuilderInput(vector_add(8), target)])[0].error_msg is None
+    assert {w._proc.pid for w in again.pool._worker_map.values()} == workers
 
     lib = tvm.runtime.load_module(second[0].artifact_path)
     x = tvm.runtime.tensor(np.arange(32, dtype="float32"))
@@ -95,3 +99,17 @@ def test_the_cheap_warm_up_parses_the_same_intrinsics():
 
     cheap = digest("cheap")
     assert cheap[0] > 100 and cheap == digest("inspect")
+
+
+def test_a_cross_compiling_run_gets_workers_started_with_its_compiler(monkeypatch):
+    from edge_mnv2.tuning import builder
+
+    monkeypatch.setattr(builder, "_POOLS", {})
+    monkeypatch.delenv("EDGE_MNV2_CROSS_CXX", raising=False)
+    host = builder.persistent_builder(timeout_sec=60, max_workers=1).pool
+    assert builder.persistent_builder(timeout_sec=60, max_workers=1).pool is host
+    # workers read the cross compiler's name from the environment they were started in
+    monkeypatch.setenv("EDGE_MNV2_CROSS_CXX", "aarch64-linux-gnu-g++")
+    assert builder.persistent_builder(timeout_sec=60, max_workers=1).pool is not host
+    builder.shutdown_pools()
+    assert builder._POOLS == {}

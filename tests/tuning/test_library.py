@@ -8,9 +8,8 @@ from edge_mnv2.targets import load_target
 from edge_mnv2.tuning import library as schedule_library
 from edge_mnv2.tuning.database import extract_tasks, open_database, top_records
 from edge_mnv2.tuning.logs import META_FILE
-from edge_mnv2.tuning.run import tune_model
+from tuning_helpers import quick_tune, tiny_onnx
 
-from test_run import tiny_onnx
 
 
 @pytest.fixture(scope="module")
@@ -171,7 +170,7 @@ def test_channel_tiles_are_whole_vectors_that_divide_the_channels(tiny_tasks):
 def test_tune_measures_each_library_version_once_into_the_log(tmp_path, monkeypatch):
     model = tiny_onnx(tmp_path / "tiny.onnx")
     logs = tmp_path / "logs"
-    first = tune_model(str(model), load_target("host"), trials=8, log_root=logs)
+    first = quick_tune(str(model), load_target("host"), trials=8, log_root=logs)
     # two depthwise tasks, 3 and 4 distinct schedules, two pointwise, 4 each (see above), and each of the
     # six tasks' default-rule schedule where it is not one of those (both depthwise ones are): all
     # measured and counted as trials
@@ -191,11 +190,11 @@ def test_tune_measures_each_library_version_once_into_the_log(tmp_path, monkeypa
     meta = json.loads((first.log / META_FILE).read_text())
     del meta[schedule_library.LIBRARY_KEY]
     (first.log / META_FILE).write_text(json.dumps(meta))
-    resumed = tune_model(str(model), load_target("host"), trials=first.trials_after + 1, log_root=logs)
+    resumed = quick_tune(str(model), load_target("host"), trials=first.trials_after + 1, log_root=logs)
     assert resumed.library == 0
     assert json.loads((first.log / META_FILE).read_text())[schedule_library.LIBRARY_KEY] == schedule_library.versions()
 
-    again = tune_model(str(model), load_target("host"), trials=resumed.trials_after + 4, log_root=logs)
+    again = quick_tune(str(model), load_target("host"), trials=resumed.trials_after + 4, log_root=logs)
     assert again.library == 0 and schedule_library.LIBRARY_KEY not in json.loads(
         (again.log / META_FILE).read_text())["runs"][-1]
 
@@ -209,10 +208,10 @@ def test_tune_measures_each_library_version_once_into_the_log(tmp_path, monkeypa
     monkeypatch.setattr(schedule_library.measure_library, "__defaults__", (newer,))
     monkeypatch.setattr(schedule_library.versions, "__defaults__", (newer,))
     monkeypatch.setattr(schedule_library.pending, "__defaults__", (newer,))
-    bumped = tune_model(str(model), load_target("host"), trials=again.trials_after + 1, log_root=logs)
+    bumped = quick_tune(str(model), load_target("host"), trials=again.trials_after + 1, log_root=logs)
     assert bumped.library == 2   # only the schedule with a new version is measured: one variant, two tasks
 
-    off = tune_model(str(model), load_target("host"), trials=8, log_root=tmp_path / "off",
+    off = quick_tune(str(model), load_target("host"), trials=8, log_root=tmp_path / "off",
                           schedule_library=False)
     assert off.library == 0 and schedule_library.LIBRARY_KEY not in json.loads((off.log / META_FILE).read_text())
 

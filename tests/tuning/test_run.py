@@ -14,9 +14,9 @@ from edge_mnv2.targets import load_target
 from edge_mnv2.tuning.database import best_ms, extract_tasks, open_database, top_records
 from edge_mnv2.tuning.logs import (DB_FILES, FOCUS_KEY, LOGS_ENV, META_FILE, detected_cpu, find_log, repair,
                                    tuning_log_path, write_meta)
-from edge_mnv2.tuning.run import tune_model
 from edge_mnv2.tuning.settings import (COLD_REPEATS, cache_flush_for, evaluator_config, layout_for, log_cache_flush,
                                        log_layout, log_weight_prepack, measuring_threads, weight_prepack_for)
+from tuning_helpers import CLI_FLAGS, POPULATION, quick_tune, tiny_onnx
 
 MODEL = "mobilenet_v2_0.35_96"
 
@@ -28,7 +28,7 @@ def tuned_root(tmp_path_factory):
     run is tests/tuning/test_library.py's). Two rounds, so that two tasks have records: a log seeded
     from it and cut back to one task's records has a task left to seed."""
     root = tmp_path_factory.mktemp("tuning_logs")
-    result = tune_model(MODEL, load_target("host"), trials=32, log_root=root, schedule_library=False)
+    result = quick_tune(MODEL, load_target("host"), trials=32, log_root=root, schedule_library=False)
     return root, result
 
 
@@ -46,7 +46,7 @@ def test_tuning_writes_a_log_and_a_rerun_adds_nothing(tuned_root):
     meta = json.loads((result.log / "tuning.json").read_text())
     assert meta["model"] == MODEL and meta["tvm_target"]["mcpu"] == load_target("host").resolved_tvm()["mcpu"]
     assert meta["runtime_threads"] == meta["tvm_target"]["num-cores"] == runtime_threads.physical_cores()
-    again = tune_model(MODEL, load_target("host"), trials=result.trials_after, log_root=root)
+    again = quick_tune(MODEL, load_target("host"), trials=result.trials_after, log_root=root)
     assert again.trials_before == again.trials_after == result.trials_after  # nothing left to spend
     assert len(json.loads((result.log / "tuning.json").read_text())["runs"]) == 2
 
@@ -56,7 +56,7 @@ def test_a_rerun_spends_its_trials_on_tasks_the_log_lacks(tuned_root, tmp_path):
     root, result = tuned_root
     copy = tmp_path / "logs"
     shutil.copytree(root, copy)
-    again = tune_model(MODEL, load_target("host"), trials=result.trials_after + 8, log_root=copy,
+    again = quick_tune(MODEL, load_target("host"), trials=result.trials_after + 8, log_root=copy,
                        schedule_library=False)
     # a scheduler that forgot the log would tune the largest task again and cover nothing new
     assert again.covered == result.covered + 1
@@ -81,7 +81,7 @@ def test_a_pruned_log_keeps_each_tasks_best_and_counts_its_trials(tuned_root, tm
     before = best(log)
     assert prune_log(log, keep=1)[1] == result.covered < result.trials_after
     assert best(log) == before                  # compile applies the same schedules
-    again = tune_model(MODEL, load_target("host"), trials=result.trials_after, log_root=copy)
+    again = quick_tune(MODEL, load_target("host"), trials=result.trials_after, log_root=copy)
     assert again.trials_before == again.trials_after == result.trials_after   # dropped records still count
 
 
@@ -304,7 +304,7 @@ def test_tuning_on_another_cpu_starts_its_own_log_from_the_targets(tuned_root, t
     shared = another_cpus_log(result.log, tmp_path)
     records = (shared / "database_tuning_record.json").read_text()
 
-    own = tune_model(MODEL, load_target("host"), trials=1, log_root=tmp_path, schedule_library=False)
+    own = quick_tune(MODEL, load_target("host"), trials=1, log_root=tmp_path, schedule_library=False)
     here = detected_cpu(load_target("host"))
     assert own.log == tmp_path / f"host@{here}" / MODEL and own.seeded_from == shared
     # every task the other CPU's log covers was measured here from its best schedules, and nothing else
@@ -320,7 +320,8 @@ def test_tuning_on_another_cpu_starts_its_own_log_from_the_targets(tuned_root, t
     monkeypatch.setenv(LOGS_ENV, str(tmp_path))
     from edge_mnv2.cli import main
 
-    assert main(["tune", MODEL, "--target", "host", "--trials", str(len(kept) + 1), "--no-schedule-library"]) == 0
+    assert main(["tune", MODEL, "--target", "host", "--trials", str(len(kept) + 1), "--no-schedule-library",
+                 *CLI_FLAGS]) == 0
     out = capsys.readouterr()
     total, new, seeded, covered = map(int, re.search(
         rf"(\d+) trials \((\d+) new, (\d+) of them from {re.escape(str(shared))}\), (\d+) of", out.out).groups())
@@ -342,21 +343,12 @@ def test_rpc_runner_on_the_emulated_rpi4b(tmp_path, rpi4b_image):
 
     with LocalTracker() as tracker, EmulatedRPCServer(rpi4b_image, tracker=tracker.address, key="rpi4b"):
         tracker.wait_for_key("rpi4b", timeout=180)
-        result = tune_model("mobilenet_v2_0.35_96.shapes", load_target("rpi4b"), trials=4,
+        result = quick_tune("mobilenet_v2_0.35_96.shapes", load_target("rpi4b"), trials=4,
                                  tracker=DeviceAddress("tracker", *tracker.address, "rpi4b"), log_root=tmp_path)
     assert result.log == tmp_path / "rpi4b" / "mobilenet_v2_0.35_96.shapes"
     assert valid_records(result.log), "no candidate ran on the emulated device"
 
 
-def tiny_onnx(path):
-    """A four-layer ONNX model: four small tasks, so a tuning run takes seconds per round."""
-    import torch
-
-    nn = torch.nn
-    net = nn.Sequential(nn.Conv2d(8, 16, 1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1, groups=16),
-                        nn.Conv2d(16, 24, 1), nn.Conv2d(24, 24, 3, stride=2, padding=1, groups=24)).eval()
-    torch.onnx.export(net, (torch.randn(1, 8, 16, 16),), str(path), dynamo=False, opset_version=17)
-    return path
 
 
 def _records(log):
@@ -376,7 +368,8 @@ def test_killing_a_run_keeps_every_record_and_a_rerun_continues(tmp_path, how):
     model = tiny_onnx(tmp_path / "tiny.onnx")
     env = {**os.environ, LOGS_ENV: str(tmp_path / "logs")}
     log = tmp_path / "logs" / "host" / "tiny"
-    cmd = [sys.executable, "-m", "edge_mnv2", "-q", "tune", str(model), "--target", "host", "--trials", "400"]
+    tune = [sys.executable, "-m", "edge_mnv2", "-q", "tune", str(model), "--target", "host", *CLI_FLAGS, "--trials"]
+    cmd = [*tune, "400"]
     # its own group, as a terminal's Ctrl-C reaches all of it; Ctrl-C's default action even when the suite
     # runs in a background job, where the shell ignores SIGINT and children would inherit that
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -401,7 +394,7 @@ def test_killing_a_run_keeps_every_record_and_a_rerun_continues(tmp_path, how):
     assert meta["tvm_target"]["mcpu"] == load_target("host").resolved_tvm()["mcpu"] and meta["runs"] == []
 
     wanted = len(kept) + 16
-    rerun = subprocess.run([*cmd[:-1], str(wanted)], env=env, capture_output=True, text=True, timeout=600)
+    rerun = subprocess.run([*tune, str(wanted)], env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     after = _records(log)
     assert set(kept) <= set(after)              # nothing measured before the kill was lost
@@ -419,7 +412,7 @@ def test_a_cold_nhwc_log_records_every_flushed_run_and_compile_follows_its_layou
 
     model = tiny_onnx(tmp_path / "tiny.onnx")
     logs = tmp_path / "logs"
-    result = tune_model(str(model), load_target("host"), trials=8, log_root=logs, cache_flush=True,
+    result = quick_tune(str(model), load_target("host"), trials=8, log_root=logs, cache_flush=True,
                              layout="NHWC")
     runs = [json.loads(line)[1][1] for line in _records(result.log)]
     assert runs and all(len(secs) == COLD_REPEATS for secs in runs)   # one timed run per flush
@@ -444,12 +437,12 @@ def test_tasks_spends_the_trials_on_the_largest_shares_each_searched_on_its_own(
     model = tiny_onnx(tmp_path / "tiny.onnx")
     logs = tmp_path / "logs"
     # without the hand-written depthwise schedules, which would cover two tasks before any search
-    first = tune_model(str(model), load_target("host"), trials=16, log_root=logs, schedule_library=False)
+    first = quick_tune(str(model), load_target("host"), trials=16, log_root=logs, schedule_library=False)
     untuned = first.tasks - first.covered   # four layers, and the host's NHWC layout adds transposes
     assert first.covered == 1 and untuned >= 3
 
     # untuned tasks have the largest share there is: a top-up covers them before anything else
-    cover = tune_model(str(model), load_target("host"), trials=first.trials_after + 3 * untuned,
+    cover = quick_tune(str(model), load_target("host"), trials=first.trials_after + 3 * untuned,
                             log_root=logs, focus=untuned, schedule_library=False)
     chosen, passed_on = cover.focused[:untuned], cover.focused[untuned:]
     assert [f.before_ms for f in chosen] == [None] * untuned and cover.covered == cover.tasks
@@ -463,7 +456,7 @@ def test_tasks_spends_the_trials_on_the_largest_shares_each_searched_on_its_own(
     tasks = extract_tasks(mod, load_target("host").tvm_target(), log_weight_prepack(cover.log))
     database = open_database(cover.log)
     shares = {t.task_name: best_ms(database, t) * t.weight for t in tasks}
-    top = tune_model(str(model), load_target("host"), trials=cover.trials_after + 8, log_root=logs, focus=1,
+    top = quick_tune(str(model), load_target("host"), trials=cover.trials_after + 8, log_root=logs, focus=1,
                           schedule_library=False)
     largest, *passed_on = top.focused
     assert largest.task == max(shares, key=shares.get) and largest.trials >= 1
@@ -479,4 +472,5 @@ def test_tasks_spends_the_trials_on_the_largest_shares_each_searched_on_its_own(
     assert all(f.after_ms <= f.before_ms for f in top.focused)
     run = json.loads((top.log / META_FILE).read_text())["runs"][-1]
     assert run[FOCUS_KEY] == [dataclasses.asdict(f) for f in top.focused]
+    assert run["population"] == POPULATION
 

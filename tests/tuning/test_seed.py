@@ -6,8 +6,8 @@ import pytest
 
 from edge_mnv2.errors import EdgeMnv2Error
 from edge_mnv2.targets import load_target
-from edge_mnv2.tuning.run import tune_model
 from edge_mnv2.tuning.seed import LAYOUT_FREE_ATTR, check_source, plain_workload, replay
+from tuning_helpers import quick_tune
 
 MODEL = "mobilenet_v2_0.35_96"
 
@@ -26,10 +26,10 @@ def decisions(record):
 def test_a_prepacked_log_starts_from_a_plain_logs_schedules(tmp_path):
     host = load_target("host")
     # without the hand-written depthwise schedules: they would cover ten tasks before any search
-    plain = tune_model(MODEL, host, trials=16, log_root=tmp_path / "plain", weight_prepack=False,
+    plain = quick_tune(MODEL, host, trials=16, log_root=tmp_path / "plain", weight_prepack=False,
                             schedule_library=False)
     assert plain.covered >= 1
-    seeded = tune_model(MODEL, host, trials=3, log_root=tmp_path / "seeded", seed_from=plain.log, seed_top=3,
+    seeded = quick_tune(MODEL, host, trials=3, log_root=tmp_path / "seeded", seed_from=plain.log, seed_top=3,
                              schedule_library=False)
     # every seeded candidate was measured here; trials == seeded leaves nothing for the search
     assert seeded.seeded == 3 and seeded.trials_before == 0 and seeded.trials_after == 3
@@ -47,7 +47,7 @@ def test_a_prepacked_log_starts_from_a_plain_logs_schedules(tmp_path):
     assert not any("TransformLayout" in json.dumps(r) for r in records(plain.log))
     assert all("TransformLayout" in json.dumps(r) for r in records(seeded.log))
     # a re-run finds every task it could seed already tuned and measures nothing again
-    again = tune_model(MODEL, host, trials=3, log_root=tmp_path / "seeded", seed_from=plain.log, seed_top=3,
+    again = quick_tune(MODEL, host, trials=3, log_root=tmp_path / "seeded", seed_from=plain.log, seed_top=3,
                             schedule_library=False)
     assert again.seeded == 0 and again.trials_after == 3
     assert json.loads((seeded.log / "tuning.json").read_text())["runs"][-1]["seeded_from"]["seeded"] == 0
