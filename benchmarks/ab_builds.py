@@ -29,8 +29,7 @@ def main() -> int:
     if len(args.artifacts) < 2:
         parser.error("name two or more artifacts")
 
-    from edge_mnv2 import runtime_threads
-
+    from edge_mnv2.remote import runtime_threads
     runtime_threads.configure()   # before TVM's thread pool starts in this process
     import tvm
     from tvm import relax

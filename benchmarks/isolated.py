@@ -58,13 +58,13 @@ def build(spec: Spec):
 
         return run
     if spec.kind == "onnxruntime":
-        from edge_mnv2.peers import OnnxRuntimePeer
+        from edge_mnv2.bench.peers import OnnxRuntimePeer
 
         return OnnxRuntimePeer(spec.path, threads=spec.threads)
     if spec.kind == "torch":
+        from edge_mnv2.bench.peers import TorchPeer
         from edge_mnv2.models import get_spec
         from edge_mnv2.models.weights import build_model
-        from edge_mnv2.peers import TorchPeer
 
         return TorchPeer(build_model(get_spec(spec.model)))
     raise ValueError(f"unknown runtime kind {spec.kind!r}: tvm, onnxruntime or torch")

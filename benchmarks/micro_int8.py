@@ -32,12 +32,12 @@ def main() -> int:
     parser.add_argument("-o", "--output", type=Path, help="also write the table to this file")
     args = parser.parse_args()
 
-    from edge_mnv2.bench import BenchSettings
-    from edge_mnv2.compile import compile_model
+    from edge_mnv2.bench.measure import BenchSettings
+    from edge_mnv2.bench.report import per_layer_lines
+    from edge_mnv2.compile.pipeline import compile_model
     from edge_mnv2.errors import FirmwareTooLargeError
     from edge_mnv2.micro.bench import bench_micro
     from edge_mnv2.micro.board import board_config
-    from edge_mnv2.report import per_layer_lines
     from edge_mnv2.targets import load_target
 
     lines = [f"`{args.model}`, {date.today().isoformat()}, qemu-system-arm -icount (counts do not depend on the "

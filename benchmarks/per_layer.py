@@ -28,8 +28,15 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from isolated import SETTLE_S  # noqa: E402
 from table_output import emit  # noqa: E402
 
-from edge_mnv2.layer_profile import (KINDS, TIMED_OPS, onnx_layers, ort_layer_times, output_shape,  # noqa: E402,F401
-                                     spatial, tvm_layer_times)
+from edge_mnv2.bench.layer_profile import (  # noqa: E402,F401
+    KINDS,
+    TIMED_OPS,
+    onnx_layers,
+    ort_layer_times,
+    output_shape,
+    spatial,
+    tvm_layer_times,
+)
 
 
 def main() -> int:
@@ -42,8 +49,7 @@ def main() -> int:
     if args.turns < 1 or args.per_turn < 1:
         parser.error(f"--turns and --per-turn must be at least 1, got {args.turns} and {args.per_turn}")
 
-    from edge_mnv2 import runtime_threads
-
+    from edge_mnv2.remote import runtime_threads
     threads = runtime_threads.configure()   # before TVM's thread pool starts in this process
     from edge_mnv2.artifact import load_artifact
     from edge_mnv2.errors import EdgeMnv2Error

@@ -31,7 +31,7 @@ TOLERANCE = 1e-3
 def artifact_for(model: str, board: str, build_dir: Path):
     """The build of ``model`` for ``board`` in ``build_dir``, compiled first if missing."""
     from edge_mnv2.artifact import load_artifact
-    from edge_mnv2.compile import compile_model
+    from edge_mnv2.compile.pipeline import compile_model
     from edge_mnv2.errors import ArtifactError
 
     directory = build_dir / f"{model}-{board}"

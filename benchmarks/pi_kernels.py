@@ -33,7 +33,7 @@ def main() -> int:
     import numpy as np
 
     from edge_mnv2.artifact import load_artifact
-    from edge_mnv2.compile import compile_model
+    from edge_mnv2.compile.pipeline import compile_model
     from edge_mnv2.remote.emulator import EmulatorRecipe, prepare
     from edge_mnv2.remote.instructions.counting import CountSettings, count_runtime
     from edge_mnv2.targets import load_target

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/thread_binding.py ARTIFACT [ARTIFACT ...] [--rounds 20] [--runs 5] [-o FILE]
 
 TVM pins each worker thread of its pool to one core (leaving the calling thread free) unless
-``TVM_BIND_THREADS=0``, which edge-mnv2 sets (``edge_mnv2/runtime_threads.py``: pinned processes fell
+``TVM_BIND_THREADS=0``, which edge-mnv2 sets (``edge_mnv2/remote/runtime_threads.py``: pinned processes fell
 into whole-life slow spells more often, the calling thread on the worker's core: see
 ``thread_placement.py``; README, Tuning). Each runtime runs in its own process, taking turns a quarter second
 apart (``isolated.py``), so the two TVM settings and ONNX Runtime (its default threads, on the
@@ -36,9 +36,9 @@ def main() -> int:
     parser.add_argument("-o", "--output", type=Path, help="also write the Markdown table here")
     args = parser.parse_args()
 
-    from edge_mnv2 import runtime_threads
     from edge_mnv2.artifact import load_artifact
     from edge_mnv2.errors import EdgeMnv2Error
+    from edge_mnv2.remote import runtime_threads
 
     threads = runtime_threads.configure()
     lines = [f"TVM on {threads} threads, {args.rounds} interleaved rounds x {args.runs} runs, medians (ms)", ""]

@@ -40,9 +40,9 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=10, help="runs per turn")
     args = parser.parse_args()
 
-    from edge_mnv2 import runtime_threads
     from edge_mnv2.artifact import load_artifact
     from edge_mnv2.errors import EdgeMnv2Error
+    from edge_mnv2.remote import runtime_threads
 
     runtime_threads.configure()   # keeps a TVM_BIND_THREADS given on the command line
     try:

@@ -48,14 +48,12 @@ def main() -> int:
     parser.add_argument("-o", "--output", type=Path)
     args = parser.parse_args()
 
-    from edge_mnv2 import runtime_threads
-
+    from edge_mnv2.remote import runtime_threads
     runtime_threads.configure()   # before TVM's thread pool starts in this process
     threads = runtime_threads.tvm_threads()
-    from edge_mnv2.compile import compile_model
+    from edge_mnv2.compile.pipeline import compile_model
     from edge_mnv2.data.evalset import evaluation_inputs
     from edge_mnv2.models import get_spec
-
     from edge_mnv2.targets import load_target
     from edge_mnv2.tuning.logs import detected_cpu, find_log
 

@@ -37,7 +37,7 @@ def runtimes(model: str, work: Path, int8: bool = False, logs: dict[str, Path] |
     """What to time for ``model``: the builds (compiled here, into ``work``) and the peers."""
     import torch
 
-    from edge_mnv2.compile import compile_model
+    from edge_mnv2.compile.pipeline import compile_model
 
     untuned = compile_model(model, "host", work / f"{model}-untuned", use_tuning=False)
     out = {"TVM untuned (default rules, 0 trials)": Spec("tvm", untuned.library_path)}
@@ -77,8 +77,7 @@ def main() -> int:
     if logs and len(args.models) != 1:
         parser.error("--log needs exactly one model in --models")
 
-    from edge_mnv2 import runtime_threads
-
+    from edge_mnv2.remote import runtime_threads
     runtime_threads.configure()   # before TVM's thread pool starts in this process
     threads = runtime_threads.tvm_threads()
     from tvm.target import codegen

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Callable
 from edge_mnv2 import progress
 
 if TYPE_CHECKING:
-    from edge_mnv2.bench import BenchSettings
+    from edge_mnv2.bench.measure import BenchSettings
 
 DEMO_MODEL = "mobilenet_v2_1.0_224"
 DEMO_TRAINED = "mobilenet_v2_0.35_96.shapes"  # shipped weights (edge_mnv2/pretrained/)
@@ -21,10 +21,10 @@ def _show(text: str) -> None:
 def demo_one(model: str, out: Path, settings: BenchSettings, show: Callable[[str], None] = _show) -> dict:
     """Export ``model`` into ``out``, compile it for the host and bench it on the local RPC device; its report."""
     # Imported here, not above: the CLI imports this module for DEMO_MODEL, and --help should not load TVM.
-    from edge_mnv2.bench import bench_artifact
-    from edge_mnv2.compile import compile_model
+    from edge_mnv2.bench.measure import bench_artifact
+    from edge_mnv2.bench.report import format_table, write_json
+    from edge_mnv2.compile.pipeline import compile_model
     from edge_mnv2.export import export_onnx
-    from edge_mnv2.report import format_table, write_json
 
     onnx_path = out / f"{model}.onnx"
     with progress.stage(f"exporting {model} to {onnx_path}"):

@@ -7,12 +7,13 @@ The value ``"native"`` stands for what this machine detects (its CPU, its core c
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from edge_mnv2 import runtime_threads
+import tomllib
+
 from edge_mnv2.errors import UnknownTargetError
+from edge_mnv2.remote import runtime_threads
 from edge_mnv2.resources import TARGETS_ENV, chosen_by, data_dir  # noqa: F401 (TARGETS_ENV: imported from here too)
 
 
@@ -94,7 +95,7 @@ def _resolve_native(table: dict) -> dict:
     if resolved.get("num-cores") == "native":
         resolved["num-cores"] = runtime_threads.physical_cores()   # the threads the runtime gets
     if resolved.get("arch") == "native" and resolved.get("kind") == "cuda":
-        from edge_mnv2.cuda import local_architecture
+        from edge_mnv2.compile.cuda import local_architecture
 
         resolved["arch"] = local_architecture()
     if isinstance(resolved.get("host"), dict):

@@ -1,6 +1,10 @@
-"""Shared fixtures: a small compiled model, and real TVM RPC servers and trackers on 127.0.0.1."""
+"""Shared fixtures: compiled models, and real TVM RPC servers and trackers on 127.0.0.1."""
 
 from __future__ import annotations
+
+import contextlib
+import fcntl
+import os
 
 import pytest
 
@@ -8,14 +12,51 @@ from edge_mnv2.remote.server import LocalRPCServer
 from edge_mnv2.remote.tracker import LocalTracker
 
 SMALL_MODEL = "mobilenet_v2_0.35_96"
+TRAINED_MODEL = "mobilenet_v2_0.35_96.shapes"
+
+
+@contextlib.contextmanager
+def session_folder(tmp_path_factory, name: str):
+    """A folder shared by the session's pytest-xdist workers, held under an exclusive lock while in use:
+    the first worker to ask builds into it, the others wait and reuse what it built."""
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent    # the session's folder, above each worker's own
+    shared = root / "shared"
+    shared.mkdir(exist_ok=True)
+    with open(shared / f"{name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        yield shared / name
+
+
+def built_once(tmp_path_factory, name: str, model: str, target: str):
+    """``model`` compiled for ``target`` into the shared folder ``name``, once for all workers.
+    Tests read these builds; a test that changes files works on a copy."""
+    from edge_mnv2.artifact import METADATA_FILE, load_artifact
+    from edge_mnv2.compile.pipeline import compile_model
+
+    with session_folder(tmp_path_factory, name) as folder:
+        if (folder / METADATA_FILE).is_file():   # compile writes it last (staged output)
+            return load_artifact(folder)
+        return compile_model(model, target, folder)
 
 
 @pytest.fixture(scope="session")
 def small_artifact(tmp_path_factory):
     """mobilenet_v2_0.35_96 (seeded random weights) compiled for the host, built once per session."""
-    from edge_mnv2.compile import compile_model
+    return built_once(tmp_path_factory, "small", SMALL_MODEL, "host")
 
-    return compile_model(SMALL_MODEL, "host", tmp_path_factory.mktemp("artifacts") / "small")
+
+@pytest.fixture(scope="session")
+def trained_artifact(tmp_path_factory):
+    """The shipped trained model (shapes, 10 classes) compiled for the host, built once per session."""
+    return built_once(tmp_path_factory, "trained", TRAINED_MODEL, "host")
+
+
+@pytest.fixture(scope="session")
+def rpi4b_artifact(tmp_path_factory):
+    """The shipped trained model cross-compiled for the Raspberry Pi 4 (aarch64), built once per session."""
+    return built_once(tmp_path_factory, "rpi4b", TRAINED_MODEL, "rpi4b")
 
 
 @pytest.fixture(scope="session")
@@ -33,25 +74,6 @@ def rpc_tracker():
         yield tracker.address
 
 
-TRAINED_MODEL = "mobilenet_v2_0.35_96.shapes"
-
-
-@pytest.fixture(scope="session")
-def trained_artifact(tmp_path_factory):
-    """The shipped trained model (shapes, 10 classes) compiled for the host, built once per session."""
-    from edge_mnv2.compile import compile_model
-
-    return compile_model(TRAINED_MODEL, "host", tmp_path_factory.mktemp("artifacts") / "trained")
-
-
-@pytest.fixture(scope="session")
-def rpi4b_artifact(tmp_path_factory):
-    """The shipped trained model cross-compiled for the Raspberry Pi 4 (aarch64)."""
-    from edge_mnv2.compile import compile_model
-
-    return compile_model(TRAINED_MODEL, "rpi4b", tmp_path_factory.mktemp("artifacts") / "rpi4b")
-
-
 @pytest.fixture(scope="session")
 def rpi4b_image():
     """The emulated Raspberry Pi 4 image (built once, cached in ~/.cache/edge-mnv2)."""
@@ -64,9 +86,9 @@ def rpi4b_image():
 # Files whose tests take several minutes in all go first. `make test` runs one xdist worker per CPU and
 # keeps a file's tests on one worker (--dist loadfile), handing out files in collection order: started
 # early, the long files run side by side, instead of one of them ending the run alone.
-LONG_FILES_FIRST = ("tuning/test_run.py", "test_cli.py", "test_compile_defaults.py", "tuning/test_library.py",
-                    "test_bench_tasks.py", "tuning/test_seed.py", "sweep/test_sweep.py", "remote/test_emulator.py",
-                    "test_wheel.py")
+LONG_FILES_FIRST = ("tuning/test_run.py", "test_cli.py", "compile/test_compile_defaults.py",
+                    "bench/test_bench_tasks.py", "sweep/test_sweep.py", "remote/test_emulator.py",
+                    "tuning/test_library.py", "tuning/test_seed.py", "test_wheel.py")
 
 
 def pytest_collection_modifyitems(config, items):

@@ -14,7 +14,7 @@ import per_layer  # noqa: E402
 
 @pytest.fixture(scope="module")
 def onnx_path(tmp_path_factory):
-    from edge_mnv2.compile import load_source
+    from edge_mnv2.compile.pipeline import load_source
 
     proto, _ = load_source("mobilenet_v2_0.35_96")
     path = tmp_path_factory.mktemp("per_layer") / "model.onnx"
@@ -72,7 +72,7 @@ def test_a_compiled_vm_build_is_refused(tmp_path):
 
 @pytest.mark.slow
 def test_a_build_is_timed_layer_by_layer_against_onnx_runtime(tmp_path):
-    from edge_mnv2.compile import compile_model
+    from edge_mnv2.compile.pipeline import compile_model
 
     # no tuning log on purpose: the default rules' layout (NHWC) comes from artifact.json's schedules
     # table; bytecode, as the host's compiled VM calls no instrument hook

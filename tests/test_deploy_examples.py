@@ -64,7 +64,7 @@ def reference(trained_artifact, images):
     """edge-mnv2's own prediction: the desktop PyTorch reference bench compares devices with."""
     import torch
 
-    from edge_mnv2.bench import reference_model
+    from edge_mnv2.bench.measure import reference_model
     from edge_mnv2.data.preprocessing import Preprocessing
 
     kind, model = reference_model(trained_artifact)
@@ -174,7 +174,7 @@ def test_cpp_example_on_emulated_pi(rpi4b_artifact, rpi4b_image, image_files, re
 def m55_artifact(tmp_path_factory):
     """The shipped trained model compiled for the emulated MPS3 AN547 (Cortex-M55): C and firmware."""
     _need("arm-none-eabi-gcc")
-    from edge_mnv2.compile import compile_model
+    from edge_mnv2.compile.pipeline import compile_model
 
     return compile_model("mobilenet_v2_0.35_96.shapes", "mps3-an547", tmp_path_factory.mktemp("artifacts") / "m55")
 

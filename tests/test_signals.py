@@ -207,7 +207,7 @@ def test_device_emulate_stops_a_server_still_starting_on_sigterm(rpi4b_image):
 
 @pytest.fixture(scope="module")
 def mps2_firmware(tmp_path_factory):
-    from edge_mnv2.compile import compile_model
+    from edge_mnv2.compile.pipeline import compile_model
 
     return compile_model("mobilenet_v2_0.35_96.shapes", "mps2-an386", tmp_path_factory.mktemp("mps2") / "fw")
 

@@ -12,9 +12,10 @@ from __future__ import annotations
 import os
 import sys
 
-from edge_mnv2 import progress, runtime_threads, signals
+from edge_mnv2 import progress, signals
 from edge_mnv2.cli.parser import build_parser
 from edge_mnv2.errors import EdgeMnv2Error
+from edge_mnv2.remote import runtime_threads
 
 __all__ = ["build_parser", "main"]
 

@@ -16,12 +16,12 @@ from typing import TYPE_CHECKING
 from edge_mnv2 import progress
 
 if TYPE_CHECKING:
-    from edge_mnv2.bench import BenchSettings
+    from edge_mnv2.bench.measure import BenchSettings
 
 
 def cmd_models(args: argparse.Namespace) -> int:
     """``models``: the registry as a table or JSON."""
-    from edge_mnv2.metrics import headline_metric
+    from edge_mnv2.bench.metrics import headline_metric
     from edge_mnv2.models.catalogue import catalogue
     from edge_mnv2.models.mobilenet_v2 import format_width
 
@@ -55,7 +55,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_compile(args: argparse.Namespace) -> int:
     """``compile``: a model or ONNX file into an artifact for a target."""
-    from edge_mnv2.compile import compile_model
+    from edge_mnv2.compile.pipeline import compile_model
 
     artifact = compile_model(args.model, args.target, args.output, checkpoint=args.checkpoint, seed=args.seed,
                              use_tuning=not args.no_tuning_log, quantize=args.quantize,
@@ -81,9 +81,9 @@ def cmd_compile(args: argparse.Namespace) -> int:
 
 def cmd_train(args: argparse.Namespace) -> int:
     """``train``: a model with the paper's recipe; Ctrl-C leaves a state to resume from."""
-    from edge_mnv2.metrics import headline_metric
+    from edge_mnv2.bench.metrics import headline_metric
     from edge_mnv2.models import get_spec
-    from edge_mnv2.train import TrainConfig, metrics_path, state_path, train
+    from edge_mnv2.training.train import TrainConfig, metrics_path, state_path, train
 
     get_spec(args.model)
     cfg = TrainConfig(model=args.model, data=args.data, epochs=args.epochs, batch_size=args.batch_size,
@@ -197,8 +197,8 @@ def cmd_prune_log(args: argparse.Namespace) -> int:
 
 
 def bench_settings(args: argparse.Namespace) -> BenchSettings:
-    """The measuring options (bench and demo) as :class:`~edge_mnv2.bench.BenchSettings`."""
-    from edge_mnv2.bench import BenchSettings
+    """The measuring options (bench and demo) as :class:`~edge_mnv2.bench.measure.BenchSettings`."""
+    from edge_mnv2.bench.measure import BenchSettings
 
     return BenchSettings(images=args.images, data=args.data, warmup=args.warmup, repeat=args.repeat, rounds=args.rounds,
                          peers=not args.no_peers, timeout=args.timeout, instructions=not args.no_instructions,
@@ -207,15 +207,15 @@ def bench_settings(args: argparse.Namespace) -> BenchSettings:
 
 def cmd_bench(args: argparse.Namespace) -> int:
     """``bench``: an artifact on its device (TVM RPC, or a board's serial link), as a table and JSON."""
-    from edge_mnv2.bench_device import bench_on, choose_device
-    from edge_mnv2.report import format_table, write_json
+    from edge_mnv2.bench.device import bench_on, choose_device
+    from edge_mnv2.bench.report import format_table, write_json
 
     device = choose_device(args.artifact, rpc=args.rpc, tracker=args.tracker, key=args.key, baseline=args.baseline,
                            target=args.target, port=args.port)
     if args.per_layer and device is not None:   # fail before measuring, not after
         from edge_mnv2.artifact import load_artifact
+        from edge_mnv2.bench.layer_profile import check_profilable
         from edge_mnv2.errors import EdgeMnv2Error
-        from edge_mnv2.layer_profile import check_profilable
 
         if device.kind != "local":
             raise EdgeMnv2Error(f"--per-layer times a build on this machine, not on {device.describe()}: TVM 0.27's "
@@ -225,7 +225,7 @@ def cmd_bench(args: argparse.Namespace) -> int:
                       port=args.port, failure_report=args.json)
     if args.per_layer:
         from edge_mnv2.artifact import load_artifact
-        from edge_mnv2.layer_profile import plot_layers, profile_layers
+        from edge_mnv2.bench.layer_profile import plot_layers, profile_layers
 
         if device is not None:
             report["per_layer"] = profile_layers(load_artifact(args.artifact))

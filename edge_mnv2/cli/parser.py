@@ -8,8 +8,8 @@ from pathlib import Path
 from edge_mnv2 import __version__
 from edge_mnv2.cli import commands
 from edge_mnv2.demo import DEMO_MODEL, DEMO_TRAINED
+from edge_mnv2.compile.relax_layout import LAYOUTS
 from edge_mnv2.models.mobilenet_v2 import RESOLUTIONS, WIDTHS
-from edge_mnv2.relax_layout import LAYOUTS
 from edge_mnv2.targets import EXEC_MODES
 from edge_mnv2.tuning.prune import DEFAULT_KEEP
 from edge_mnv2.tuning.run import POPULATION

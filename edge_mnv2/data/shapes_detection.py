@@ -2,7 +2,7 @@
 
 Targets are per image ``(boxes, labels)``: boxes ``(K, 4)`` float32 x0, y0, x1, y1 normalised to [0, 1],
 labels ``(K,)`` int64 0-based class indices (no background), as :func:`edge_mnv2.postprocess.detection.detect`
-returns them and :func:`edge_mnv2.detection_metrics.mean_average_precision` compares them.
+returns them and :func:`edge_mnv2.bench.detection_metrics.mean_average_precision` compares them.
 """
 
 from __future__ import annotations

@@ -18,9 +18,9 @@ import numpy as np
 
 from edge_mnv2 import __version__, progress
 from edge_mnv2.artifact import Artifact, load_artifact
-from edge_mnv2.bench import TASK_SETS, BenchSettings, evaluation_images, reference_model, task_metrics
+from edge_mnv2.bench.measure import TASK_SETS, BenchSettings, evaluation_images, reference_model, task_metrics
+from edge_mnv2.bench.metrics import latency_stats, output_agreement, topk_accuracy
 from edge_mnv2.errors import ArtifactError, DeviceError
-from edge_mnv2.metrics import latency_stats, output_agreement, topk_accuracy
 from edge_mnv2.micro.emit import MANIFEST, InputFormat
 from edge_mnv2.targets import TargetSpec, load_target
 
@@ -87,7 +87,7 @@ def bench_micro(artifact_path, target: str | TargetSpec | None = None, port: str
                 reference = np.concatenate([torch_model(torch.from_numpy(inputs[i:i + 1])).numpy()
                                             for i in range(len(inputs))])
         else:
-            from edge_mnv2.peers import OnnxRuntimePeer
+            from edge_mnv2.bench.peers import OnnxRuntimePeer
 
             ort = OnnxRuntimePeer(artifact.onnx_path)
             reference = np.concatenate([ort(inputs[i:i + 1]) for i in range(len(inputs))])

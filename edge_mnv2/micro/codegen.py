@@ -19,7 +19,7 @@ def generate_model_sources(proto: onnx.ModelProto, name: str, directory: Path,
     sources into ``directory``."""
     from tqdm.auto import tqdm
 
-    from edge_mnv2.frontend import relax_module
+    from edge_mnv2.compile.frontend import relax_module
 
     with progress.stage("importing into TVM Relax and fusing"):
         mod = fused_module(module if module is not None else relax_module(proto))

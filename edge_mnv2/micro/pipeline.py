@@ -30,7 +30,7 @@ def compile_micro(model_or_onnx: str | Path, target: TargetSpec, output_dir: Pat
     import tvm
 
     from edge_mnv2.artifact import load_artifact
-    from edge_mnv2.frontend import tensor_info, log_name, stage_onnx
+    from edge_mnv2.compile.frontend import log_name, stage_onnx, tensor_info
     from edge_mnv2.export import read_metadata
     from edge_mnv2.micro.board import board_config
     from edge_mnv2.micro.codegen import generate_model_sources

@@ -62,6 +62,7 @@ def quantized_module(model_meta: dict, scheme: str, calibration: str | None,
     """``(Relax module, metadata, quantized model)`` for the model an edge-mnv2 ONNX file's metadata
     describes, laid out for ``kernels`` (a key of :data:`KERNELS`)."""
     import importlib
+
     from edge_mnv2.data.preprocessing import Preprocessing
     from edge_mnv2.models import get_spec
     from edge_mnv2.models.weights import build_from_record
@@ -112,7 +113,7 @@ def integer_reference(metadata: dict, inputs: np.ndarray) -> np.ndarray | None:
 
 def reference_accuracy(outputs: np.ndarray, reference: np.ndarray, labels: np.ndarray | None) -> dict:
     """Agreement of device outputs with the int8 desktop reference (and its top-1 on labelled data)."""
-    from edge_mnv2.metrics import topk_accuracy
+    from edge_mnv2.bench.metrics import topk_accuracy
 
     reference = reference.reshape(outputs.shape)
     result = {"top1_agreement": float((outputs.argmax(1) == reference.argmax(1)).mean() * 100),

@@ -11,8 +11,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from edge_mnv2 import runtime_threads
 from edge_mnv2.errors import DeviceError
+from edge_mnv2.remote import runtime_threads
 
 READY_TIMEOUT = 60.0
 

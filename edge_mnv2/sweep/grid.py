@@ -108,7 +108,7 @@ def _reusable(directory: Path, target: str, quantize: str | None):
 def _measure(result: VariantResult, artifact, device: DeviceAddress | None, target: str, port: str | None,
              settings, emulated_board: bool | None) -> None:
     """Bench ``artifact`` into ``result`` (a real board without a port is left unmeasured)."""
-    from edge_mnv2.bench_device import bench_on
+    from edge_mnv2.bench.device import bench_on
 
     if artifact.is_micro:
         memory = artifact.micro.memory
@@ -129,8 +129,8 @@ def run_sweep(target: str, widths: list[float], resolutions: list[int], output_d
               device: DeviceAddress | None = None, quantize: str | None = None, port: str | None = None,
               settings=None) -> SweepResult:
     """Compile and bench each variant; returns the results (also written as ``DIR/results/*.json``)."""
-    from edge_mnv2.bench import BenchSettings
-    from edge_mnv2.compile import compile_model
+    from edge_mnv2.bench.measure import BenchSettings
+    from edge_mnv2.compile.pipeline import compile_model
     from edge_mnv2.models import get_spec
     from edge_mnv2.models.catalogue import counts
     from edge_mnv2.targets import load_target
@@ -203,7 +203,7 @@ def _describe(device: DeviceAddress, spec, emulated_board: bool | None, port: st
 
 def _cpu_name() -> str:
     """The host CPU as /proc/cpuinfo names it, with LLVM's name for its microarchitecture."""
-    from edge_mnv2.bench import host_cpu
+    from edge_mnv2.bench.measure import host_cpu
 
     name = platform.processor() or platform.machine()
     try:

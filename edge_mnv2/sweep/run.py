@@ -25,7 +25,7 @@ def sweep(target: str, widths: str, resolutions: str, output: Path | None = None
           tracker: str | None = None, key: str | None = None, port: str | None = None,
           quantize: str | None = None, images: int = 4, repeat: int = 20) -> Path:
     """Run the sweep and write ``sweep.csv``, ``sweep.json`` and ``sweep.png``; returns the folder."""
-    from edge_mnv2.bench import BenchSettings
+    from edge_mnv2.bench.measure import BenchSettings
     from edge_mnv2.remote.address import device_address
     from edge_mnv2.sweep.grid import run_sweep
     from edge_mnv2.sweep.plot import plot_sweep

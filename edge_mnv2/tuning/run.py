@@ -20,24 +20,50 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from edge_mnv2 import progress, relax_layout
+from edge_mnv2 import progress
+from edge_mnv2.compile import relax_layout
 from edge_mnv2.errors import EdgeMnv2Error
 from edge_mnv2.remote.address import DeviceAddress
 from edge_mnv2.signals import SIGNALS as TERMINATING
 from edge_mnv2.signals import handled
 from edge_mnv2.targets import TargetSpec
 from edge_mnv2.tuning.builder import persistent_builder, warm_up
-from edge_mnv2.tuning.database import (best_ms, coverage, estimated_latency_ms, extract_tasks, focus_tasks,
-                                       fused_module, open_database, trials_spent, trials_spent_on)
+from edge_mnv2.tuning.database import (
+    best_ms,
+    coverage,
+    estimated_latency_ms,
+    extract_tasks,
+    focus_tasks,
+    fused_module,
+    open_database,
+    trials_spent,
+    trials_spent_on,
+)
 from edge_mnv2.tuning.library import LIBRARY_KEY, measure_library, pending
 from edge_mnv2.tuning.library import versions as library_versions
-from edge_mnv2.tuning.logs import (FLUSH_KEY, FOCUS_KEY, LAYOUT_KEY, PREPACK_KEY, SEEDED_KEY, THREADS_KEY,
-                                   detected_cpu, is_log, quantized_log_name, read_meta, tuning_log_path,
-                                   write_meta)
+from edge_mnv2.tuning.logs import (
+    FLUSH_KEY,
+    FOCUS_KEY,
+    LAYOUT_KEY,
+    PREPACK_KEY,
+    SEEDED_KEY,
+    THREADS_KEY,
+    detected_cpu,
+    is_log,
+    quantized_log_name,
+    read_meta,
+    tuning_log_path,
+    write_meta,
+)
 from edge_mnv2.tuning.scheduler import largest_first_scheduler, progress_callback
 from edge_mnv2.tuning.seed import DEFAULT_TOP_K, check_source, seed_log
-from edge_mnv2.tuning.settings import (cache_flush_for, evaluator_config, layout_for, measuring_threads,
-                                       weight_prepack_for)
+from edge_mnv2.tuning.settings import (
+    cache_flush_for,
+    evaluator_config,
+    layout_for,
+    measuring_threads,
+    weight_prepack_for,
+)
 
 # MetaSchedule's 30 s defaults time out on a busy 2-core machine.
 BUILD_TIMEOUT_S = 120.0
@@ -159,15 +185,15 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
     """
     from tvm.s_tir import meta_schedule as ms
 
-    from edge_mnv2.frontend import load_source, relax_module
+    from edge_mnv2.compile.frontend import load_source, relax_module
 
     if trials < 1:
         raise EdgeMnv2Error(f"--trials must be at least 1, got {trials}")
     if focus is not None and focus < 1:
         raise EdgeMnv2Error(f"--tasks must be at least 1, got {focus}")
     if population < TRIALS_PER_ROUND:
-        raise EdgeMnv2Error(f"--population must be at least {TRIALS_PER_ROUND} (the candidates measured per "
-                            f"round are drawn from it), got {population}")
+        raise EdgeMnv2Error(f"--population must be at least {TRIALS_PER_ROUND}, got {population} (the candidates "
+                            "measured per round are drawn from it)")
     if seed_from is not None:
         check_source(Path(seed_from), seed_top)
     proto, model_name = load_source(model_or_onnx, checkpoint)
@@ -179,8 +205,8 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
         raise EdgeMnv2Error(f"target {target.name!r} runs on another machine: tune it through a device with "
                             "--tracker HOST:PORT --key KEY")
     if quantize:
+        from edge_mnv2.compile.frontend import tensor_info
         from edge_mnv2.export import read_metadata
-        from edge_mnv2.frontend import tensor_info
         from edge_mnv2.quantize import kernels_for, quantized_module
 
         shape = tuple(tensor_info(proto.graph.input[0], Path(str(model_or_onnx)))["shape"])

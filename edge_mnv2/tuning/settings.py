@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge_mnv2 import relax_layout, runtime_threads
+from edge_mnv2.compile import relax_layout
 from edge_mnv2.errors import EdgeMnv2Error
+from edge_mnv2.remote import runtime_threads
 from edge_mnv2.targets import TargetSpec
 from edge_mnv2.tuning.logs import DB_FILES, FLUSH_KEY, LAYOUT_KEY, PREPACK_KEY, THREADS_KEY, read_meta
 

@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from edge_mnv2.compile import load_source
+from edge_mnv2.compile.pipeline import load_source
 from edge_mnv2.export import read_metadata
 from edge_mnv2.micro.codegen import generate_model_sources
 from edge_mnv2.micro.host import HostModel

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from edge_mnv2.bench import BenchSettings
-from edge_mnv2.compile import compile_model
+from edge_mnv2.bench.measure import BenchSettings
+from edge_mnv2.compile.pipeline import compile_model
 
 TRAINED = "mobilenet_v2_0.35_96.shapes"
 MACS = 10_666_928

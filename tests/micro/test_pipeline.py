@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from edge_mnv2.compile import compile_model
+from edge_mnv2.compile.pipeline import compile_model
 from edge_mnv2.errors import FirmwareTooLargeError
 
 TRAINED = "mobilenet_v2_0.35_96.shapes"
@@ -25,7 +25,7 @@ def test_a_model_that_does_not_fit_fails_at_compile_time_with_both_figures(tmp_p
 @pytest.mark.slow
 @pytest.mark.parametrize("board", ["mps3-an547", "mps2-an386"])
 def test_trained_model_on_an_emulated_board_matches_the_desktop(board, tmp_path):
-    from edge_mnv2.bench import BenchSettings
+    from edge_mnv2.bench.measure import BenchSettings
     from edge_mnv2.micro.bench import bench_micro
 
     artifact = compile_model(TRAINED, board, tmp_path / board)

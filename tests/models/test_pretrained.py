@@ -50,7 +50,7 @@ def test_missing_weights_say_how_to_get_them(card_copy):
 def test_the_shipped_model_is_accurate():
     """The shipped weights classify the shapes validation split as their card says (desktop)."""
     from edge_mnv2.data.labelled import open_split
-    from edge_mnv2.tasks import evaluate
+    from edge_mnv2.training.tasks import evaluate
 
     spec = get_spec("mobilenet_v2_0.35_96.shapes")
     result = evaluate(build_model(spec), open_split("shapes", "val", 96, 500), spec.preprocessing)

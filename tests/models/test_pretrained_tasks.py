@@ -15,7 +15,7 @@ def test_a_segmenter_is_shipped():
 @pytest.mark.parametrize("name", SHIPPED)
 def test_shipped_model_is_as_accurate_as_its_card_says(name):
     from edge_mnv2.data.scene_sets import validation_set
-    from edge_mnv2.tasks import to_input
+    from edge_mnv2.training.tasks import to_input
 
     spec = get_spec(name)
     spec.pretrained.check()
@@ -31,11 +31,11 @@ def test_shipped_model_is_as_accurate_as_its_card_says(name):
         out = torch.cat([model(to_input(images[i:i + 100], spec.preprocessing)) for i in (0, 100)]).numpy()
     card = spec.pretrained.metrics
     if spec.task == "detection":
-        from edge_mnv2.detection_metrics import evaluate_raw
+        from edge_mnv2.bench.detection_metrics import evaluate_raw
 
         result = evaluate_raw(out, targets, spec)
         assert result["map50"] >= card["val_map50"] - 5 and result["map50_95"] >= card["val_map50_95"] - 5
     else:
-        from edge_mnv2.segmentation_metrics import evaluate_logits
+        from edge_mnv2.bench.segmentation_metrics import evaluate_logits
 
         assert evaluate_logits(out, targets, spec.num_classes)["miou"] >= card["val_miou"] - 5

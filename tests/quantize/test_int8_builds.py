@@ -4,15 +4,15 @@ equal to the int8 desktop reference. (The boards: tests/micro/test_int8_boards.p
 import numpy as np
 import pytest
 
-from edge_mnv2.bench import BenchSettings
-from edge_mnv2.compile import compile_model
+from edge_mnv2.bench.measure import BenchSettings
+from edge_mnv2.compile.pipeline import compile_model
 
 TRAINED = "mobilenet_v2_0.35_96.shapes"
 
 
 @pytest.mark.slow
 def test_int8_host_build_runs_on_the_local_device_like_the_integer_reference(tmp_path, trained_artifact):
-    from edge_mnv2.bench import bench_artifact
+    from edge_mnv2.bench.measure import bench_artifact
     from edge_mnv2.quantize import kernels_for
     from edge_mnv2.targets import load_target
 

@@ -5,13 +5,13 @@ import time
 import numpy as np
 import pytest
 
-from edge_mnv2.bench import BenchSettings, bench_artifact
-from edge_mnv2.compile import compile_model
+from edge_mnv2.bench.measure import BenchSettings, bench_artifact
+from edge_mnv2.bench.report import format_table
+from edge_mnv2.compile.pipeline import compile_model
 from edge_mnv2.errors import DeviceError
 from edge_mnv2.remote.address import DeviceAddress
 from edge_mnv2.remote.emulator import EmulatedRPCServer, EmulatorRecipe, prepare
 from edge_mnv2.remote.tracker import LocalTracker
-from edge_mnv2.report import format_table
 from edge_mnv2.targets import load_target
 
 pytestmark = pytest.mark.slow

@@ -6,8 +6,8 @@ import signal
 import numpy as np
 import pytest
 
-from edge_mnv2 import runtime_threads
 from edge_mnv2.errors import DeviceError
+from edge_mnv2.remote import runtime_threads
 from edge_mnv2.remote.address import DeviceAddress
 from edge_mnv2.remote.harness import DeviceHarness
 from edge_mnv2.remote.server import LocalRPCServer

@@ -7,9 +7,9 @@ import sys
 
 import pytest
 
-from edge_mnv2.bench import BenchSettings, bench_artifact
+from edge_mnv2.bench.measure import BenchSettings, bench_artifact
+from edge_mnv2.bench.report import format_table
 from edge_mnv2.remote.instructions.plugin import CLASSES
-from edge_mnv2.report import format_table
 
 pytestmark = pytest.mark.slow
 

@@ -17,7 +17,7 @@ def _input(artifact) -> np.ndarray:
 
 
 def test_each_kernel_call_of_a_bytecode_build_is_counted(rpi4b_image, tmp_path):
-    from edge_mnv2.compile import compile_model
+    from edge_mnv2.compile.pipeline import compile_model
 
     artifact = compile_model(TRAINED_MODEL, "rpi4b", tmp_path / "bytecode", exec_mode="bytecode")
     counted = count_runtime(rpi4b_image, "tvm", artifact.library_path, _input(artifact), CountSettings(runs=1),

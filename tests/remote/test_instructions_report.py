@@ -3,11 +3,11 @@
 import numpy as np
 import pytest
 
+from edge_mnv2.bench.report import format_table
 from edge_mnv2.errors import DeviceError
 from edge_mnv2.remote.instructions.counting import CountedRuntime, CountSettings
 from edge_mnv2.remote.instructions.emulated_bench import instruction_report
 from edge_mnv2.remote.instructions.plugin import CLASSES, Region
-from edge_mnv2.report import format_table
 
 
 def _region(total: int, fma_lanes: int) -> Region:

@@ -23,8 +23,8 @@ def _fused_kernels(model: str, tmp_path) -> dict:
     import tvm_ffi
     from tvm import relax
 
-    from edge_mnv2 import relax_layout
-    from edge_mnv2.compile import relax_module
+    from edge_mnv2.compile import relax_layout
+    from edge_mnv2.compile.pipeline import relax_module
     from edge_mnv2.export import export_onnx
 
     T = relax.transform
@@ -80,7 +80,7 @@ def test_every_kernel_of_every_family_gets_a_rule_and_the_convolutions_their_own
 @pytest.mark.slow
 def test_each_scheduled_kernel_computes_what_the_plain_kernel_does(kernels):
     """On AVX2 (8 lanes, 16 registers: every x86-64 CI machine runs it); this CPU's own vector unit is
-    covered end to end by tests/test_compile_defaults.py, NEON on the emulated Pi there too."""
+    covered end to end by tests/compile/test_compile_defaults.py, NEON on the emulated Pi there too."""
     import tvm
 
     target = tvm.target.Target({"kind": "llvm", "mcpu": "haswell", "num-cores": 2})
@@ -99,7 +99,7 @@ def test_each_scheduled_kernel_computes_what_the_plain_kernel_does(kernels):
 def test_the_aarch64_schedules_compute_what_the_plain_kernel_does(kernels):
     """The tiles the rules choose for AArch64's NEON (4 lanes, 32 registers, inputs loaded as vectors for
     FMLA by element) are plain TIR: checked here on this CPU, whatever it is, and end to end on the
-    emulated Pi by tests/test_compile_defaults.py."""
+    emulated Pi by tests/compile/test_compile_defaults.py."""
     import tvm
 
     from edge_mnv2.schedules.isa import VectorISA

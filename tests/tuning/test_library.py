@@ -3,13 +3,12 @@ import re
 
 import numpy as np
 import pytest
+from tuning_helpers import quick_tune, tiny_onnx
 
 from edge_mnv2.targets import load_target
 from edge_mnv2.tuning import library as schedule_library
 from edge_mnv2.tuning.database import extract_tasks, open_database, top_records
 from edge_mnv2.tuning.logs import META_FILE
-from tuning_helpers import quick_tune, tiny_onnx
-
 
 
 @pytest.fixture(scope="module")
@@ -217,8 +216,8 @@ def test_tune_measures_each_library_version_once_into_the_log(tmp_path, monkeypa
 
 
 def _tiny_module(model):
-    from edge_mnv2 import relax_layout
-    from edge_mnv2.frontend import load_source, relax_module
+    from edge_mnv2.compile import relax_layout
+    from edge_mnv2.compile.frontend import load_source, relax_module
 
     proto, _ = load_source(str(model))
     return relax_layout.convert(relax_module(proto), "NHWC"), load_target("host").tvm_target()

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from edge_mnv2.compile import compile_model
+from edge_mnv2.compile.pipeline import compile_model
 
 pytestmark = pytest.mark.slow
 

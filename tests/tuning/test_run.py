@@ -7,16 +7,34 @@ import shutil
 
 import numpy as np
 import pytest
+from tuning_helpers import CLI_FLAGS, POPULATION, quick_tune, tiny_onnx
 
-from edge_mnv2 import runtime_threads
-from edge_mnv2.compile import compile_model
+from edge_mnv2.compile.pipeline import compile_model
+from edge_mnv2.remote import runtime_threads
 from edge_mnv2.targets import load_target
 from edge_mnv2.tuning.database import best_ms, extract_tasks, open_database, top_records
-from edge_mnv2.tuning.logs import (DB_FILES, FOCUS_KEY, LOGS_ENV, META_FILE, detected_cpu, find_log, repair,
-                                   tuning_log_path, write_meta)
-from edge_mnv2.tuning.settings import (COLD_REPEATS, cache_flush_for, evaluator_config, layout_for, log_cache_flush,
-                                       log_layout, log_weight_prepack, measuring_threads, weight_prepack_for)
-from tuning_helpers import CLI_FLAGS, POPULATION, quick_tune, tiny_onnx
+from edge_mnv2.tuning.logs import (
+    DB_FILES,
+    FOCUS_KEY,
+    LOGS_ENV,
+    META_FILE,
+    detected_cpu,
+    find_log,
+    repair,
+    tuning_log_path,
+    write_meta,
+)
+from edge_mnv2.tuning.settings import (
+    COLD_REPEATS,
+    cache_flush_for,
+    evaluator_config,
+    layout_for,
+    log_cache_flush,
+    log_layout,
+    log_weight_prepack,
+    measuring_threads,
+    weight_prepack_for,
+)
 
 MODEL = "mobilenet_v2_0.35_96"
 
@@ -64,7 +82,7 @@ def test_a_rerun_spends_its_trials_on_tasks_the_log_lacks(tuned_root, tmp_path):
 
 @pytest.mark.slow
 def test_a_pruned_log_keeps_each_tasks_best_and_counts_its_trials(tuned_root, tmp_path):
-    from edge_mnv2.frontend import load_source, relax_module
+    from edge_mnv2.compile.frontend import load_source, relax_module
     from edge_mnv2.tuning.prune import prune_log
 
     root, result = tuned_root
@@ -298,7 +316,6 @@ def test_cpu_mismatch_warns(tuned_root, tmp_path, capsys):
 @pytest.mark.slow
 def test_tuning_on_another_cpu_starts_its_own_log_from_the_targets(tuned_root, tmp_path, capsys, monkeypatch):
     from edge_mnv2 import progress
-
     monkeypatch.setattr(progress, "_quiet", False)   # an earlier in-process `main(["-q", ...])` leaves it on
     root, result = tuned_root
     shared = another_cpus_log(result.log, tmp_path)
@@ -431,8 +448,8 @@ def test_a_cold_nhwc_log_records_every_flushed_run_and_compile_follows_its_layou
 
 @pytest.mark.slow
 def test_tasks_spends_the_trials_on_the_largest_shares_each_searched_on_its_own(tmp_path):
-    from edge_mnv2 import relax_layout
-    from edge_mnv2.frontend import load_source, relax_module
+    from edge_mnv2.compile import relax_layout
+    from edge_mnv2.compile.frontend import load_source, relax_module
 
     model = tiny_onnx(tmp_path / "tiny.onnx")
     logs = tmp_path / "logs"

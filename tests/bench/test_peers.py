@@ -4,7 +4,7 @@ import time
 
 import numpy as np
 
-from edge_mnv2.peers import Peer
+from edge_mnv2.bench.peers import Peer
 
 
 class FirstRunSlow(Peer):

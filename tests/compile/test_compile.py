@@ -5,7 +5,7 @@ import json
 import pytest
 
 from edge_mnv2.artifact import load_artifact
-from edge_mnv2.compile import compile_model
+from edge_mnv2.compile.pipeline import compile_model
 from edge_mnv2.errors import ModelFileError, UnknownModelError, UnknownTargetError
 from edge_mnv2.export import export_onnx
 from edge_mnv2.models.weights import file_sha256
@@ -97,7 +97,7 @@ def test_unknown_target(tmp_path):
 
 
 def test_interrupted_compile_leaves_nothing(tmp_path, monkeypatch):
-    import edge_mnv2.compile as compile_mod
+    import edge_mnv2.compile.pipeline as compile_mod
 
     def interrupted(*_args, **_kwargs):
         raise KeyboardInterrupt

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from edge_mnv2.metrics import latency_stats, output_agreement
+from edge_mnv2.bench.metrics import latency_stats, output_agreement
 
 
 def _logits(rows, classes=10, seed=0):

@@ -9,7 +9,7 @@ from edge_mnv2.errors import EdgeMnv2Error
 from edge_mnv2.remote.address import DeviceAddress
 
 if TYPE_CHECKING:
-    from edge_mnv2.bench import BenchSettings
+    from edge_mnv2.bench.measure import BenchSettings
 
 
 def is_firmware(artifact: str | Path) -> bool:
@@ -50,9 +50,10 @@ def bench_on(artifact: str | Path, device: DeviceAddress | None, settings: Bench
         from edge_mnv2.micro.bench import bench_micro
 
         return bench_micro(artifact, target, port, settings)
-    from edge_mnv2.bench import bench_artifact
+    from edge_mnv2.bench.measure import bench_artifact
+    from edge_mnv2.bench.report import failure_report as failed
+    from edge_mnv2.bench.report import write_json
     from edge_mnv2.errors import DeviceError
-    from edge_mnv2.report import failure_report as failed, write_json
 
     try:
         return bench_artifact(artifact, device, settings, baseline)

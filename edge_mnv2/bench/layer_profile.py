@@ -121,8 +121,7 @@ def check_profilable(artifact) -> None:
 
 def profile_layers(artifact, turns: int = 5, per_turn: int = 5) -> list[dict]:
     """Median milliseconds of each layer of a host build (``artifact``) in TVM and in ONNX Runtime."""
-    from edge_mnv2 import runtime_threads
-
+    from edge_mnv2.remote import runtime_threads
     check_profilable(artifact)
     threads = runtime_threads.configure()
     x = np.random.default_rng(0).random(artifact.input_shape, dtype=np.float32)

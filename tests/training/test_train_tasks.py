@@ -9,8 +9,8 @@ import torch
 from edge_mnv2.errors import CheckpointError, EdgeMnv2Error
 from edge_mnv2.models import get_spec
 from edge_mnv2.models.weights import build_model, read_checkpoint
-from edge_mnv2.tasks import init_backbone, multibox_loss, task_for
-from edge_mnv2.train import TrainConfig, metrics_path, train
+from edge_mnv2.training.tasks import init_backbone, multibox_loss, task_for
+from edge_mnv2.training.train import TrainConfig, metrics_path, train
 
 DET = TrainConfig(model="ssdlite_mobilenet_v2_0.35_96", data="shapes-detection", epochs=3, batch_size=16,
                   train_size=64, val_size=16, lr=0.01)

@@ -6,8 +6,8 @@ import numpy as np
 import onnx
 import pytest
 
-from edge_mnv2 import relax_layout
-from edge_mnv2.compile import build, relax_module
+from edge_mnv2.compile import relax_layout
+from edge_mnv2.compile.pipeline import build, relax_module
 from edge_mnv2.errors import EdgeMnv2Error
 from edge_mnv2.targets import load_target
 

@@ -11,8 +11,8 @@ from edge_mnv2 import signals
 from edge_mnv2.errors import CheckpointError, EdgeMnv2Error
 from edge_mnv2.models import get_spec
 from edge_mnv2.models.weights import build_model, read_checkpoint
-from edge_mnv2.optim import RMSpropTF
-from edge_mnv2.train import TrainConfig, metrics_path, state_path, train
+from edge_mnv2.training.optim import RMSpropTF
+from edge_mnv2.training.train import TrainConfig, metrics_path, state_path, train
 
 TINY = TrainConfig(model="mobilenet_v2_0.35_96", epochs=2, batch_size=32, train_size=160, val_size=40)
 

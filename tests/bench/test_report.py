@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from edge_mnv2.report import format_table, write_json
+from edge_mnv2.bench.report import format_table, write_json
 
 
 def _lat(median, p90=None, mn=None, std=0.1):

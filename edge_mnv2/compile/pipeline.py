@@ -14,9 +14,9 @@ import onnx
 
 from edge_mnv2 import __version__, progress
 from edge_mnv2.artifact import ONNX_FILE, SCHEMA_VERSION, Artifact, staged_output, write_metadata
+from edge_mnv2.compile.frontend import is_onnx_path, load_source, log_name, relax_module, stage_onnx, tensor_info  # noqa: F401
 from edge_mnv2.errors import CompileError, ModelFileError
 from edge_mnv2.export import load_onnx, read_metadata
-from edge_mnv2.frontend import is_onnx_path, load_source, log_name, relax_module, stage_onnx, tensor_info  # noqa: F401
 from edge_mnv2.models import get_spec
 from edge_mnv2.models.weights import DEFAULT_SEED, file_sha256
 from edge_mnv2.targets import TargetSpec, load_target
@@ -135,8 +135,7 @@ def tuning_for(mod, target: TargetSpec, model_name: str | None, log_root: Path |
     """The tuning log that fits (target, model), opened, with what it covers, and the module in the data
     layout the log was tuned in; (None, None, mod) if there is none. A model without a log of its name is
     looked up by workload in every log of a CPU target (``by_workload``; :mod:`edge_mnv2.tuning.lookup`)."""
-    from edge_mnv2 import relax_layout
-
+    from edge_mnv2.compile import relax_layout
     cpu = detected_cpu(target)
     path = find_log(target.name, model_name, log_root, cpu=cpu)
     found_by = "name"
@@ -181,8 +180,7 @@ def tuning_for(mod, target: TargetSpec, model_name: str | None, log_root: Path |
 
 def _cuda_code(library: Path, target: TargetSpec) -> dict:
     """What the library's CUDA code targets; a library without device code is an error, not an artifact."""
-    from edge_mnv2 import cuda
-
+    from edge_mnv2.compile import cuda
     arches = sorted(set(cuda.cubin_architectures(library.read_bytes())))
     wanted = target.resolved_tvm()["arch"]
     if arches != [wanted]:
@@ -270,13 +268,11 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
                   "tasks tuned", file=sys.stderr, flush=True)
         elif target_spec.device == "cpu" and not quantize:
             # The default schedule rules are written for channels-last kernels (vectors across channels).
-            from edge_mnv2 import relax_layout
-
+            from edge_mnv2.compile import relax_layout
             mod = relax_layout.convert(mod, DEFAULT_CPU_LAYOUT)
         gpu = target_spec.device == "cuda"
         if gpu:
-            from edge_mnv2 import cuda
-
+            from edge_mnv2.compile import cuda
             cuda.check_architecture(target_spec.name, target_spec.resolved_tvm()["arch"],
                                     target_spec.cuda.get("jetpack"))
         with progress.stage(f"compiling for {target_spec.name} ({target_spec.tvm_target()})"), \

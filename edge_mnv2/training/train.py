@@ -33,7 +33,7 @@ from torch import nn
 from edge_mnv2 import progress, signals
 from edge_mnv2.errors import CheckpointError, EdgeMnv2Error
 from edge_mnv2.models import get_spec
-from edge_mnv2.optim import RMSpropTF
+from edge_mnv2.training.optim import RMSpropTF
 
 
 @dataclass(frozen=True)
@@ -130,7 +130,7 @@ class _DeferredInterrupt:
 
 def train(cfg: TrainConfig, output: str | Path, resume: bool = False) -> dict:
     """Train ``cfg.model`` on ``cfg.data``; write weights to ``output``. Returns the last epoch's metrics."""
-    from edge_mnv2.tasks import init_backbone, task_for
+    from edge_mnv2.training.tasks import init_backbone, task_for
 
     cfg.validate()
     output = Path(output)

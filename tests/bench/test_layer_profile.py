@@ -3,8 +3,8 @@ refused (before measuring) where it cannot run."""
 
 import pytest
 
+from edge_mnv2.bench.layer_profile import plot_layers
 from edge_mnv2.cli import main
-from edge_mnv2.layer_profile import plot_layers
 
 
 def test_the_chart_of_a_boards_profile_and_of_a_host_profile_decode(tmp_path):
@@ -28,7 +28,7 @@ def test_a_compiled_vm_build_is_refused_before_anything_is_measured(small_artifa
 
 @pytest.mark.slow
 def test_bench_per_layer_times_each_layer_beside_onnx_runtime(tmp_path, capsys):
-    from edge_mnv2.compile import compile_model
+    from edge_mnv2.compile.pipeline import compile_model
 
     artifact = compile_model("mobilenet_v2_0.35_96", "host", tmp_path / "bc", exec_mode="bytecode")
     png = tmp_path / "layers.png"
@@ -52,7 +52,7 @@ def test_per_layer_on_an_rpc_device_is_refused_before_anything_is_measured(tmp_p
 
 
 def test_per_layer_of_firmware_without_a_profile_is_one_clear_error(tmp_path, monkeypatch, capsys):
-    import edge_mnv2.bench_device as bench_device
+    import edge_mnv2.bench.device as bench_device
 
     report = {"device": {"key": "mps2-an386"}, "target": {"name": "mps2-an386"}}   # no per_layer: old firmware
     monkeypatch.setattr(bench_device, "choose_device", lambda *a, **k: None)

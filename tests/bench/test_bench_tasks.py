@@ -4,8 +4,8 @@ to the desktop reference's (the same postprocessing code for both)."""
 
 import pytest
 
-from edge_mnv2.bench import BenchSettings, bench_artifact
-from edge_mnv2.compile import compile_model
+from edge_mnv2.bench.measure import BenchSettings, bench_artifact
+from edge_mnv2.compile.pipeline import compile_model
 
 MODELS = {"ssdlite_mobilenet_v2_0.35_128.shapes": ("map50", "map50_95"),
           "deeplabv3_mobilenet_v2_0.35_128.shapes": ("miou",)}

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from edge_mnv2.segmentation_metrics import evaluate_logits, mean_iou
+from edge_mnv2.bench.segmentation_metrics import evaluate_logits, mean_iou
 
 
 def test_perfect_and_known_case():

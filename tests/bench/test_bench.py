@@ -6,12 +6,12 @@ import shutil
 
 import pytest
 
-from edge_mnv2 import runtime_threads
 from edge_mnv2.artifact import write_metadata
-from edge_mnv2.bench import BenchSettings, bench_artifact
-from edge_mnv2.compile import compile_model
+from edge_mnv2.bench.measure import BenchSettings, bench_artifact
+from edge_mnv2.compile.pipeline import compile_model
 from edge_mnv2.errors import ArtifactError, EdgeMnv2Error
 from edge_mnv2.models.weights import file_sha256
+from edge_mnv2.remote import runtime_threads
 from edge_mnv2.remote.address import DeviceAddress
 
 pytestmark = pytest.mark.slow

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from edge_mnv2.compile import compile_model
+from edge_mnv2.compile.pipeline import compile_model
 from edge_mnv2.models import get_spec
 from edge_mnv2.models.weights import build_model
 

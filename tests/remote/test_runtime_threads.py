@@ -6,7 +6,7 @@ import sys
 
 import pytest
 
-from edge_mnv2 import runtime_threads
+from edge_mnv2.remote import runtime_threads
 
 
 def fake_sysfs(tmp_path, siblings: dict[int, str]):
@@ -54,7 +54,7 @@ def test_a_count_and_a_binding_the_user_set_are_kept(env, threads):
 def test_tvm_runtime_uses_the_configured_count():
     env = {k: v for k, v in os.environ.items() if k not in ("TVM_NUM_THREADS", "OMP_NUM_THREADS")}
     expected = runtime_threads.configure(env)
-    out = subprocess.run([sys.executable, "-c", "from edge_mnv2 import runtime_threads as r; print(r.tvm_threads())"],
+    out = subprocess.run([sys.executable, "-c", "from edge_mnv2.remote import runtime_threads as r; print(r.tvm_threads())"],
                          env=env, capture_output=True, text=True, check=True)
     assert int(out.stdout) == expected
 
@@ -77,7 +77,7 @@ def test_the_cli_says_so_on_one_line():
 
 AFFINITIES = """
 import os
-from edge_mnv2 import runtime_threads
+from edge_mnv2.remote import runtime_threads
 runtime_threads.configure()
 runtime_threads.tvm_threads()   # starts TVM's thread pool, which pins its workers unless told not to
 tasks = os.listdir("/proc/self/task")

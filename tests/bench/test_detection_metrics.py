@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from edge_mnv2.detection_metrics import average_precision, evaluate_raw, mean_average_precision
+from edge_mnv2.bench.detection_metrics import average_precision, evaluate_raw, mean_average_precision
 
 GT = [(np.array([[0.1, 0.1, 0.3, 0.3], [0.5, 0.5, 0.9, 0.8]]), np.array([0, 1])),
       (np.array([[0.2, 0.2, 0.6, 0.6]]), np.array([1]))]

@@ -12,20 +12,19 @@ import numpy as np
 
 from edge_mnv2 import __version__, progress
 from edge_mnv2.artifact import Artifact, load_artifact
+from edge_mnv2.bench.metrics import latency_stats, output_agreement, topk_accuracy
+from edge_mnv2.bench.peers import OnnxRuntimePeer, Peer, TorchCudaPeer, TorchPeer
 from edge_mnv2.data.evalset import EVAL_SEED
-from edge_mnv2.data.synthetic import synthetic_images
-from edge_mnv2.data.preprocessing import IMAGENET_PREPROCESSING, Preprocessing
 from edge_mnv2.data.labelled import open_split
+from edge_mnv2.data.preprocessing import IMAGENET_PREPROCESSING, Preprocessing
+from edge_mnv2.data.synthetic import synthetic_images
 from edge_mnv2.errors import ArtifactError, DeviceError, EdgeMnv2Error
-from edge_mnv2.metrics import latency_stats, output_agreement, topk_accuracy
 from edge_mnv2.models import get_spec
 from edge_mnv2.models.weights import build_from_record
-from edge_mnv2.peers import OnnxRuntimePeer, Peer, TorchCudaPeer, TorchPeer
 from edge_mnv2.remote.address import DeviceAddress
 from edge_mnv2.remote.harness import DeviceHarness
 from edge_mnv2.remote.server import LocalRPCServer
 from edge_mnv2.remote.session import Timeouts
-
 
 SYNTHETIC_IMAGES = 32
 LABELLED_IMAGES = 500
@@ -114,12 +113,12 @@ def task_metrics(task: str, meta: dict, device: np.ndarray, reference: np.ndarra
     """mAP (detection) or mIoU (segmentation) of the device and of the desktop reference, through the same
     postprocessing code."""
     if task == "detection":
-        from edge_mnv2.detection_metrics import evaluate_raw
+        from edge_mnv2.bench.detection_metrics import evaluate_raw
 
         keys = ("map50", "map50_95")
         dev, ref = evaluate_raw(device, targets, meta), evaluate_raw(reference, targets, meta)
     else:
-        from edge_mnv2.segmentation_metrics import evaluate_logits
+        from edge_mnv2.bench.segmentation_metrics import evaluate_logits
 
         keys = ("miou",)
         dev, ref = evaluate_logits(device, targets), evaluate_logits(reference, targets)

@@ -8,8 +8,8 @@ import struct
 import numpy as np
 import pytest
 
-from edge_mnv2 import cuda
-from edge_mnv2.compile import compile_model
+from edge_mnv2.compile import cuda
+from edge_mnv2.compile.pipeline import compile_model
 from edge_mnv2.errors import CompileError
 from edge_mnv2.targets import load_target
 
@@ -77,7 +77,7 @@ def _gpu():
 
 @pytest.mark.skipif(_gpu() is None, reason="no NVIDIA GPU on this machine")
 def test_local_gpu_end_to_end(tmp_path):
-    from edge_mnv2.bench import BenchSettings, bench_artifact
+    from edge_mnv2.bench.measure import BenchSettings, bench_artifact
 
     artifact = compile_model(MODEL, "cuda", tmp_path / "cuda")
     assert cuda.cubin_architectures(artifact.library_path.read_bytes()) == [_gpu()]

@@ -1,7 +1,7 @@
 """What training needs to know about a task: its data, batches, loss and validation metrics.
 
 ``classification`` (labelled sets), ``detection`` (SSD multibox loss, mAP) and ``segmentation``
-(per-pixel cross-entropy, mIoU) share one training loop (:mod:`edge_mnv2.train`) through this interface.
+(per-pixel cross-entropy, mIoU) share one training loop (:mod:`edge_mnv2.training.train`) through this interface.
 """
 
 from __future__ import annotations
@@ -11,9 +11,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+from edge_mnv2.bench.metrics import topk_accuracy
 from edge_mnv2.data.labelled import LabelledSet, open_split
 from edge_mnv2.errors import EdgeMnv2Error
-from edge_mnv2.metrics import topk_accuracy
 
 SHAPES_SETS = {"detection": "shapes-detection", "segmentation": "shapes-segmentation"}
 MATCH_IOU = 0.5
@@ -167,7 +167,7 @@ class DetectionTask(Task):
         return {"loss": f"{loss_sum / seen:.3f}"}
 
     def evaluate(self, model: nn.Module, data) -> dict:
-        from edge_mnv2.detection_metrics import evaluate_raw
+        from edge_mnv2.bench.detection_metrics import evaluate_raw
 
         raw = predict(model, data, self.spec.preprocessing)
         result = evaluate_raw(raw, data.targets, self.spec)
@@ -212,8 +212,8 @@ class SegmentationTask(Task):
         return {"loss": f"{loss_sum / seen:.3f}", "pix": f"{100 * stats.get('correct', 0) / seen:.1f}"}
 
     def evaluate(self, model: nn.Module, data) -> dict:
+        from edge_mnv2.bench.segmentation_metrics import mean_iou
         from edge_mnv2.postprocess.segmentation import predict_masks
-        from edge_mnv2.segmentation_metrics import mean_iou
 
         masks = predict(model, data, self.spec.preprocessing, reduce=predict_masks)
         result = mean_iou(masks, data.masks, len(data.classes))
