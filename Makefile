@@ -5,7 +5,7 @@ DEMO_DIR ?= demo-out
 # One pytest worker per CPU; a test file's tests stay on one worker, so they share its fixtures.
 PYTEST_ARGS ?= -n auto --dist loadfile
 
-.PHONY: setup demo test test-fast lint clean
+.PHONY: setup demo test test-fast lint format clean
 
 setup:
 	@VENV=$(VENV) bash scripts/setup.sh
@@ -16,9 +16,14 @@ demo: setup
 test: setup
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
-# ruff's lint rules are in pyproject.toml ([tool.ruff])
+# ruff's lint rules and format are in pyproject.toml ([tool.ruff]); `make format` applies both
 lint: setup
 	$(BIN)/python -m ruff check .
+	$(BIN)/python -m ruff format --check .
+
+format: setup
+	$(BIN)/python -m ruff check --fix .
+	$(BIN)/python -m ruff format .
 
 test-fast: setup
 	$(BIN)/python -m pytest -m "not slow" $(PYTEST_ARGS)

@@ -23,22 +23,26 @@ def shipped_files(folder: str) -> list[Path]:
     out); elsewhere (an sdist), every file but leftovers of killed writes."""
     if (ROOT / ".git").exists():
         try:
-            out = subprocess.run(["git", "ls-files", "-z", "--", folder], cwd=ROOT, check=True,
-                                 capture_output=True, text=True).stdout
+            out = subprocess.run(
+                ["git", "ls-files", "-z", "--", folder], cwd=ROOT, check=True, capture_output=True, text=True
+            ).stdout
             return [ROOT / name for name in out.split("\0") if name and (ROOT / name).is_file()]
         except (OSError, subprocess.CalledProcessError):
             pass
-    return sorted(p for p in (ROOT / folder).rglob("*")
-                  if p.is_file() and not p.name.endswith(SKIP_SUFFIXES) and "__pycache__" not in p.parts)
+    return sorted(
+        p
+        for p in (ROOT / folder).rglob("*")
+        if p.is_file() and not p.name.endswith(SKIP_SUFFIXES) and "__pycache__" not in p.parts
+    )
 
 
 class BuildPyWithData(build_py):
     def run(self):
         super().run()
         if getattr(self, "editable_mode", False):
-            return   # an editable install runs from the checkout, which reads the top-level folders
+            return  # an editable install runs from the checkout, which reads the top-level folders
         data = Path(self.build_lib) / "edge_mnv2" / "_data"
-        shutil.rmtree(data, ignore_errors=True)   # build/ outlives builds: no stale files from an old one
+        shutil.rmtree(data, ignore_errors=True)  # build/ outlives builds: no stale files from an old one
         for folder in DATA_FOLDERS:
             for src in shipped_files(folder):
                 dest = data / src.relative_to(ROOT)

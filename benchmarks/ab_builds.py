@@ -30,7 +30,8 @@ def main() -> int:
         parser.error("name two or more artifacts")
 
     from edge_mnv2.remote import runtime_threads
-    runtime_threads.configure()   # before TVM's thread pool starts in this process
+
+    runtime_threads.configure()  # before TVM's thread pool starts in this process
     import tvm
     from tvm import relax
 
@@ -48,7 +49,7 @@ def main() -> int:
             vm["main"](x)
     times = [[] for _ in vms]
     for i in range(args.runs):
-        for k in (range(len(vms)) if i % 2 == 0 else reversed(range(len(vms)))):
+        for k in range(len(vms)) if i % 2 == 0 else reversed(range(len(vms))):
             start = time.perf_counter()
             vms[k]["main"](x)
             times[k].append(time.perf_counter() - start)

@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-SETTLE_S = 0.25   # pause between turns: the last runtime's idle threads stop spinning (see above)
+SETTLE_S = 0.25  # pause between turns: the last runtime's idle threads stop spinning (see above)
 
 
 @dataclass(frozen=True)
@@ -75,7 +75,7 @@ def _serve(conn, spec: Spec, x: np.ndarray) -> None:
 
     os.environ.update(dict(spec.env))
     run = build(spec)
-    for _ in range(3):   # warm up
+    for _ in range(3):  # warm up
         run(x)
     conn.send("ready")
     while (count := conn.recv()) is not None:
@@ -87,8 +87,9 @@ def _serve(conn, spec: Spec, x: np.ndarray) -> None:
         conn.send(samples)
 
 
-def measure(specs: dict[str, Spec], x: np.ndarray, rounds: int, per_round: int,
-            settle: float = SETTLE_S) -> dict[str, list[float]]:
+def measure(
+    specs: dict[str, Spec], x: np.ndarray, rounds: int, per_round: int, settle: float = SETTLE_S
+) -> dict[str, list[float]]:
     """Seconds per run of every runtime: ``rounds`` rounds, each running every runtime ``per_round``
     times in its own process, in a shuffled order, ``settle`` seconds apart."""
     context = mp.get_context("spawn")

@@ -32,18 +32,21 @@ def main() -> int:
     parser.add_argument("-o", "--output", type=Path, help="also write the table to this file")
     args = parser.parse_args()
 
-    from edge_mnv2.bench.measure import BenchSettings
+    from edge_mnv2.bench import BenchSettings
     from edge_mnv2.bench.report import per_layer_lines
-    from edge_mnv2.compile.pipeline import compile_model
+    from edge_mnv2.compile import compile_model
     from edge_mnv2.errors import FirmwareTooLargeError
     from edge_mnv2.micro.bench import bench_micro
     from edge_mnv2.micro.board import board_config
     from edge_mnv2.targets import load_target
 
-    lines = [f"`{args.model}`, {date.today().isoformat()}, qemu-system-arm -icount (counts do not depend on the "
-             "host machine)", "",
-             "| board | build | kernels | instructions / inference | per MAC | int8 reference | flash B | RAM B |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = [
+        f"`{args.model}`, {date.today().isoformat()}, qemu-system-arm -icount (counts do not depend on the "
+        "host machine)",
+        "",
+        "| board | build | kernels | instructions / inference | per MAC | int8 reference | flash B | RAM B |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     profile = None
     for board in args.boards.split(","):
         emulated = board_config(load_target(board)).emulated
@@ -57,18 +60,22 @@ def main() -> int:
             micro = artifact.metadata["micro"]
             count, per_mac, exact = "-", "-", "-"
             if emulated:
-                report = bench_micro(artifact.directory, board, settings=BenchSettings(images=args.images,
-                                                                                      peers=False))
+                report = bench_micro(artifact.directory, board, settings=BenchSettings(images=args.images, peers=False))
                 count = f"{report['instructions']['median'] / 1e6:.2f} M"
                 per_mac = f"{report['instructions'].get('per_mac', 0):.2f}" if quantize else "-"
                 if "int8_reference" in report["accuracy"]:
-                    exact = ("bit-exact" if report["accuracy"]["int8_reference"]["max_abs_error"] == 0
-                             else f"max error {report['accuracy']['int8_reference']['max_abs_error']:.2e}")
+                    exact = (
+                        "bit-exact"
+                        if report["accuracy"]["int8_reference"]["max_abs_error"] == 0
+                        else f"max error {report['accuracy']['int8_reference']['max_abs_error']:.2e}"
+                    )
                 if profile is None and report.get("per_layer") and quantize:
                     profile = (board, report["per_layer"])
             memory = micro["memory"]
-            lines.append(f"| {board} | {name} | {micro.get('implementation', 'TVM C')} | {count} | {per_mac} | {exact} "
-                         f"| {memory['flash_total']:,} | {memory['ram_total']:,} |")
+            lines.append(
+                f"| {board} | {name} | {micro.get('implementation', 'TVM C')} | {count} | {per_mac} | {exact} "
+                f"| {memory['flash_total']:,} | {memory['ram_total']:,} |"
+            )
     if profile:
         lines += ["", f"per layer on {profile[0]}:", "", "```", *per_layer_lines(profile[1]), "```"]
     emit(lines, args.output)

@@ -25,9 +25,6 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from isolated import SETTLE_S  # noqa: E402
-from table_output import emit  # noqa: E402
-
 from edge_mnv2.bench.layer_profile import (  # noqa: E402,F401
     KINDS,
     TIMED_OPS,
@@ -37,6 +34,9 @@ from edge_mnv2.bench.layer_profile import (  # noqa: E402,F401
     spatial,
     tvm_layer_times,
 )
+
+from isolated import SETTLE_S  # noqa: E402
+from table_output import emit  # noqa: E402
 
 
 def main() -> int:
@@ -50,7 +50,8 @@ def main() -> int:
         parser.error(f"--turns and --per-turn must be at least 1, got {args.turns} and {args.per_turn}")
 
     from edge_mnv2.remote import runtime_threads
-    threads = runtime_threads.configure()   # before TVM's thread pool starts in this process
+
+    threads = runtime_threads.configure()  # before TVM's thread pool starts in this process
     from edge_mnv2.artifact import load_artifact
     from edge_mnv2.errors import EdgeMnv2Error
 
@@ -59,18 +60,22 @@ def main() -> int:
     except EdgeMnv2Error as exc:
         parser.error(str(exc))
     if artifact.target_name != "host":
-        parser.error(f"{args.artifact} was built for {artifact.target_name!r}; per_layer.py runs builds on "
-                     "this machine: compile with --target host")
+        parser.error(
+            f"{args.artifact} was built for {artifact.target_name!r}; per_layer.py runs builds on "
+            "this machine: compile with --target host"
+        )
     if artifact.metadata.get("target", {}).get("exec_mode") == "compiled":
-        parser.error(f"{args.artifact} runs a compiled VM (exec_mode), which calls no instrument hook between "
-                     "kernels: compile it with --exec-mode bytecode to time it layer by layer")
+        parser.error(
+            f"{args.artifact} runs a compiled VM (exec_mode), which calls no instrument hook between "
+            "kernels: compile it with --exec-mode bytecode to time it layer by layer"
+        )
     x = np.random.default_rng(0).random(artifact.input_shape, dtype=np.float32)
     kinds = onnx_layers(artifact.onnx_path)
     tvm_run = tvm_layer_times(artifact.library_path, x)
     with tempfile.TemporaryDirectory() as tmp:
         ort_run, ort_read = ort_layer_times(artifact.onnx_path, x, Path(tmp), args.turns * args.per_turn, threads)
         tvm_runs = []
-        for turn in range(1 + args.turns):   # the first turn warms up
+        for turn in range(1 + args.turns):  # the first turn warms up
             time.sleep(SETTLE_S)
             calls = [tvm_run() for _ in range(args.per_turn)]
             if turn:
@@ -81,8 +86,11 @@ def main() -> int:
         ort_runs = ort_read(args.per_turn)
     layers = len(kinds)
     if len(tvm_runs[0]) != layers or len(ort_runs[0]) != layers:
-        print(f"could not pair the layers: the ONNX model has {layers}, TVM ran {len(tvm_runs[0])} kernels "
-              f"and ONNX Runtime {len(ort_runs[0])} nodes", file=sys.stderr)
+        print(
+            f"could not pair the layers: the ONNX model has {layers}, TVM ran {len(tvm_runs[0])} kernels "
+            f"and ONNX Runtime {len(ort_runs[0])} nodes",
+            file=sys.stderr,
+        )
         return 2
     meta = artifact.metadata
     # a tuned build computes in its log's layout, one without a log in the default rules' (older: NCHW)
@@ -93,12 +101,18 @@ def main() -> int:
         return 2
     tvm_ms = np.median([[c[2] for c in run] for run in tvm_runs], axis=0) * 1e3
     ort_ms = np.median([[c[2] for c in run] for run in ort_runs], axis=0) * 1e3
-    lines = [f"{artifact.model_name or args.artifact}: per-layer medians of {args.turns} turns x "
-             f"{args.per_turn} runs each (ms), TVM ({layout}) and ONNX Runtime on {threads} threads",
-             "", "| # | kind | TVM kernel | output | TVM | ORT | TVM / ORT |", "|---|---|---|---|---|---|---|"]
+    lines = [
+        f"{artifact.model_name or args.artifact}: per-layer medians of {args.turns} turns x "
+        f"{args.per_turn} runs each (ms), TVM ({layout}) and ONNX Runtime on {threads} threads",
+        "",
+        "| # | kind | TVM kernel | output | TVM | ORT | TVM / ORT |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for i, (kind, call) in enumerate(zip(kinds, tvm_runs[0])):
-        lines.append(f"| {i} | {kind} | `{call[0]}` | {'x'.join(map(str, call[1]))} | {tvm_ms[i]:.3f} | "
-                     f"{ort_ms[i]:.3f} | {tvm_ms[i] / ort_ms[i]:.2f} |")
+        lines.append(
+            f"| {i} | {kind} | `{call[0]}` | {'x'.join(map(str, call[1]))} | {tvm_ms[i]:.3f} | "
+            f"{ort_ms[i]:.3f} | {tvm_ms[i] / ort_ms[i]:.2f} |"
+        )
     lines += ["", "| kind | layers | TVM | ORT | TVM - ORT | TVM / ORT |", "|---|---|---|---|---|---|"]
     for kind in (*KINDS, "all"):
         pick = [i for i, k in enumerate(kinds) if k == kind or kind == "all"]

@@ -22,8 +22,12 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).parent))
 from table_output import emit  # noqa: E402
 
-COLUMNS = {"tvm": "TVM (0 trials)", "onnxruntime_emulated": "ONNX Runtime",
-           "litert_xnnpack": "LiteRT + XNNPACK", "litert_builtin": "LiteRT built-in"}
+COLUMNS = {
+    "tvm": "TVM (0 trials)",
+    "onnxruntime_emulated": "ONNX Runtime",
+    "litert_xnnpack": "LiteRT + XNNPACK",
+    "litert_builtin": "LiteRT built-in",
+}
 # Past this, ONNX Runtime on the host and the emulated runtimes disagree: a wrong .tflite or a broken build.
 TOLERANCE = 1e-3
 
@@ -31,7 +35,7 @@ TOLERANCE = 1e-3
 def artifact_for(model: str, board: str, build_dir: Path):
     """The build of ``model`` for ``board`` in ``build_dir``, compiled first if missing."""
     from edge_mnv2.artifact import load_artifact
-    from edge_mnv2.compile.pipeline import compile_model
+    from edge_mnv2.compile import compile_model
     from edge_mnv2.errors import ArtifactError
 
     directory = build_dir / f"{model}-{board}"
@@ -60,8 +64,10 @@ def measure(model: str, board: str, build_dir: Path, runs: int) -> dict:
     errors = {"tvm": counts["instructions"]["accuracy"], **{k: v["accuracy"] for k, v in counts["peers"].items()}}
     for name, error in errors.items():
         if error["max_abs_error"] > TOLERANCE * max(1.0, error["reference_scale"]):
-            raise SystemExit(f"{board} {model}: {name}'s output differs from ONNX Runtime on the host by "
-                             f"{error['max_abs_error']:.3g}")
+            raise SystemExit(
+                f"{board} {model}: {name}'s output differs from ONNX Runtime on the host by "
+                f"{error['max_abs_error']:.3g}"
+            )
     return {"cpu": counts["instructions"]["cpu"], "counts": result}
 
 
@@ -85,22 +91,33 @@ def main() -> int:
         print(f"pi_instructions: {exc}", file=sys.stderr)
         return 2
     head = " | ".join(COLUMNS.values())
-    lines = [f"Instructions per inference on emulated Raspberry Pis (qemu-user, 1 thread, median of {args.runs}; "
-             f"counts, not time), {date.today().isoformat()}", "",
-             f"| board (emulated CPU) | model | {head} | TVM / XNNPACK | TVM / ONNX Runtime |",
-             "|---|---|" + "---|" * (len(COLUMNS) + 2)]
+    lines = [
+        f"Instructions per inference on emulated Raspberry Pis (qemu-user, 1 thread, median of {args.runs}; "
+        f"counts, not time), {date.today().isoformat()}",
+        "",
+        f"| board (emulated CPU) | model | {head} | TVM / XNNPACK | TVM / ONNX Runtime |",
+        "|---|---|" + "---|" * (len(COLUMNS) + 2),
+    ]
     for board, model, m in rows:
         c = m["counts"]
         cells = " | ".join(f"{c[k]['per_inference'] / 1e6:,.2f} M" if k in c else "-" for k in COLUMNS)
-        lines.append(f"| {board} ({m['cpu']}) | {model} | {cells} | "
-                     f"{c['tvm']['per_inference'] / c['litert_xnnpack']['per_inference']:.2f}x | "
-                     f"{c['tvm']['per_inference'] / c['onnxruntime_emulated']['per_inference']:.2f}x |")
-    lines += ["", "Instructions per multiply-add (share of the MACs done by vector FMAs)", "",
-              f"| board | model | MACs | {head} |", "|---|---|---|" + "---|" * len(COLUMNS)]
+        lines.append(
+            f"| {board} ({m['cpu']}) | {model} | {cells} | "
+            f"{c['tvm']['per_inference'] / c['litert_xnnpack']['per_inference']:.2f}x | "
+            f"{c['tvm']['per_inference'] / c['onnxruntime_emulated']['per_inference']:.2f}x |"
+        )
+    lines += [
+        "",
+        "Instructions per multiply-add (share of the MACs done by vector FMAs)",
+        "",
+        f"| board | model | MACs | {head} |",
+        "|---|---|---|" + "---|" * len(COLUMNS),
+    ]
     for board, model, m in rows:
         c = m["counts"]
-        cells = " | ".join(f"{c[k]['per_mac']:.2f} ({100 * c[k]['vector_fma_share']:.0f} %)" if k in c else "-"
-                           for k in COLUMNS)
+        cells = " | ".join(
+            f"{c[k]['per_mac']:.2f} ({100 * c[k]['vector_fma_share']:.0f} %)" if k in c else "-" for k in COLUMNS
+        )
         lines.append(f"| {board} | {model} | {c['tvm']['macs']:,} | {cells} |")
     emit(lines, args.output)
     return 0

@@ -50,12 +50,16 @@ def main() -> int:
             return 2
         onnx = artifact.directory / "model.onnx"
         if artifact.target_name != "host" or not onnx.is_file():
-            print(f"thread_binding.py: {path} is not a host build with its model.onnx; compile it with "
-                  "--target host", file=sys.stderr)
+            print(
+                f"thread_binding.py: {path} is not a host build with its model.onnx; compile it with --target host",
+                file=sys.stderr,
+            )
             return 2
         x = np.random.default_rng(0).standard_normal(artifact.metadata["input"]["shape"]).astype("float32")
-        specs = {name: Spec("tvm", artifact.library_path, env=(("TVM_BIND_THREADS", bind),))
-                 for name, bind in SETTINGS.items()}
+        specs = {
+            name: Spec("tvm", artifact.library_path, env=(("TVM_BIND_THREADS", bind),))
+            for name, bind in SETTINGS.items()
+        }
         specs["ONNX Runtime (default threads)"] = Spec("onnxruntime", onnx)
         samples = measure(specs, x, args.rounds, args.runs)
         ort = float(np.median(samples["ONNX Runtime (default threads)"]))

@@ -27,7 +27,7 @@ def thread_cpus() -> dict[int, tuple[int, int]]:
     for tid in os.listdir("/proc/self/task"):
         try:
             fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:   # the thread ended meanwhile
+        except OSError:  # the thread ended meanwhile
             continue
         found[int(tid)] = (int(fields[36]), int(fields[11]) + int(fields[12]))
     return found
@@ -44,7 +44,7 @@ def main() -> int:
     from edge_mnv2.errors import EdgeMnv2Error
     from edge_mnv2.remote import runtime_threads
 
-    runtime_threads.configure()   # keeps a TVM_BIND_THREADS given on the command line
+    runtime_threads.configure()  # keeps a TVM_BIND_THREADS given on the command line
     try:
         artifact = load_artifact(args.artifact)
     except EdgeMnv2Error as exc:
@@ -54,8 +54,9 @@ def main() -> int:
     from tvm import relax
 
     main_fn = relax.VirtualMachine(tvm.runtime.load_module(str(artifact.library_path)), tvm.cpu())["main"]
-    x = tvm.runtime.tensor(np.random.default_rng(0).standard_normal(artifact.metadata["input"]["shape"])
-                           .astype("float32"))
+    x = tvm.runtime.tensor(
+        np.random.default_rng(0).standard_normal(artifact.metadata["input"]["shape"]).astype("float32")
+    )
     for _ in range(5):
         main_fn(x)
     me, times, shared, turns = os.getpid(), [], 0, 0
@@ -72,9 +73,11 @@ def main() -> int:
             turns += 1
             shared += any(now[t][0] == now[me][0] for t in worked)
         before = now
-    print(f"TVM_BIND_THREADS={os.environ.get('TVM_BIND_THREADS')}, {runtime_threads.tvm_threads()} threads: "
-          f"median {np.median(times) * 1e3:.3f} ms, fastest {min(times) * 1e3:.3f} ms, calling thread on a "
-          f"working thread's CPU after {shared} of {turns} turns")
+    print(
+        f"TVM_BIND_THREADS={os.environ.get('TVM_BIND_THREADS')}, {runtime_threads.tvm_threads()} threads: "
+        f"median {np.median(times) * 1e3:.3f} ms, fastest {min(times) * 1e3:.3f} ms, calling thread on a "
+        f"working thread's CPU after {shared} of {turns} turns"
+    )
     return 0
 
 

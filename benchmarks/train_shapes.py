@@ -27,8 +27,22 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "model.pt"
         started = time.perf_counter()
-        subprocess.run([sys.executable, "-m", "edge_mnv2", "train", args.model, "--data", "shapes",
-                        "--epochs", str(args.epochs), "-o", str(out)], check=True)
+        subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "edge_mnv2",
+                "train",
+                args.model,
+                "--data",
+                "shapes",
+                "--epochs",
+                str(args.epochs),
+                "-o",
+                str(out),
+            ],
+            check=True,
+        )
         total = time.perf_counter() - started
         log = [json.loads(line) for line in (Path(str(out) + ".metrics.jsonl")).read_text().splitlines()]
     setup = total - sum(r["seconds"] for r in log)
@@ -39,9 +53,14 @@ def main() -> int:
         print(f"| {r['epoch']} | {r['val_top1']:.2f} | {r['val_top5']:.2f} | {elapsed / 60:.1f} |")
         if reached is None and r["val_top1"] >= args.target:
             reached = (r["epoch"], elapsed)
-    print(f"\n{args.model}, {args.epochs} epochs: {total / 60:.1f} min in all (data {setup:.0f} s); "
-          + (f"{args.target:g}% reached after epoch {reached[0]} at {reached[1] / 60:.1f} min"
-             if reached else f"{args.target:g}% not reached"))
+    print(
+        f"\n{args.model}, {args.epochs} epochs: {total / 60:.1f} min in all (data {setup:.0f} s); "
+        + (
+            f"{args.target:g}% reached after epoch {reached[0]} at {reached[1] / 60:.1f} min"
+            if reached
+            else f"{args.target:g}% not reached"
+        )
+    )
     return 0
 
 

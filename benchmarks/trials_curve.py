@@ -49,9 +49,10 @@ def main() -> int:
     args = parser.parse_args()
 
     from edge_mnv2.remote import runtime_threads
-    runtime_threads.configure()   # before TVM's thread pool starts in this process
+
+    runtime_threads.configure()  # before TVM's thread pool starts in this process
     threads = runtime_threads.tvm_threads()
-    from edge_mnv2.compile.pipeline import compile_model
+    from edge_mnv2.compile import compile_model
     from edge_mnv2.data.evalset import evaluation_inputs
     from edge_mnv2.models import get_spec
     from edge_mnv2.targets import load_target
@@ -69,16 +70,19 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for n in points:
             root = truncated_log(log, n, Path(tmp) / f"log{n}", args.target, log.name)
-            artifact = compile_model(args.model, args.target, Path(tmp) / f"build{n}", use_tuning=n > 0,
-                                     log_root=root)
+            artifact = compile_model(args.model, args.target, Path(tmp) / f"build{n}", use_tuning=n > 0, log_root=root)
             info = artifact.metadata.get("tuning") or {}
             covered[n] = f"{info.get('covered_tasks', 0)}/{info.get('tasks', '-')}"
             runs[n] = Spec("tvm", artifact.library_path)
         samples = measure({**runs, "ort": Spec("onnxruntime", artifact.onnx_path)}, x, args.rounds, args.runs)
     ort_ms = float(np.median(samples["ort"])) * 1e3
-    lines = [f"{args.model} on {args.target}: latency against tuning trials (medians of {args.rounds} x "
-             f"{args.runs} interleaved runs; TVM on {threads} threads; ONNX Runtime {ort_ms:.3f} ms)", "",
-             "| trials | tasks tuned | median ms | / ONNX Runtime |", "|---|---|---|---|"]
+    lines = [
+        f"{args.model} on {args.target}: latency against tuning trials (medians of {args.rounds} x "
+        f"{args.runs} interleaved runs; TVM on {threads} threads; ONNX Runtime {ort_ms:.3f} ms)",
+        "",
+        "| trials | tasks tuned | median ms | / ONNX Runtime |",
+        "|---|---|---|---|",
+    ]
     for n in points:
         ms = float(np.median(samples[n])) * 1e3
         lines.append(f"| {n} | {covered[n]} | {ms:.3f} | {ms / ort_ms:.2f} |")

@@ -37,7 +37,7 @@ def runtimes(model: str, work: Path, int8: bool = False, logs: dict[str, Path] |
     """What to time for ``model``: the builds (compiled here, into ``work``) and the peers."""
     import torch
 
-    from edge_mnv2.compile.pipeline import compile_model
+    from edge_mnv2.compile import compile_model
 
     untuned = compile_model(model, "host", work / f"{model}-untuned", use_tuning=False)
     out = {"TVM untuned (default rules, 0 trials)": Spec("tvm", untuned.library_path)}
@@ -70,23 +70,32 @@ def main() -> int:
     parser.add_argument("--runs", type=int, default=5, help="runs per runtime per round")
     parser.add_argument("--int8", action="store_true", help="also time the int8 build (compile --quantize int8)")
     parser.add_argument("-o", "--output", type=Path, help="also write the Markdown table here")
-    parser.add_argument("--log", action="append", default=[], metavar="LABEL=DIR",
-                        help="also time a build tuned with the log folder DIR (one model only)")
+    parser.add_argument(
+        "--log",
+        action="append",
+        default=[],
+        metavar="LABEL=DIR",
+        help="also time a build tuned with the log folder DIR (one model only)",
+    )
     args = parser.parse_args()
     logs = dict(item.split("=", 1) for item in args.log)
     if logs and len(args.models) != 1:
         parser.error("--log needs exactly one model in --models")
 
     from edge_mnv2.remote import runtime_threads
-    runtime_threads.configure()   # before TVM's thread pool starts in this process
+
+    runtime_threads.configure()  # before TVM's thread pool starts in this process
     threads = runtime_threads.tvm_threads()
     from tvm.target import codegen
 
     from edge_mnv2.data.evalset import evaluation_inputs
     from edge_mnv2.models import get_spec
 
-    lines = [f"Host CPU {codegen.llvm_get_system_cpu()}, TVM on {threads} threads, batch 1, {args.rounds} "
-             f"interleaved rounds x {args.runs} runs, medians (ms).", ""]
+    lines = [
+        f"Host CPU {codegen.llvm_get_system_cpu()}, TVM on {threads} threads, batch 1, {args.rounds} "
+        f"interleaved rounds x {args.runs} runs, medians (ms).",
+        "",
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         for model in args.models:
             spec = get_spec(model)
@@ -97,8 +106,10 @@ def main() -> int:
             lines += [f"### {model}", "", "| runtime | median ms | p90 ms | / ONNX Runtime |", "|---|---|---|---|"]
             for name, s in samples.items():
                 ms = np.asarray(s) * 1e3
-                lines.append(f"| {name} | {np.median(ms):.3f} | {np.percentile(ms, 90):.3f} | "
-                             f"{np.median(ms) / (ort * 1e3):.2f} |")
+                lines.append(
+                    f"| {name} | {np.median(ms):.3f} | {np.percentile(ms, 90):.3f} | "
+                    f"{np.median(ms) / (ort * 1e3):.2f} |"
+                )
             medians = {name: float(np.median(s)) for name, s in samples.items()}
             for kind in ("untuned", "tuned"):
                 fp32 = [v for k, v in medians.items() if k.startswith(f"TVM {kind}")]

@@ -100,11 +100,14 @@ class Artifact:
         for role, entry in self.metadata["files"].items():
             path = self.directory / entry["path"]
             if not path.is_file():
-                raise ArtifactError(f"artifact {str(self.directory)!r} lacks its {role} file "
-                                    f"{entry['path']!r}; compile it again")
+                raise ArtifactError(
+                    f"artifact {str(self.directory)!r} lacks its {role} file {entry['path']!r}; compile it again"
+                )
             if file_sha256(path) != entry["sha256"]:
-                raise ArtifactError(f"{role} file {str(path)!r} does not match the sha256 in {METADATA_FILE} "
-                                    "(changed since compile); compile it again")
+                raise ArtifactError(
+                    f"{role} file {str(path)!r} does not match the sha256 in {METADATA_FILE} "
+                    "(changed since compile); compile it again"
+                )
 
 
 def load_artifact(path: str | Path) -> Artifact:
@@ -113,15 +116,18 @@ def load_artifact(path: str | Path) -> Artifact:
     meta_path = path if path.name == METADATA_FILE else path / METADATA_FILE
     if not meta_path.is_file():
         hint = "" if path.exists() else " (no such file or folder)"
-        raise ArtifactError(f"no compiled artifact at {str(path)!r}{hint}; create one with "
-                            "`edge-mnv2 compile MODEL --target host -o DIR`")
+        raise ArtifactError(
+            f"no compiled artifact at {str(path)!r}{hint}; create one with "
+            "`edge-mnv2 compile MODEL --target host -o DIR`"
+        )
     try:
         metadata = json.loads(meta_path.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise ArtifactError(f"{str(meta_path)!r} is not valid JSON ({exc}); compile the model again") from exc
     if not isinstance(metadata, dict) or metadata.get("schema") != SCHEMA_VERSION or "files" not in metadata:
-        raise ArtifactError(f"{str(meta_path)!r} is not an edge-mnv2 artifact of schema {SCHEMA_VERSION}; "
-                            "compile the model again")
+        raise ArtifactError(
+            f"{str(meta_path)!r} is not an edge-mnv2 artifact of schema {SCHEMA_VERSION}; compile the model again"
+        )
     return Artifact(directory=meta_path.parent, metadata=metadata)
 
 

@@ -22,8 +22,9 @@ class TensorSpec:
 
     @classmethod
     def from_dict(cls, data: dict) -> "TensorSpec":
-        return cls(shape=tuple(int(d) for d in data["shape"]), dtype=data.get("dtype", "float32"),
-                   name=data.get("name"))
+        return cls(
+            shape=tuple(int(d) for d in data["shape"]), dtype=data.get("dtype", "float32"), name=data.get("name")
+        )
 
     @property
     def per_item(self) -> tuple[int, ...]:
@@ -63,8 +64,8 @@ class MicroInfo:
     directory: str = "model"
     project: str = "firmware"
     memory: dict = field(default_factory=dict)
-    runtime: str = "tvm"                 # "tvm" (TVM's C kernels) or "mnv2_nn" (edge-mnv2's int8 kernels)
-    implementation: str | None = None    # mnv2_nn: "mve", "dsp" or "portable"
+    runtime: str = "tvm"  # "tvm" (TVM's C kernels) or "mnv2_nn" (edge-mnv2's int8 kernels)
+    implementation: str | None = None  # mnv2_nn: "mve", "dsp" or "portable"
     macs: int | None = None
 
     @classmethod
@@ -74,8 +75,7 @@ class MicroInfo:
     @property
     def code(self) -> str:
         """What computes the layers, in words."""
-        return (f"int8 kernels ({self.implementation})" if self.runtime == "mnv2_nn"
-                else f"{self.kernels} C kernels")
+        return f"int8 kernels ({self.implementation})" if self.runtime == "mnv2_nn" else f"{self.kernels} C kernels"
 
 
 @dataclass(frozen=True)

@@ -15,7 +15,7 @@ DEMO_TRAINED = "mobilenet_v2_0.35_96.shapes"  # shipped weights (edge_mnv2/pretr
 
 
 def _show(text: str) -> None:
-    print(text, flush=True)   # each model's table appears before the next model's export starts
+    print(text, flush=True)  # each model's table appears before the next model's export starts
 
 
 def demo_one(model: str, out: Path, settings: BenchSettings, show: Callable[[str], None] = _show) -> dict:
@@ -37,12 +37,13 @@ def demo_one(model: str, out: Path, settings: BenchSettings, show: Callable[[str
     return report
 
 
-def run_demo(model: str, trained: str | None, output: Path, settings: BenchSettings,
-             show: Callable[[str], None] = _show) -> list[dict]:
+def run_demo(
+    model: str, trained: str | None, output: Path, settings: BenchSettings, show: Callable[[str], None] = _show
+) -> list[dict]:
     """The demo of ``model`` in ``output``, then of ``trained`` (if any) in ``output/trained``; their reports."""
     from edge_mnv2.models import get_spec
 
-    get_spec(model)   # both names are checked before the first (minutes-long) export
+    get_spec(model)  # both names are checked before the first (minutes-long) export
     if trained:
         get_spec(trained)
     reports = [demo_one(model, output, settings, show)]

@@ -42,5 +42,12 @@ def stage(title: str) -> Iterator[None]:
 
 def bar(items: Iterable[T], desc: str, total: int | None = None) -> Iterable[T]:
     """A progress bar over ``items`` (shown on a terminal only)."""
-    return tqdm(items, desc=f"  {desc}", total=total, file=sys.stderr, leave=False, dynamic_ncols=True,
-                disable=True if _quiet else None)
+    return tqdm(
+        items,
+        desc=f"  {desc}",
+        total=total,
+        file=sys.stderr,
+        leave=False,
+        dynamic_ncols=True,
+        disable=True if _quiet else None,
+    )

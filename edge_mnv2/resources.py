@@ -104,7 +104,7 @@ def describe() -> dict:
     return out
 
 
-if __name__ == "__main__":   # python -m edge_mnv2.resources: where this install finds its data
+if __name__ == "__main__":  # python -m edge_mnv2.resources: where this install finds its data
     import json
 
     print(json.dumps(describe(), indent=2))

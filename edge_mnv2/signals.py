@@ -47,7 +47,7 @@ def handled(handler: Callable, signums: tuple[int, ...]) -> Iterator[None]:
         yield
     finally:
         for signum, old in previous.items():
-            signal.signal(signum, signal.SIG_DFL if old is None else old)   # None: set outside Python
+            signal.signal(signum, signal.SIG_DFL if old is None else old)  # None: set outside Python
 
 
 @contextlib.contextmanager
@@ -57,7 +57,7 @@ def terminating_interrupts(signals: tuple[int, ...] = SIGNALS) -> Iterator[None]
 
     def handler(signum, frame):
         nonlocal raised
-        if raised:   # the first one's cleanup is running: let it finish
+        if raised:  # the first one's cleanup is running: let it finish
             return
         raised = True
         raise Terminated(signum)

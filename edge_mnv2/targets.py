@@ -23,14 +23,15 @@ def targets_dir() -> Path:
     return data_dir("targets")
 
 
-EXEC_MODES = ("bytecode", "compiled")   # relax.build's exec_mode
+EXEC_MODES = ("bytecode", "compiled")  # relax.build's exec_mode
 
 
 def check_exec_mode(mode: str, where: str) -> str:
     """``mode`` if it is one of ``EXEC_MODES``; else an error naming ``where`` it was given."""
     if mode not in EXEC_MODES:
-        raise UnknownTargetError(f"{where} = {mode!r} is not an exec mode; use one of "
-                                 f"{', '.join(map(repr, EXEC_MODES))}")
+        raise UnknownTargetError(
+            f"{where} = {mode!r} is not an exec mode; use one of {', '.join(map(repr, EXEC_MODES))}"
+        )
     return mode
 
 
@@ -45,10 +46,10 @@ class TargetSpec:
     rpc_key: str = ""
     export: dict = field(default_factory=dict)
     emulate: dict = field(default_factory=dict)  # how to emulate the device (see remote/emulator.py)
-    micro: dict = field(default_factory=dict)    # a microcontroller board: CPU, memory, UART (see micro/)
-    flash: dict = field(default_factory=dict)    # how firmware reaches the board: qemu or a flasher
-    cuda: dict = field(default_factory=dict)     # a CUDA target's notes (the board's JetPack, ...)
-    tuning: dict = field(default_factory=dict)   # how new tuning logs are made (weight_prepack, ...)
+    micro: dict = field(default_factory=dict)  # a microcontroller board: CPU, memory, UART (see micro/)
+    flash: dict = field(default_factory=dict)  # how firmware reaches the board: qemu or a flasher
+    cuda: dict = field(default_factory=dict)  # a CUDA target's notes (the board's JetPack, ...)
+    tuning: dict = field(default_factory=dict)  # how new tuning logs are made (weight_prepack, ...)
     path: Path | None = None
 
     @property
@@ -93,7 +94,7 @@ def _resolve_native(table: dict) -> dict:
     if resolved.get("mcpu") == "native":
         resolved["mcpu"] = codegen.llvm_get_system_cpu()
     if resolved.get("num-cores") == "native":
-        resolved["num-cores"] = runtime_threads.physical_cores()   # the threads the runtime gets
+        resolved["num-cores"] = runtime_threads.physical_cores()  # the threads the runtime gets
     if resolved.get("arch") == "native" and resolved.get("kind") == "cuda":
         from edge_mnv2.compile.cuda import local_architecture
 
@@ -127,10 +128,20 @@ def load_target(name_or_path: str | Path) -> TargetSpec:
             raise UnknownTargetError(f"target file {str(path)!r} lacks the required key {key!r}")
     if not isinstance(data["tvm"], dict) or "kind" not in data["tvm"]:
         raise UnknownTargetError(f"target file {str(path)!r}: [tvm] must be a table with a 'kind'")
-    check_exec_mode(data.get("export", {}).get("exec_mode", "bytecode"),
-                    f"target file {str(path)!r}: [export] exec_mode")
-    return TargetSpec(name=data["name"], description=data.get("description", ""), tvm=data["tvm"],
-                      device=data.get("device", "cpu"), rpc_key=data.get("rpc_key", data["name"]),
-                      export=data.get("export", {}), emulate=data.get("emulate", {}),
-                      micro=data.get("micro", {}), flash=data.get("flash", {}), cuda=data.get("cuda", {}),
-                      tuning=data.get("tuning", {}), path=path)
+    check_exec_mode(
+        data.get("export", {}).get("exec_mode", "bytecode"), f"target file {str(path)!r}: [export] exec_mode"
+    )
+    return TargetSpec(
+        name=data["name"],
+        description=data.get("description", ""),
+        tvm=data["tvm"],
+        device=data.get("device", "cpu"),
+        rpc_key=data.get("rpc_key", data["name"]),
+        export=data.get("export", {}),
+        emulate=data.get("emulate", {}),
+        micro=data.get("micro", {}),
+        flash=data.get("flash", {}),
+        cuda=data.get("cuda", {}),
+        tuning=data.get("tuning", {}),
+        path=path,
+    )

@@ -21,7 +21,7 @@ def session_folder(tmp_path_factory, name: str):
     the first worker to ask builds into it, the others wait and reuse what it built."""
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent    # the session's folder, above each worker's own
+        root = root.parent  # the session's folder, above each worker's own
     shared = root / "shared"
     shared.mkdir(exist_ok=True)
     with open(shared / f"{name}.lock", "w") as lock:
@@ -33,10 +33,10 @@ def built_once(tmp_path_factory, name: str, model: str, target: str):
     """``model`` compiled for ``target`` into the shared folder ``name``, once for all workers.
     Tests read these builds; a test that changes files works on a copy."""
     from edge_mnv2.artifact import METADATA_FILE, load_artifact
-    from edge_mnv2.compile.pipeline import compile_model
+    from edge_mnv2.compile import compile_model
 
     with session_folder(tmp_path_factory, name) as folder:
-        if (folder / METADATA_FILE).is_file():   # compile writes it last (staged output)
+        if (folder / METADATA_FILE).is_file():  # compile writes it last (staged output)
             return load_artifact(folder)
         return compile_model(model, target, folder)
 
@@ -86,9 +86,17 @@ def rpi4b_image():
 # Files whose tests take several minutes in all go first. `make test` runs one xdist worker per CPU and
 # keeps a file's tests on one worker (--dist loadfile), handing out files in collection order: started
 # early, the long files run side by side, instead of one of them ending the run alone.
-LONG_FILES_FIRST = ("tuning/test_run.py", "test_cli.py", "compile/test_compile_defaults.py",
-                    "bench/test_bench_tasks.py", "sweep/test_sweep.py", "remote/test_emulator.py",
-                    "tuning/test_library.py", "tuning/test_seed.py", "test_wheel.py")
+LONG_FILES_FIRST = (
+    "tuning/test_run.py",
+    "test_cli.py",
+    "compile/test_compile_defaults.py",
+    "bench/test_bench_tasks.py",
+    "sweep/test_sweep.py",
+    "remote/test_emulator.py",
+    "tuning/test_library.py",
+    "tuning/test_seed.py",
+    "test_wheel.py",
+)
 
 
 def pytest_collection_modifyitems(config, items):

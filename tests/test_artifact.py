@@ -18,6 +18,7 @@ def _leftovers(parent):
 
 # --- staged_output -------------------------------------------------------------------------------
 
+
 def test_staged_success(tmp_path):
     out = tmp_path / "art"
     with staged_output(out) as staging:
@@ -124,6 +125,7 @@ def test_staged_output_is_a_file(tmp_path):
 
 # --- load_artifact / verify ----------------------------------------------------------------------
 
+
 def _fake_artifact(directory):
     directory.mkdir(parents=True, exist_ok=True)
     (directory / "model.so").write_bytes(b"\x7fELF fake library bytes")
@@ -199,11 +201,7 @@ def test_load_invalid_json(tmp_path):
         load_artifact(tmp_path)
 
 
-@pytest.mark.parametrize("metadata", [
-    {"schema": 2, "files": {}},
-    {"files": {}},
-    {"schema": SCHEMA_VERSION},
-])
+@pytest.mark.parametrize("metadata", [{"schema": 2, "files": {}}, {"files": {}}, {"schema": SCHEMA_VERSION}])
 def test_load_wrong_schema(tmp_path, metadata):
     (tmp_path / METADATA_FILE).write_text(json.dumps(metadata))
     with pytest.raises(ArtifactError, match="schema"):

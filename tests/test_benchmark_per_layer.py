@@ -14,7 +14,7 @@ import per_layer  # noqa: E402
 
 @pytest.fixture(scope="module")
 def onnx_path(tmp_path_factory):
-    from edge_mnv2.compile.pipeline import load_source
+    from edge_mnv2.compile.frontend import load_source
 
     proto, _ = load_source("mobilenet_v2_0.35_96")
     path = tmp_path_factory.mktemp("per_layer") / "model.onnx"
@@ -32,7 +32,7 @@ def test_layers_are_classified_as_in_the_paper(onnx_path):
 
 
 def test_layers_pair_by_spatial_size_whatever_the_layout_and_channel_padding():
-    event = {"args": {"output_type_shape": [{"float": [1, 32, 56, 56]}]}}   # ORT pads 24 channels to 32
+    event = {"args": {"output_type_shape": [{"float": [1, 32, 56, 56]}]}}  # ORT pads 24 channels to 32
     ort = per_layer.output_shape(event)
     assert ort == (1, 32, 56, 56)
     assert per_layer.spatial((1, 56, 56, 24), "NHWC") == per_layer.spatial(ort, "NCHW") == (56, 56)
@@ -41,8 +41,13 @@ def test_layers_pair_by_spatial_size_whatever_the_layout_and_channel_padding():
 
 
 def run_script(*args, env=None):
-    return subprocess.run([sys.executable, str(BENCHMARKS / "per_layer.py"), *map(str, args)],
-                          capture_output=True, text=True, timeout=600, env=env)
+    return subprocess.run(
+        [sys.executable, str(BENCHMARKS / "per_layer.py"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env=env,
+    )
 
 
 def test_bad_arguments_get_one_line(tmp_path):
@@ -64,26 +69,25 @@ def test_a_build_for_another_device_is_refused(tmp_path):
 def test_a_compiled_vm_build_is_refused(tmp_path):
     from edge_mnv2.artifact import SCHEMA_VERSION, write_metadata
 
-    write_metadata(tmp_path, {"schema": SCHEMA_VERSION, "files": {},
-                              "target": {"name": "host", "exec_mode": "compiled"}})
+    write_metadata(
+        tmp_path, {"schema": SCHEMA_VERSION, "files": {}, "target": {"name": "host", "exec_mode": "compiled"}}
+    )
     result = run_script(tmp_path)
     assert result.returncode == 2 and "--exec-mode bytecode" in result.stderr and "Traceback" not in result.stderr
 
 
 @pytest.mark.slow
 def test_a_build_is_timed_layer_by_layer_against_onnx_runtime(tmp_path):
-    from edge_mnv2.compile.pipeline import compile_model
+    from edge_mnv2.compile import compile_model
 
     # no tuning log on purpose: the default rules' layout (NHWC) comes from artifact.json's schedules
     # table; bytecode, as the host's compiled VM calls no instrument hook
-    artifact = compile_model("mobilenet_v2_0.35_96", "host", tmp_path / "build", use_tuning=False,
-                             exec_mode="bytecode")
+    artifact = compile_model("mobilenet_v2_0.35_96", "host", tmp_path / "build", use_tuning=False, exec_mode="bytecode")
     assert artifact.metadata["target"]["exec_mode"] == "bytecode"
     assert b"__vmtir__main" not in artifact.library_path.read_bytes()
     # one thread: ONNX Runtime must follow TVM's count, which on a 2-core machine is also its default
     env = {**os.environ, "TVM_NUM_THREADS": "1"}
-    result = run_script(tmp_path / "build", "--turns", "1", "--per-turn", "2", "-o", tmp_path / "table.md",
-                        env=env)
+    result = run_script(tmp_path / "build", "--turns", "1", "--per-turn", "2", "-o", tmp_path / "table.md", env=env)
     assert result.returncode == 0, result.stderr
     table = (tmp_path / "table.md").read_text()
     assert "TVM (NHWC) and ONNX Runtime on 1 threads" in table.splitlines()[0]

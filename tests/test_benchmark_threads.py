@@ -14,13 +14,18 @@ import thread_placement  # noqa: E402
 
 
 def run(script, *args, **env):
-    return subprocess.run([sys.executable, str(BENCHMARKS / script), *map(str, args)], capture_output=True,
-                          text=True, timeout=600, env={**os.environ, **env})
+    return subprocess.run(
+        [sys.executable, str(BENCHMARKS / script), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=600,
+        env={**os.environ, **env},
+    )
 
 
 def test_every_thread_is_read_with_its_cpu_and_time():
     threads = thread_placement.thread_cpus()
-    assert os.getpid() in threads   # the main thread's id is the process id
+    assert os.getpid() in threads  # the main thread's id is the process id
     cpu, ticks = threads[os.getpid()]
     assert cpu in os.sched_getaffinity(0) and ticks >= 0
 
@@ -36,8 +41,11 @@ def test_a_folder_that_is_not_an_artifact_is_refused_on_one_line(script, tmp_pat
 def test_placement_reports_every_turn_with_the_binding_asked_for(small_artifact):
     result = run("thread_placement.py", small_artifact.directory, "--rounds", 3, "--runs", 2, TVM_BIND_THREADS="1")
     assert result.returncode == 0, result.stderr
-    found = re.search(r"TVM_BIND_THREADS=1, (\d+) threads: median ([\d.]+) ms, fastest ([\d.]+) ms, .* after "
-                      r"(\d+) of (\d+) turns", result.stdout)
+    found = re.search(
+        r"TVM_BIND_THREADS=1, (\d+) threads: median ([\d.]+) ms, fastest ([\d.]+) ms, .* after "
+        r"(\d+) of (\d+) turns",
+        result.stdout,
+    )
     assert found, result.stdout
     threads, median, fastest, shared, turns = found.groups()
     assert float(fastest) <= float(median) and int(shared) <= int(turns) <= 3
@@ -49,6 +57,8 @@ def test_binding_times_both_settings_beside_onnx_runtime(small_artifact):
     assert result.returncode == 0, result.stderr
     rows = [line for line in result.stdout.splitlines() if line.startswith("| ") and "---" not in line][1:]
     assert [row.split(" | ")[0] for row in rows] == [
-        "| TVM, threads pinned (TVM's default)", "| TVM, threads left to the OS (edge-mnv2's)",
-        "| ONNX Runtime (default threads)"]
+        "| TVM, threads pinned (TVM's default)",
+        "| TVM, threads left to the OS (edge-mnv2's)",
+        "| ONNX Runtime (default threads)",
+    ]
     assert rows[-1].endswith("| 1.00 |")

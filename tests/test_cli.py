@@ -11,8 +11,14 @@ from edge_mnv2.cli import main
 
 
 def run_cli(*args, cwd=None, env=None):
-    return subprocess.run([sys.executable, "-m", "edge_mnv2", "-q", *args], capture_output=True, text=True,
-                          cwd=cwd, timeout=600, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-m", "edge_mnv2", "-q", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        timeout=600,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def assert_one_line_error(result, *needles):
@@ -40,22 +46,27 @@ def test_models_lists_the_registry_with_published_figures(capsys):
     assert "trained on shapes, val top-1" in table
 
 
-@pytest.mark.parametrize("args, needles", [
-    (["export", "resnet50"], ["resnet50", "`edge-mnv2 models` lists the"]),
-    (["export", "mobilenet_v2_2.0_224"], ["width", "2.0", "0.35"]),
-    (["export", "mobilenet_v2_1.0_100"], ["resolution", "100", "224"]),
-    (["compile", "mobilenet_v2_0.35_96", "--target", "rpi9"], ["rpi9", "host"]),
-    (["compile", "missing.onnx"], ["missing.onnx", "does not exist"]),
-    (["bench", "no-such-artifact"], ["no-such-artifact", "edge-mnv2 compile"]),
-    (["bench", "x", "--rpc", "nonsense"], ["nonsense", "HOST:PORT"]),
-    (["bench", "x", "--tracker", "127.0.0.1:9190"], ["--key"]),
-    (["export", "mobilenet_v2_0.35_96", "--checkpoint", "nope.pt"], ["nope.pt"]),
-    (["tune", "mobilenet_v2_0.35_96", "--seed-from", "nowhere"], ["nowhere", "is not a tuning log"]),
-    (["tune", "mobilenet_v2_0.35_96", "--tasks", "0"], ["--tasks must be at least 1, got 0"]),
-    (["tune", "mobilenet_v2_0.35_96", "--population", "4"], ["--population must be at least 16, got 4"]),
-    (["compile", "mobilenet_v2_0.35_96", "--exec-mode", "jit"],
-     ["--exec-mode = 'jit' is not an exec mode", "'bytecode'"]),
-])
+@pytest.mark.parametrize(
+    "args, needles",
+    [
+        (["export", "resnet50"], ["resnet50", "`edge-mnv2 models` lists the"]),
+        (["export", "mobilenet_v2_2.0_224"], ["width", "2.0", "0.35"]),
+        (["export", "mobilenet_v2_1.0_100"], ["resolution", "100", "224"]),
+        (["compile", "mobilenet_v2_0.35_96", "--target", "rpi9"], ["rpi9", "host"]),
+        (["compile", "missing.onnx"], ["missing.onnx", "does not exist"]),
+        (["bench", "no-such-artifact"], ["no-such-artifact", "edge-mnv2 compile"]),
+        (["bench", "x", "--rpc", "nonsense"], ["nonsense", "HOST:PORT"]),
+        (["bench", "x", "--tracker", "127.0.0.1:9190"], ["--key"]),
+        (["export", "mobilenet_v2_0.35_96", "--checkpoint", "nope.pt"], ["nope.pt"]),
+        (["tune", "mobilenet_v2_0.35_96", "--seed-from", "nowhere"], ["nowhere", "is not a tuning log"]),
+        (["tune", "mobilenet_v2_0.35_96", "--tasks", "0"], ["--tasks must be at least 1, got 0"]),
+        (["tune", "mobilenet_v2_0.35_96", "--population", "4"], ["--population must be at least 16, got 4"]),
+        (
+            ["compile", "mobilenet_v2_0.35_96", "--exec-mode", "jit"],
+            ["--exec-mode = 'jit' is not an exec mode", "'bytecode'"],
+        ),
+    ],
+)
 def test_user_mistakes_are_one_line(tmp_path, args, needles):
     assert_one_line_error(run_cli(*args, cwd=tmp_path), *needles)
     assert [p.name for p in tmp_path.iterdir()] == []  # nothing half-written
@@ -66,13 +77,14 @@ def test_a_log_keeps_its_weights_layout(tmp_path):
     from edge_mnv2.tuning.logs import LOGS_ENV, write_meta
 
     host = load_target("host")
-    log = tmp_path / "logs" / "host" / "mobilenet_v2_0.35_96"   # a log for this CPU, started prepacked
+    log = tmp_path / "logs" / "host" / "mobilenet_v2_0.35_96"  # a log for this CPU, started prepacked
     log.mkdir(parents=True)
     write_meta(log, tvm_target=host.resolved_tvm(), weight_prepack=True)
-    result = run_cli("tune", "mobilenet_v2_0.35_96", "--no-weight-prepack", cwd=tmp_path,
-                     env={LOGS_ENV: str(tmp_path / "logs")})
+    result = run_cli(
+        "tune", "mobilenet_v2_0.35_96", "--no-weight-prepack", cwd=tmp_path, env={LOGS_ENV: str(tmp_path / "logs")}
+    )
     assert_one_line_error(result, "--no-weight-prepack cannot continue it")
-    assert [p.name for p in log.iterdir()] == ["tuning.json"]   # nothing half-written
+    assert [p.name for p in log.iterdir()] == ["tuning.json"]  # nothing half-written
 
 
 def test_not_an_onnx_file(tmp_path):
@@ -98,8 +110,17 @@ def test_unanswering_rpc_address(small_artifact, tmp_path):
     listener.listen(4)  # accepts (in the kernel backlog) but never answers the handshake
     port = listener.getsockname()[1]
     try:
-        result = run_cli("bench", str(small_artifact.directory), "--rpc", f"127.0.0.1:{port}",
-                         "--timeout", "3", "--no-peers", "--json", str(tmp_path / "r.json"))
+        result = run_cli(
+            "bench",
+            str(small_artifact.directory),
+            "--rpc",
+            f"127.0.0.1:{port}",
+            "--timeout",
+            "3",
+            "--no-peers",
+            "--json",
+            str(tmp_path / "r.json"),
+        )
     finally:
         listener.close()
     assert_one_line_error(result, f"127.0.0.1:{port}", "did not answer")
@@ -110,8 +131,22 @@ def test_unanswering_rpc_address(small_artifact, tmp_path):
 
 @pytest.mark.slow
 def test_demo_writes_onnx_artifact_and_report(tmp_path):
-    result = run_cli("demo", "-o", "out", "--model", "mobilenet_v2_0.35_96", "--images", "8",
-                     "--repeat", "4", "--rounds", "2", "--warmup", "1", cwd=tmp_path)
+    result = run_cli(
+        "demo",
+        "-o",
+        "out",
+        "--model",
+        "mobilenet_v2_0.35_96",
+        "--images",
+        "8",
+        "--repeat",
+        "4",
+        "--rounds",
+        "2",
+        "--warmup",
+        "1",
+        cwd=tmp_path,
+    )
     trained = json.loads((tmp_path / "out" / "trained" / "report.json").read_text())
     assert trained["model"] == "mobilenet_v2_0.35_96.shapes"
     assert trained["accuracy"]["device_top1"] == trained["accuracy"]["reference_top1"]
@@ -132,8 +167,20 @@ def test_demo_writes_onnx_artifact_and_report(tmp_path):
 
 @pytest.mark.slow
 def test_bench_json_report(small_artifact, tmp_path):
-    result = run_cli("bench", str(small_artifact.directory), "--images", "4", "--repeat", "2",
-                     "--rounds", "1", "--warmup", "0", "--json", str(tmp_path / "r.json"))
+    result = run_cli(
+        "bench",
+        str(small_artifact.directory),
+        "--images",
+        "4",
+        "--repeat",
+        "2",
+        "--rounds",
+        "1",
+        "--warmup",
+        "0",
+        "--json",
+        str(tmp_path / "r.json"),
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["accuracy"]["top1_agreement"] == 100.0
@@ -147,9 +194,14 @@ def _start_and_interrupt(args, ready_text, timeout=240):
     import time
 
     # Ctrl-C's default action even when the suite runs in a background job (whose SIGINT is ignored)
-    proc = subprocess.Popen([sys.executable, "-m", "edge_mnv2", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True,
-                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge_mnv2", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     lines, deadline = [], time.monotonic() + timeout
     try:
         for line in proc.stdout:
@@ -200,17 +252,21 @@ def test_microcontroller_commands_refuse_the_wrong_artifact_in_one_line(small_ar
     host = str(small_artifact.directory)
     assert_one_line_error(run_cli("flash", host), "is not firmware")
     assert_one_line_error(run_cli("bench", host, "--target", "mps3-an547"), "is not firmware")
-    assert_one_line_error(run_cli("compile", "mobilenet_v2_0.35_96", "--target", "nrf52840dk", "-o",
-                                  str(tmp_path / "nrf")), "does not fit nrf52840dk")
+    assert_one_line_error(
+        run_cli("compile", "mobilenet_v2_0.35_96", "--target", "nrf52840dk", "-o", str(tmp_path / "nrf")),
+        "does not fit nrf52840dk",
+    )
 
 
 def test_a_reader_that_goes_away_ends_the_command_quietly():
     """`edge-mnv2 models | head`: no traceback when the pipe closes, exit 141 as a shell reports SIGPIPE."""
-    code = ("import sys\nfrom edge_mnv2.cli import commands, main\n"
-            "commands.cmd_models = lambda args: [print('x' * 100) for _ in range(100_000)] and 0\n"
-            "sys.exit(main(['-q', 'models']))\n")
+    code = (
+        "import sys\nfrom edge_mnv2.cli import commands, main\n"
+        "commands.cmd_models = lambda args: [print('x' * 100) for _ in range(100_000)] and 0\n"
+        "sys.exit(main(['-q', 'models']))\n"
+    )
     proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     assert proc.stdout.readline().startswith(b"xxx")
-    proc.stdout.close()                       # 10 MB more to write: the pipe breaks
+    proc.stdout.close()  # 10 MB more to write: the pipe breaks
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=120) == 141 and "Traceback" not in err and "Broken pipe" not in err, err

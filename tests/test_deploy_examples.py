@@ -27,7 +27,7 @@ pytestmark = pytest.mark.slow
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO / "examples" / "deploy"
-IMAGES = 3            # validation images of three different classes
+IMAGES = 3  # validation images of three different classes
 
 
 def _need(*tools: str) -> None:
@@ -102,6 +102,7 @@ def _tvm_paths():
 
 # ---- Python -----------------------------------------------------------------------------------------
 
+
 def test_python_example_on_host(trained_artifact, image_files, reference):
     env = dict(os.environ, TVM_USE_RUNTIME_LIB="1")
     for i, files in enumerate(image_files):
@@ -118,18 +119,34 @@ def test_python_example_on_emulated_pi(rpi4b_artifact, rpi4b_image, image_files,
     from edge_mnv2.remote.emulator import device_environment
 
     env = dict(os.environ, **device_environment(rpi4b_image))
-    out = _run([rpi4b_image.python, EXAMPLES / "classify.py", rpi4b_artifact.directory, image_files[1]["ppm"]],
-               env=env, timeout=600)
+    out = _run(
+        [rpi4b_image.python, EXAMPLES / "classify.py", rpi4b_artifact.directory, image_files[1]["ppm"]],
+        env=env,
+        timeout=600,
+    )
     assert _top_classes(out)[0] == reference[1].argmax()
 
 
 # ---- C++ --------------------------------------------------------------------------------------------
 
+
 def _cxx_command(compiler: str, output: Path, ffi_dir: Path, tvm_lib: Path, ffi_lib: Path) -> list:
     """The build line of docs/deploy.md."""
-    return [compiler, "-std=c++17", "-O2", EXAMPLES / "classify.cc", "-o", output, f"-I{ffi_dir / 'include'}",
-            f"-L{tvm_lib}", f"-L{ffi_lib}", "-Wl,--no-as-needed", "-ltvm_runtime", "-ltvm_ffi",
-            f"-Wl,-rpath,{tvm_lib}:{ffi_lib}"]
+    return [
+        compiler,
+        "-std=c++17",
+        "-O2",
+        EXAMPLES / "classify.cc",
+        "-o",
+        output,
+        f"-I{ffi_dir / 'include'}",
+        f"-L{tvm_lib}",
+        f"-L{ffi_lib}",
+        "-Wl,--no-as-needed",
+        "-ltvm_runtime",
+        "-ltvm_ffi",
+        f"-Wl,-rpath,{tvm_lib}:{ffi_lib}",
+    ]
 
 
 def _labels(tmp_path: Path, artifact) -> Path:
@@ -155,7 +172,7 @@ def test_cpp_example_on_emulated_pi(rpi4b_artifact, rpi4b_image, image_files, re
     """Cross-compiled against the aarch64 libtvm_runtime of PyPI's wheel (the emulated Pi's), run by
     qemu-aarch64 on an emulated Cortex-A72: a few seconds per image."""
     _need("aarch64-linux-gnu-g++", "qemu-aarch64")
-    ffi_dir, _ = _tvm_paths()          # the headers are the same for every architecture
+    ffi_dir, _ = _tvm_paths()  # the headers are the same for every architecture
     site = rpi4b_image.site
     exe = tmp_path / "classify"
     _run(_cxx_command("aarch64-linux-gnu-g++", exe, ffi_dir, site / "tvm" / "lib", site / "tvm_ffi" / "lib"))
@@ -170,11 +187,12 @@ def test_cpp_example_on_emulated_pi(rpi4b_artifact, rpi4b_image, image_files, re
 
 # ---- microcontroller --------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def m55_artifact(tmp_path_factory):
     """The shipped trained model compiled for the emulated MPS3 AN547 (Cortex-M55): C and firmware."""
     _need("arm-none-eabi-gcc")
-    from edge_mnv2.compile.pipeline import compile_model
+    from edge_mnv2.compile import compile_model
 
     return compile_model("mobilenet_v2_0.35_96.shapes", "mps3-an547", tmp_path_factory.mktemp("artifacts") / "m55")
 
@@ -191,8 +209,23 @@ def test_mcu_example_on_host(m55_artifact, image_files, reference, tmp_path):
     _need("gcc")
     model = m55_artifact.directory / "model"
     exe = tmp_path / "mcu_classify"
-    _run(["gcc", "-O2", "-ffp-contract=off", f"-I{model}", EXAMPLES / "mcu_classify.c", model / "model.c",
-          model / "kernels.c", model / "weights.S", f"-Wa,-I{model}", "-Wl,-z,noexecstack", "-lm", "-o", exe])
+    _run(
+        [
+            "gcc",
+            "-O2",
+            "-ffp-contract=off",
+            f"-I{model}",
+            EXAMPLES / "mcu_classify.c",
+            model / "model.c",
+            model / "kernels.c",
+            model / "weights.S",
+            f"-Wa,-I{model}",
+            "-Wl,-z,noexecstack",
+            "-lm",
+            "-o",
+            exe,
+        ]
+    )
     for i, files in enumerate(image_files):
         logits, top1 = _mcu_logits(_run([exe], stdin=open(files["rgb"], "rb")))
         assert top1 == reference[i].argmax()
@@ -240,27 +273,62 @@ def test_mcu_example_on_emulated_m55(m55_artifact, image_files, reference, tmp_p
     board = ["-DCLOCK_HZ=32000000u", "-DUART_BASE=0x59303000u", "-DUART_BAUD=115200u", '-DBOARD_NAME="m55"']
     (tmp_path / "harness.c").write_text(SEMIHOST_MAIN)
     objects = []
-    for source, flags in [(EXAMPLES / "mcu_classify.c", ["-Dmain=app_main", "-Dfread=harness_fread"]),
-                          (tmp_path / "harness.c", []), (model / "model.c", []), (model / "kernels.c", []),
-                          (project / "src" / "startup.c", [f"-I{project / 'src'}", *board]),
-                          (project / "src" / "ticks.c", [f"-I{project / 'src'}", *board])]:
+    for source, flags in [
+        (EXAMPLES / "mcu_classify.c", ["-Dmain=app_main", "-Dfread=harness_fread"]),
+        (tmp_path / "harness.c", []),
+        (model / "model.c", []),
+        (model / "kernels.c", []),
+        (project / "src" / "startup.c", [f"-I{project / 'src'}", *board]),
+        (project / "src" / "ticks.c", [f"-I{project / 'src'}", *board]),
+    ]:
         objects.append(tmp_path / f"{source.stem}.o")
         _run(["arm-none-eabi-gcc", *arch, "-O2", f"-I{model}", *flags, "-c", source, "-o", objects[-1]])
     _run(["arm-none-eabi-gcc", *arch, f"-Wa,-I{model}", "-c", model / "weights.S", "-o", tmp_path / "weights.o"])
     objects.append(tmp_path / "weights.o")
     results = []
     for i, files in enumerate(image_files):
-        (tmp_path / "image.S").write_text('    .section .rodata.harness_image, "a"\n'
-                                          "    .global harness_image, harness_image_end\n"
-                                          f'harness_image:\n    .incbin "{files["rgb"]}"\nharness_image_end:\n')
+        (tmp_path / "image.S").write_text(
+            '    .section .rodata.harness_image, "a"\n'
+            "    .global harness_image, harness_image_end\n"
+            f'harness_image:\n    .incbin "{files["rgb"]}"\nharness_image_end:\n'
+        )
         _run(["arm-none-eabi-gcc", *arch, "-c", tmp_path / "image.S", "-o", tmp_path / "image.o"])
         elf = tmp_path / f"classify-{i}.elf"
-        _run(["arm-none-eabi-gcc", *arch, "-nostartfiles", "--specs=nano.specs", "--specs=rdimon.specs",
-              "-Wl,--gc-sections", f"-L{project / 'build'}", f"-T{project / 'src' / 'firmware.ld'}", *objects,
-              tmp_path / "image.o", "-lm", "-o", elf])
-        out = _run(["qemu-system-arm", "-M", "mps3-an547", "-nographic", "-monitor", "none", "-serial", "null",
-                    "-semihosting-config", "enable=on,target=native", "-kernel", elf], timeout=120,
-                   stream="stderr")   # qemu 7.2 writes the guest's semihosting console to its stderr
+        _run(
+            [
+                "arm-none-eabi-gcc",
+                *arch,
+                "-nostartfiles",
+                "--specs=nano.specs",
+                "--specs=rdimon.specs",
+                "-Wl,--gc-sections",
+                f"-L{project / 'build'}",
+                f"-T{project / 'src' / 'firmware.ld'}",
+                *objects,
+                tmp_path / "image.o",
+                "-lm",
+                "-o",
+                elf,
+            ]
+        )
+        out = _run(
+            [
+                "qemu-system-arm",
+                "-M",
+                "mps3-an547",
+                "-nographic",
+                "-monitor",
+                "none",
+                "-serial",
+                "null",
+                "-semihosting-config",
+                "enable=on,target=native",
+                "-kernel",
+                elf,
+            ],
+            timeout=120,
+            stream="stderr",
+        )  # qemu 7.2 writes the guest's semihosting console to its stderr
         logits, top1 = _mcu_logits(out)
         assert top1 == reference[i].argmax()
         np.testing.assert_allclose(logits, reference[i], atol=1e-3)

@@ -9,8 +9,9 @@ from edge_mnv2.models.complexity import count_madds
 from edge_mnv2.models.weights import build_model
 
 
-@pytest.mark.parametrize("name", ["mobilenet_v2_0.35_96", "ssdlite_mobilenet_v2_0.35_96",
-                                  "deeplabv3_aspp_mobilenet_v2_0.35_96"])
+@pytest.mark.parametrize(
+    "name", ["mobilenet_v2_0.35_96", "ssdlite_mobilenet_v2_0.35_96", "deeplabv3_aspp_mobilenet_v2_0.35_96"]
+)
 def test_onnx_count_matches_the_module_count(name, tmp_path):
     spec = get_spec(name)
     path = export_onnx(name, tmp_path / "m.onnx").path

@@ -25,8 +25,10 @@ MODELS = {  # name -> (TFLite output shape, output layout)
 # Max abs error over max |output|. Measured at most 2.1e-5 (SSDLite, built-in kernels; XNNPACK 1.4e-5,
 # the classifier 0.7e-5, DeepLab 0.9e-5): float32 summation order, the same weights. 10x above that.
 TOLERANCE = 2e-4
-RESOLVERS = {"xnnpack": {},  # LiteRT applies XNNPACK by default
-             "builtin": {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES}}
+RESOLVERS = {
+    "xnnpack": {},  # LiteRT applies XNNPACK by default
+    "builtin": {"experimental_op_resolver_type": OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES},
+}
 
 
 @pytest.fixture(scope="module")
@@ -55,7 +57,7 @@ def _litert(path, x_nchw: np.ndarray, resolver: str = "xnnpack") -> tuple[np.nda
     interpreter.allocate_tensors()
     outs = []
     for i in range(len(x_nchw)):
-        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], to_tflite_input(x_nchw[i:i + 1]))
+        interpreter.set_tensor(interpreter.get_input_details()[0]["index"], to_tflite_input(x_nchw[i : i + 1]))
         interpreter.invoke()
         outs.append(interpreter.get_tensor(interpreter.get_output_details()[0]["index"]))
     return np.concatenate(outs), interpreter
@@ -104,8 +106,18 @@ def test_written_model(converted):
     info = model.describe()
     assert info["schema_version"] == 3
     assert info["bytes"] == model.path.stat().st_size
-    assert set(info["operators"]) <= {"CONV_2D", "DEPTHWISE_CONV_2D", "PAD", "ADD", "MEAN", "RESHAPE",
-                                      "FULLY_CONNECTED", "CONCATENATION", "TILE", "RESIZE_BILINEAR"}
+    assert set(info["operators"]) <= {
+        "CONV_2D",
+        "DEPTHWISE_CONV_2D",
+        "PAD",
+        "ADD",
+        "MEAN",
+        "RESHAPE",
+        "FULLY_CONNECTED",
+        "CONCATENATION",
+        "TILE",
+        "RESIZE_BILINEAR",
+    }
     proto = onnx.load(str(onnx_path))
     convs = sum(n.op_type == "Conv" for n in proto.graph.node)
     assert info["operators"]["CONV_2D"] + info["operators"]["DEPTHWISE_CONV_2D"] == convs
@@ -131,11 +143,21 @@ def test_classifier_operators(convert):
     """The classifier's 35 ReLU6 are fused into its convolutions (no RELU6 operator); its 5 stride-2 ones padded."""
     onnx_path, model = convert("mobilenet_v2_0.35_96")
     ops = _ops(_model(model.path))
-    assert model.describe()["operators"] == {"ADD": 10, "CONV_2D": 35, "DEPTHWISE_CONV_2D": 17, "FULLY_CONNECTED": 1,
-                                             "MEAN": 1, "PAD": 5, "RESHAPE": 1}
+    assert model.describe()["operators"] == {
+        "ADD": 10,
+        "CONV_2D": 35,
+        "DEPTHWISE_CONV_2D": 17,
+        "FULLY_CONNECTED": 1,
+        "MEAN": 1,
+        "PAD": 5,
+        "RESHAPE": 1,
+    }
     clips = sum(n.op_type == "Clip" for n in onnx.load(str(onnx_path)).graph.node)
-    fused = [op for kind, op in ops if kind.endswith("CONV_2D")
-             and op.builtinOptions.fusedActivationFunction == tfl.ActivationFunctionType.RELU6]
+    fused = [
+        op
+        for kind, op in ops
+        if kind.endswith("CONV_2D") and op.builtinOptions.fusedActivationFunction == tfl.ActivationFunctionType.RELU6
+    ]
     assert len(fused) == clips == 35
 
 
@@ -149,9 +171,13 @@ def test_deeplab_dilations(convert):
 
 def _tiny(path, nodes, inits: dict, in_shape, out_shape) -> Path:
     """An opset-17 ONNX file with input ``input`` and output ``out``, built by hand."""
-    graph = helper.make_graph(nodes, "tiny", [helper.make_tensor_value_info("input", TensorProto.FLOAT, in_shape)],
-                              [helper.make_tensor_value_info("out", TensorProto.FLOAT, out_shape)],
-                              [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()])
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [helper.make_tensor_value_info("input", TensorProto.FLOAT, in_shape)],
+        [helper.make_tensor_value_info("out", TensorProto.FLOAT, out_shape)],
+        [numpy_helper.from_array(np.asarray(v), k) for k, v in inits.items()],
+    )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
     return path
 
@@ -162,33 +188,50 @@ def _rand(*shape, seed=1):
 
 def _padded_dense(path):
     """Asymmetric pads, a constant added (fused Relu), Flatten of a 4x4 map, Gemm with transB=0 and alpha/beta."""
-    nodes = [helper.make_node("Conv", ["input", "w"], ["c"], strides=[2, 2], pads=[0, 1, 1, 0], kernel_shape=[3, 3]),
-             helper.make_node("Add", ["c", "shift"], ["a"]), helper.make_node("Relu", ["a"], ["r"]),
-             helper.make_node("Flatten", ["r"], ["f"]),
-             helper.make_node("Gemm", ["f", "b", "bias"], ["out"], alpha=0.5, beta=2.0)]
+    nodes = [
+        helper.make_node("Conv", ["input", "w"], ["c"], strides=[2, 2], pads=[0, 1, 1, 0], kernel_shape=[3, 3]),
+        helper.make_node("Add", ["c", "shift"], ["a"]),
+        helper.make_node("Relu", ["a"], ["r"]),
+        helper.make_node("Flatten", ["r"], ["f"]),
+        helper.make_node("Gemm", ["f", "b", "bias"], ["out"], alpha=0.5, beta=2.0),
+    ]
     inits = {"w": _rand(4, 3, 3, 3), "shift": _rand(4, 1, 1), "b": _rand(64, 7), "bias": _rand(7)}
     return _tiny(path, nodes, inits, [1, 3, 9, 9], [1, 7]), {"PAD", "ADD", "TRANSPOSE", "RESHAPE", "FULLY_CONNECTED"}
 
 
 def _dilated_heads(path):
     """Depthwise x2 dilated, Expand, Concat, Resize by sizes, a free and a real Transpose, Tile."""
-    nodes = [helper.make_node("Conv", ["input", "w"], ["c"], group=3, dilations=[2, 2], pads=[2, 2, 2, 2],
-                              kernel_shape=[3, 3]),
-             helper.make_node("Constant", [], ["lo"], value_float=0.0),
-             helper.make_node("Constant", [], ["hi"], value_float=6.0),
-             helper.make_node("Clip", ["c", "lo", "hi"], ["y"]),
-             helper.make_node("GlobalAveragePool", ["y"], ["p"]),
-             helper.make_node("Expand", ["p", "full"], ["e"]),
-             helper.make_node("Tile", ["p", "reps"], ["t"]),
-             helper.make_node("Concat", ["y", "e", "t"], ["z"], axis=1),
-             helper.make_node("Resize", ["z", "", "", "sizes"], ["r"], mode="linear"),
-             helper.make_node("Transpose", ["r"], ["rt"], perm=[0, 2, 3, 1]),
-             helper.make_node("Reshape", ["rt", "shape"], ["o"]),
-             helper.make_node("Transpose", ["o"], ["out"], perm=[0, 2, 1])]
-    inits = {"w": _rand(6, 1, 3, 3), "full": np.array([1, 6, 8, 8]), "reps": np.array([1, 1, 8, 8]),
-             "sizes": np.array([1, 18, 12, 16]), "shape": np.array([1, -1, 18])}
-    return _tiny(path, nodes, inits, [1, 3, 8, 8], [1, 18, 192]), {"DEPTHWISE_CONV_2D", "BROADCAST_TO", "TILE",
-                                                                   "CONCATENATION", "RESIZE_BILINEAR", "TRANSPOSE"}
+    nodes = [
+        helper.make_node(
+            "Conv", ["input", "w"], ["c"], group=3, dilations=[2, 2], pads=[2, 2, 2, 2], kernel_shape=[3, 3]
+        ),
+        helper.make_node("Constant", [], ["lo"], value_float=0.0),
+        helper.make_node("Constant", [], ["hi"], value_float=6.0),
+        helper.make_node("Clip", ["c", "lo", "hi"], ["y"]),
+        helper.make_node("GlobalAveragePool", ["y"], ["p"]),
+        helper.make_node("Expand", ["p", "full"], ["e"]),
+        helper.make_node("Tile", ["p", "reps"], ["t"]),
+        helper.make_node("Concat", ["y", "e", "t"], ["z"], axis=1),
+        helper.make_node("Resize", ["z", "", "", "sizes"], ["r"], mode="linear"),
+        helper.make_node("Transpose", ["r"], ["rt"], perm=[0, 2, 3, 1]),
+        helper.make_node("Reshape", ["rt", "shape"], ["o"]),
+        helper.make_node("Transpose", ["o"], ["out"], perm=[0, 2, 1]),
+    ]
+    inits = {
+        "w": _rand(6, 1, 3, 3),
+        "full": np.array([1, 6, 8, 8]),
+        "reps": np.array([1, 1, 8, 8]),
+        "sizes": np.array([1, 18, 12, 16]),
+        "shape": np.array([1, -1, 18]),
+    }
+    return _tiny(path, nodes, inits, [1, 3, 8, 8], [1, 18, 192]), {
+        "DEPTHWISE_CONV_2D",
+        "BROADCAST_TO",
+        "TILE",
+        "CONCATENATION",
+        "RESIZE_BILINEAR",
+        "TRANSPOSE",
+    }
 
 
 @pytest.mark.parametrize("resolver", list(RESOLVERS))
@@ -205,8 +248,10 @@ def test_small_graphs_match_onnxruntime(tmp_path, build, resolver):
 
 
 def _sigmoid(path):
-    nodes = [helper.make_node("Conv", ["input", "w"], ["c"], kernel_shape=[1, 1]),
-             helper.make_node("Sigmoid", ["c"], ["out"], name="gate")]
+    nodes = [
+        helper.make_node("Conv", ["input", "w"], ["c"], kernel_shape=[1, 1]),
+        helper.make_node("Sigmoid", ["c"], ["out"], name="gate"),
+    ]
     return _tiny(path, nodes, {"w": _rand(4, 3, 1, 1)}, [1, 3, 8, 8], [1, 4, 8, 8])
 
 
@@ -220,11 +265,14 @@ def _nearest(path):
     return _tiny(path, nodes, {"scales": np.array([1, 1, 2, 2], np.float32)}, [1, 3, 8, 8], [1, 3, 16, 16])
 
 
-@pytest.mark.parametrize(("build", "match"), [
-    (_sigmoid, r"node 'gate' \(Sigmoid\).*operator is not supported"),
-    (_auto_pad, r"node 'cv' \(Conv\).*auto_pad=SAME_UPPER"),
-    (_nearest, r"node 'up' \(Resize\).*mode=nearest"),
-])
+@pytest.mark.parametrize(
+    ("build", "match"),
+    [
+        (_sigmoid, r"node 'gate' \(Sigmoid\).*operator is not supported"),
+        (_auto_pad, r"node 'cv' \(Conv\).*auto_pad=SAME_UPPER"),
+        (_nearest, r"node 'up' \(Resize\).*mode=nearest"),
+    ],
+)
 def test_unsupported_raises_and_writes_nothing(tmp_path, build, match):
     onnx_path = build(tmp_path / "bad.onnx")
     with pytest.raises(ModelFileError, match=match) as info:

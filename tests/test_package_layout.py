@@ -30,7 +30,7 @@ def _absolute(module: str, is_package: bool, level: int, name: str | None) -> st
     if level == 0:
         return name or ""
     base = module.split(".") if is_package else module.split(".")[:-1]
-    base = base[:len(base) - (level - 1)]
+    base = base[: len(base) - (level - 1)]
     return ".".join([*base, name] if name else base)
 
 
@@ -69,7 +69,7 @@ def find_cycles(graph: dict[str, set[str]]) -> list[tuple[list[str], list[str]]]
     on_stack: set[str] = set()
     components: list[set[str]] = []
 
-    def connect(v: str) -> None:   # Tarjan's algorithm; the graph has ~100 nodes, recursion is fine
+    def connect(v: str) -> None:  # Tarjan's algorithm; the graph has ~100 nodes, recursion is fine
         index[v] = low[v] = len(index)
         stack.append(v)
         on_stack.add(v)
@@ -119,15 +119,17 @@ def _cycle_in(graph: dict[str, set[str]], component: set[str]) -> list[str]:
 
 def test_no_import_cycles():
     cycles = find_cycles(import_graph())
-    assert not cycles, "import cycles among edge_mnv2's modules (move the shared piece to the module it belongs " \
-        "to):\n" + "\n".join(f"{' -> '.join(cycle)} (in the cycles: {', '.join(members)})"
-                              for cycle, members in cycles)
+    assert not cycles, (
+        "import cycles among edge_mnv2's modules (move the shared piece to the module it belongs "
+        "to):\n" + "\n".join(f"{' -> '.join(cycle)} (in the cycles: {', '.join(members)})" for cycle, members in cycles)
+    )
 
 
 def test_no_module_over_max_lines():
     long = {m: n for m, p in module_files().items() if (n := len(p.read_text().splitlines())) > MAX_LINES}
-    assert not long, f"modules over {MAX_LINES} lines (split them by concern): " + \
-        ", ".join(f"{m} ({n})" for m, n in sorted(long.items()))
+    assert not long, f"modules over {MAX_LINES} lines (split them by concern): " + ", ".join(
+        f"{m} ({n})" for m, n in sorted(long.items())
+    )
 
 
 def test_the_checker_sees_cycles_and_relative_imports(tmp_path):
@@ -140,8 +142,13 @@ def test_the_checker_sees_cycles_and_relative_imports(tmp_path):
     (pkg / "sub" / "b.py").write_text("from .. import a\nthing = 1\n")
     (pkg / "c.py").write_text("import edge_mnv2.sub.b\nfrom edge_mnv2.sub import thing\n")
     graph = import_graph(pkg)
-    assert graph == {"edge_mnv2": set(), "edge_mnv2.sub": {"edge_mnv2.sub.b"},
-                     "edge_mnv2.a": {"edge_mnv2.sub.b"}, "edge_mnv2.sub.b": {"edge_mnv2.a"},
-                     "edge_mnv2.c": {"edge_mnv2.sub.b", "edge_mnv2.sub"}}
-    assert find_cycles(graph) == [(["edge_mnv2.a", "edge_mnv2.sub.b", "edge_mnv2.a"],
-                                   ["edge_mnv2.a", "edge_mnv2.sub.b"])]
+    assert graph == {
+        "edge_mnv2": set(),
+        "edge_mnv2.sub": {"edge_mnv2.sub.b"},
+        "edge_mnv2.a": {"edge_mnv2.sub.b"},
+        "edge_mnv2.sub.b": {"edge_mnv2.a"},
+        "edge_mnv2.c": {"edge_mnv2.sub.b", "edge_mnv2.sub"},
+    }
+    assert find_cycles(graph) == [
+        (["edge_mnv2.a", "edge_mnv2.sub.b", "edge_mnv2.a"], ["edge_mnv2.a", "edge_mnv2.sub.b"])
+    ]

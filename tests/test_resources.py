@@ -41,7 +41,7 @@ def test_the_folder_variable_comes_before_the_data_variable(monkeypatch, tmp_pat
     assert {folder: data_dir(folder) for folder in FOLDERS} == {f: tmp_path / "data" / f for f in FOLDERS}
     monkeypatch.setenv(FOLDER_ENVS["targets"], str(tmp_path / "mine"))
     assert data_dir("targets") == tmp_path / "mine" and data_dir("firmware") == tmp_path / "data" / "firmware"
-    assert logs_read_roots() == [tmp_path / "data" / "tuning_logs"]   # one folder, read and written
+    assert logs_read_roots() == [tmp_path / "data" / "tuning_logs"]  # one folder, read and written
 
 
 def test_an_installed_tool_reads_its_package_and_tunes_into_the_users_folder(installed, tmp_path, monkeypatch):
@@ -52,7 +52,7 @@ def test_an_installed_tool_reads_its_package_and_tunes_into_the_users_folder(ins
     assert logs_read_roots() == [user, installed / "tuning_logs"]
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
     assert logs_write_root() == tmp_path / "xdg" / "edge-mnv2" / "tuning_logs"
-    monkeypatch.setenv(FOLDER_ENVS["tuning_logs"], str(tmp_path / "logs"))   # the variable still wins
+    monkeypatch.setenv(FOLDER_ENVS["tuning_logs"], str(tmp_path / "logs"))  # the variable still wins
     assert logs_read_roots() == [tmp_path / "logs"]
 
 
@@ -74,14 +74,14 @@ def test_an_installed_tool_prefers_the_users_log_to_the_shipped_one(installed, t
     user_root = logs_write_root()
     rpi4b = load_target(str(REPO / "targets" / "rpi4b.toml"))
     path, seed = tuning_log_path(rpi4b, "mobilenet_v2_0.35_96")
-    assert path == user_root / "rpi4b" / "mobilenet_v2_0.35_96" and seed is None   # never into the package
+    assert path == user_root / "rpi4b" / "mobilenet_v2_0.35_96" and seed is None  # never into the package
     own = make(user_root, "mobilenet_v2_0.35_96")
     assert find_log("rpi4b", "mobilenet_v2_0.35_96.shapes") == own
     assert candidate_logs("rpi4b", None) == [own, shipped, other]
 
 
 def test_describe_gives_the_rule_s_answer():
-    shown = json.loads(json.dumps(resources.describe()))   # what ``python -m edge_mnv2.resources`` prints
+    shown = json.loads(json.dumps(resources.describe()))  # what ``python -m edge_mnv2.resources`` prints
     assert shown["checkout"] == str(REPO)
     assert shown["targets"] == {"path": str(REPO / "targets"), "source": "checkout"}
 
@@ -94,4 +94,4 @@ def test_a_variable_pointing_nowhere_is_named_in_the_error(monkeypatch, tmp_path
     with pytest.raises(UnknownTargetError, match=r"\$EDGE_MNV2_DATA chose it: unset it"):
         load_target("rpi4b")
     monkeypatch.delenv(DATA_ENV)
-    assert load_target("rpi4b").name == "rpi4b"   # the checkout's, no variable to blame
+    assert load_target("rpi4b").name == "rpi4b"  # the checkout's, no variable to blame

@@ -23,18 +23,19 @@ from edge_mnv2.signals import Terminated, handled, terminating_interrupts
 
 # -- the context manager -------------------------------------------------------------------------------
 
+
 def test_sigterm_and_sighup_raise_a_keyboard_interrupt_inside_and_handlers_come_back_after():
     before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGHUP)}
     for signum in (signal.SIGTERM, signal.SIGHUP):
         with pytest.raises(KeyboardInterrupt) as caught, terminating_interrupts():
             os.kill(os.getpid(), signum)
-            time.sleep(5)   # the handler runs at the next Python step
+            time.sleep(5)  # the handler runs at the next Python step
         assert isinstance(caught.value, Terminated) and caught.value.signum == signum
         assert {s: signal.getsignal(s) for s in before} == before
 
 
 def test_a_repeat_during_cleanup_is_ignored_and_an_ignored_sighup_stays_ignored():
-    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)   # as under nohup
+    previous = signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as under nohup
     try:
         with terminating_interrupts():
             os.kill(os.getpid(), signal.SIGHUP)
@@ -43,7 +44,7 @@ def test_a_repeat_during_cleanup_is_ignored_and_an_ignored_sighup_stays_ignored(
                 os.kill(os.getpid(), signal.SIGTERM)
                 time.sleep(5)
             except Terminated:
-                os.kill(os.getpid(), signal.SIGTERM)   # the cleanup's: not raised
+                os.kill(os.getpid(), signal.SIGTERM)  # the cleanup's: not raised
                 time.sleep(0.05)
             else:
                 pytest.fail("SIGTERM raised nothing")
@@ -72,8 +73,8 @@ def test_the_command_exits_130_on_sigterm_as_on_ctrl_c(monkeypatch, capsys):
         time.sleep(5)
         return 0
 
-    monkeypatch.setattr(cli.commands, "cmd_models", models)   # the parser binds it when main builds it
-    monkeypatch.setattr(cli.runtime_threads, "configure", lambda: 1)   # leaves this process's environment be
+    monkeypatch.setattr(cli.commands, "cmd_models", models)  # the parser binds it when main builds it
+    monkeypatch.setattr(cli.runtime_threads, "configure", lambda: 1)  # leaves this process's environment be
     assert cli.main(["models"]) == 130
     assert "interrupted" in capsys.readouterr().err
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL
@@ -82,13 +83,13 @@ def test_the_command_exits_130_on_sigterm_as_on_ctrl_c(monkeypatch, capsys):
 def test_handled_always_takes_sigint_keeps_an_ignored_sighup_ignored_and_restores(monkeypatch):
     seen = []
     previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM)}
-    signal.signal(signal.SIGINT, signal.SIG_IGN)   # as in a background job
-    signal.signal(signal.SIGHUP, signal.SIG_IGN)   # as under nohup
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # as in a background job
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)  # as under nohup
     try:
         with handled(lambda signum, frame: seen.append(signum), (signal.SIGINT, signal.SIGHUP, signal.SIGTERM)):
             for signum in (signal.SIGINT, signal.SIGHUP, signal.SIGTERM):
                 os.kill(os.getpid(), signum)
-                time.sleep(0.05)   # the handler runs between bytecodes of the main thread
+                time.sleep(0.05)  # the handler runs between bytecodes of the main thread
         assert seen == [signal.SIGINT, signal.SIGTERM]
         assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN and signal.getsignal(signal.SIGHUP) is signal.SIG_IGN
         assert signal.getsignal(signal.SIGTERM) == previous[signal.SIGTERM]
@@ -98,6 +99,7 @@ def test_handled_always_takes_sigint_keeps_an_ignored_sighup_ignored_and_restore
 
 
 # -- the commands ---------------------------------------------------------------------------------------
+
 
 def _processes() -> dict[int, tuple[str, int, int, str]]:
     """pid -> (state, parent pid, session id, command line) of every process on the machine."""
@@ -110,7 +112,7 @@ def _processes() -> dict[int, tuple[str, int, int, str]]:
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
-        fields = stat[stat.rindex(")") + 2:].split()
+        fields = stat[stat.rindex(")") + 2 :].split()
         out[int(entry)] = (fields[0], int(fields[1]), int(fields[3]), cmdline)
     return out
 
@@ -140,8 +142,13 @@ def _left_in(sessions: set[int], wait: float = 5.0) -> dict[int, str]:
 def _terminate(args: list[str], ready, expect_code: int, timeout: float = 240) -> tuple[str, dict[int, str]]:
     """Start ``edge-mnv2 ARGS``; once ``ready(output, started)`` holds, SIGTERM the command alone and check
     that it exits with ``expect_code`` and leaves nothing behind. Returns its output and what it had started."""
-    proc = subprocess.Popen([sys.executable, "-m", "edge_mnv2", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "edge_mnv2", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+    )
     lines: list[str] = []
     reader = threading.Thread(target=lambda: lines.extend(proc.stdout), daemon=True)
     reader.start()
@@ -164,7 +171,7 @@ def _terminate(args: list[str], ready, expect_code: int, timeout: float = 240) -
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
             proc.wait()
-        for pid in _left_in(sessions, wait=0):   # never leave a test's strays behind
+        for pid in _left_in(sessions, wait=0):  # never leave a test's strays behind
             os.kill(pid, signal.SIGKILL)
     return out, started
 
@@ -179,8 +186,9 @@ def test_tracker_stops_its_rpc_tracker_and_popen_worker_on_sigterm():
     from edge_mnv2.remote.server import free_port, port_open
 
     port = free_port()
-    out, started = _terminate(["tracker", "--port", str(port)],
-                              lambda out, started: "RPC tracker listening" in out, expect_code=0)
+    out, started = _terminate(
+        ["tracker", "--port", str(port)], lambda out, started: "RPC tracker listening" in out, expect_code=0
+    )
     assert _running("tvm.exec.rpc_tracker", "popen_worker")(out, started), started
     assert "stopping the tracker" in out
     assert not port_open("127.0.0.1", port)
@@ -190,8 +198,7 @@ def test_tracker_stops_its_rpc_tracker_and_popen_worker_on_sigterm():
 def test_device_emulate_stops_the_emulated_server_on_sigterm(rpi4b_image):
     from edge_mnv2.remote.server import port_open
 
-    out, started = _terminate(["device", "emulate", "rpi4b"], lambda out, started: "serving on" in out,
-                              expect_code=0)
+    out, started = _terminate(["device", "emulate", "rpi4b"], lambda out, started: "serving on" in out, expect_code=0)
     assert _running("qemu-aarch64", "tvm.exec.rpc_server")(out, started), started
     import re
 
@@ -207,22 +214,24 @@ def test_device_emulate_stops_a_server_still_starting_on_sigterm(rpi4b_image):
 
 @pytest.fixture(scope="module")
 def mps2_firmware(tmp_path_factory):
-    from edge_mnv2.compile.pipeline import compile_model
+    from edge_mnv2.compile import compile_model
 
     return compile_model("mobilenet_v2_0.35_96.shapes", "mps2-an386", tmp_path_factory.mktemp("mps2") / "fw")
 
 
 @pytest.mark.slow
 def test_flash_on_an_emulated_board_stops_qemu_on_sigterm(mps2_firmware):
-    out, started = _terminate(["flash", str(mps2_firmware.directory)], lambda out, started: "its UART is" in out,
-                              expect_code=0)
+    out, started = _terminate(
+        ["flash", str(mps2_firmware.directory)], lambda out, started: "its UART is" in out, expect_code=0
+    )
     assert _running("qemu-system-arm")(out, started), started
 
 
 @pytest.mark.slow
 def test_bench_on_the_embedded_local_server_stops_it_on_sigterm(small_artifact):
-    _terminate(["bench", str(small_artifact.directory), "--images", "4"], _running("tvm.exec.rpc_server"),
-               expect_code=130)
+    _terminate(
+        ["bench", str(small_artifact.directory), "--images", "4"], _running("tvm.exec.rpc_server"), expect_code=130
+    )
 
 
 @pytest.mark.slow
@@ -234,9 +243,15 @@ def test_a_count_started_after_count_many_stopped_is_killed_at_once(rpi4b_image,
     from edge_mnv2.remote.instructions.plugin import build_plugin
 
     cancel = threading.Event()
-    cancel.set()   # as count_many does (under the lock) when Ctrl-C or SIGTERM stops it
+    cancel.set()  # as count_many does (under the lock) when Ctrl-C or SIGTERM stops it
     started = time.monotonic()
     with pytest.raises(DeviceError, match="cancelled"):
-        counting.count_runtime(rpi4b_image, "tvm", tmp_path / "model.so", np.zeros((1, 3), np.float32),
-                               plugin=build_plugin(), cancel=cancel)
+        counting.count_runtime(
+            rpi4b_image,
+            "tvm",
+            tmp_path / "model.so",
+            np.zeros((1, 3), np.float32),
+            plugin=build_plugin(),
+            cancel=cancel,
+        )
     assert time.monotonic() - started < 30 and not counting._running

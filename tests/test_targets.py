@@ -59,8 +59,10 @@ def test_unknown_target_lists_valid():
 
 def test_load_by_toml_path(tmp_path):
     path = tmp_path / "myboard.toml"
-    path.write_text('name = "rpi4"\n[tvm]\nkind = "llvm"\nmtriple = "aarch64-linux-gnu"\nmcpu = "cortex-a72"\n'
-                    '[export]\ncross_compiler = "aarch64-linux-gnu-g++"\n')
+    path.write_text(
+        'name = "rpi4"\n[tvm]\nkind = "llvm"\nmtriple = "aarch64-linux-gnu"\nmcpu = "cortex-a72"\n'
+        '[export]\ncross_compiler = "aarch64-linux-gnu-g++"\n'
+    )
     t = load_target(str(path))
     assert t.name == "rpi4"
     assert t.path == path
@@ -95,15 +97,20 @@ def test_empty_custom_folder(tmp_path, monkeypatch):
         load_target("host")
 
 
-@pytest.mark.parametrize("text, words", [
-    ('name = "x"\n[tvm\nkind = "llvm"\n', "not valid TOML"),
-    ('name = "x"\ndescription = "no tvm table"\n', "'tvm'"),
-    ('[tvm]\nkind = "llvm"\n', "'name'"),
-    ('name = "x"\n[tvm]\nmcpu = "native"\n', "'kind'"),
-    ('name = "x"\ntvm = "llvm"\n', "'kind'"),
-    ('name = "x"\n[tvm]\nkind = "llvm"\n[export]\nexec_mode = "jit"\n',
-     "[export] exec_mode = 'jit' is not an exec mode; use one of 'bytecode'"),
-])
+@pytest.mark.parametrize(
+    "text, words",
+    [
+        ('name = "x"\n[tvm\nkind = "llvm"\n', "not valid TOML"),
+        ('name = "x"\ndescription = "no tvm table"\n', "'tvm'"),
+        ('[tvm]\nkind = "llvm"\n', "'name'"),
+        ('name = "x"\n[tvm]\nmcpu = "native"\n', "'kind'"),
+        ('name = "x"\ntvm = "llvm"\n', "'kind'"),
+        (
+            'name = "x"\n[tvm]\nkind = "llvm"\n[export]\nexec_mode = "jit"\n',
+            "[export] exec_mode = 'jit' is not an exec mode; use one of 'bytecode'",
+        ),
+    ],
+)
 def test_malformed_target_file(tmp_path, monkeypatch, text, words):
     (tmp_path / "bad.toml").write_text(text)
     monkeypatch.setenv(TARGETS_ENV, str(tmp_path))

@@ -21,7 +21,7 @@ COCO_IOU_THRESHOLDS: tuple[float, ...] = tuple(np.round(np.linspace(0.5, 0.95, 1
 RECALL_POINTS = np.linspace(0.0, 1.0, 101)
 
 Detections = tuple[np.ndarray, np.ndarray, np.ndarray]  # boxes (K, 4), scores (K,), labels (K,)
-GroundTruth = tuple[np.ndarray, np.ndarray]             # boxes (M, 4), labels (M,)
+GroundTruth = tuple[np.ndarray, np.ndarray]  # boxes (M, 4), labels (M,)
 
 
 def average_precision(tp: np.ndarray, num_gt: int) -> float:
@@ -39,9 +39,12 @@ def average_precision(tp: np.ndarray, num_gt: int) -> float:
     return float(np.mean(np.where(at < len(envelope), envelope[np.minimum(at, len(envelope) - 1)], 0.0)))
 
 
-def mean_average_precision(detections: Sequence[Detections], ground_truth: Sequence[GroundTruth],
-                           iou_thresholds: Sequence[float] = COCO_IOU_THRESHOLDS,
-                           num_classes: int | None = None) -> dict:
+def mean_average_precision(
+    detections: Sequence[Detections],
+    ground_truth: Sequence[GroundTruth],
+    iou_thresholds: Sequence[float] = COCO_IOU_THRESHOLDS,
+    num_classes: int | None = None,
+) -> dict:
     """mAP of per-image ``detections`` against ``ground_truth`` (boxes x0, y0, x1, y1; any one scale).
 
     Returns ``map50``, ``map50_95`` (the mean over ``iou_thresholds``), ``per_threshold`` (mAP at each),
@@ -51,8 +54,9 @@ def mean_average_precision(detections: Sequence[Detections], ground_truth: Seque
     if len(detections) != len(ground_truth):
         raise ValueError(f"{len(detections)} images of detections for {len(ground_truth)} of ground truth")
     thresholds = np.asarray(sorted(set(float(t) for t in iou_thresholds) | {0.5}), np.float64)
-    labels_seen = [np.asarray(g[1]).reshape(-1) for g in ground_truth] + \
-                  [np.asarray(d[2]).reshape(-1) for d in detections]
+    labels_seen = [np.asarray(g[1]).reshape(-1) for g in ground_truth] + [
+        np.asarray(d[2]).reshape(-1) for d in detections
+    ]
     max_label = max((int(lab.max()) for lab in labels_seen if lab.size), default=-1)
     num_classes = max_label + 1 if num_classes is None else int(num_classes)
 
@@ -60,7 +64,7 @@ def mean_average_precision(detections: Sequence[Detections], ground_truth: Seque
     num_gt_per_class = np.zeros(num_classes, np.int64)
     num_det = 0
     for c in range(num_classes):
-        gts = []   # per image: boxes of class c
+        gts = []  # per image: boxes of class c
         dets = []  # (score, image, box)
         for i, ((db, ds, dl), (gb, gl)) in enumerate(zip(detections, ground_truth)):
             gl = np.asarray(gl).reshape(-1)
@@ -81,7 +85,7 @@ def mean_average_precision(detections: Sequence[Detections], ground_truth: Seque
             _, i, box = dets[k]
             if not len(gts[i]):
                 continue
-            iou = box_iou(box[None], gts[i])[0]                     # (M,)
+            iou = box_iou(box[None], gts[i])[0]  # (M,)
             for t, thr in enumerate(thresholds):
                 free = np.where(~matched[i][t] & (iou >= thr), iou, -1.0)
                 best = int(np.argmax(free))
@@ -92,8 +96,10 @@ def mean_average_precision(detections: Sequence[Detections], ground_truth: Seque
             ap[t, c] = average_precision(tp[t], num_gt)
 
     with np.errstate(all="ignore"):
-        per_threshold = {f"{thr:.2f}": float(100 * np.nanmean(ap[t])) if np.isfinite(ap[t]).any() else 0.0
-                         for t, thr in enumerate(thresholds)}
+        per_threshold = {
+            f"{thr:.2f}": float(100 * np.nanmean(ap[t])) if np.isfinite(ap[t]).any() else 0.0
+            for t, thr in enumerate(thresholds)
+        }
     asked = [f"{float(t):.2f}" for t in iou_thresholds]
     return {
         "map50": per_threshold["0.50"],

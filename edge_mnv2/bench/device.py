@@ -19,12 +19,18 @@ def is_firmware(artifact: str | Path) -> bool:
     try:
         return load_artifact(artifact).is_micro
     except EdgeMnv2Error:
-        return False   # bench_artifact reports the problem
+        return False  # bench_artifact reports the problem
 
 
-def choose_device(artifact: str | Path, rpc: str | None = None, tracker: str | None = None, key: str | None = None,
-                  baseline: str | None = None, target: str | None = None,
-                  port: str | None = None) -> DeviceAddress | None:
+def choose_device(
+    artifact: str | Path,
+    rpc: str | None = None,
+    tracker: str | None = None,
+    key: str | None = None,
+    baseline: str | None = None,
+    target: str | None = None,
+    port: str | None = None,
+) -> DeviceAddress | None:
     """The TVM RPC device to measure on, or None for firmware measured over its serial link.
 
     Options that belong to the other kind of device are an error rather than ignored.
@@ -33,14 +39,23 @@ def choose_device(artifact: str | Path, rpc: str | None = None, tracker: str | N
 
     if target or port or is_firmware(artifact):
         if rpc or tracker or key or baseline:
-            raise EdgeMnv2Error("--rpc/--tracker/--key/--baseline are for TVM RPC devices; firmware is measured "
-                                "over its serial link (--target BOARD [--port PORT])")
+            raise EdgeMnv2Error(
+                "--rpc/--tracker/--key/--baseline are for TVM RPC devices; firmware is measured "
+                "over its serial link (--target BOARD [--port PORT])"
+            )
         return None
     return device_address(rpc, tracker, key)
 
 
-def bench_on(artifact: str | Path, device: DeviceAddress | None, settings: BenchSettings, baseline: str | None = None,
-             target: str | None = None, port: str | None = None, failure_report: Path | None = None) -> dict:
+def bench_on(
+    artifact: str | Path,
+    device: DeviceAddress | None,
+    settings: BenchSettings,
+    baseline: str | None = None,
+    target: str | None = None,
+    port: str | None = None,
+    failure_report: Path | None = None,
+) -> dict:
     """Measure ``artifact`` on the device :func:`choose_device` chose; its report.
 
     When a TVM RPC device fails and ``failure_report`` is given, a report saying what failed is written there

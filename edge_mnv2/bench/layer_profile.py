@@ -58,7 +58,7 @@ def tvm_layer_times(library: Path, x: np.ndarray):
             started[0] = time.perf_counter()
         elif "conv2d" in name or "matmul" in name or "dense" in name:
             calls.append((name, tuple(args[-1].shape), time.perf_counter() - started[0]))
-        return 0   # carry on
+        return 0  # carry on
 
     vm.set_instrument(instrument)
 
@@ -98,30 +98,36 @@ def ort_layer_times(onnx_path: Path, x: np.ndarray, profile_dir: Path, runs: int
 
     def read(warmup: int) -> list[list[tuple[str, tuple[int, ...], float]]]:
         events = json.loads(Path(session.end_profiling()).read_text())
-        nodes = [(e["name"].removesuffix("_kernel_time"), output_shape(e), e["dur"] / 1e6)
-                 for e in events if e.get("cat") == "Node" and e["name"].endswith("_kernel_time")
-                 and e["args"].get("op_name") in TIMED_OPS]
+        nodes = [
+            (e["name"].removesuffix("_kernel_time"), output_shape(e), e["dur"] / 1e6)
+            for e in events
+            if e.get("cat") == "Node" and e["name"].endswith("_kernel_time") and e["args"].get("op_name") in TIMED_OPS
+        ]
         per_run = len(nodes) // (warmup + runs)
-        return [nodes[i * per_run:(i + 1) * per_run] for i in range(warmup, warmup + runs)]
+        return [nodes[i * per_run : (i + 1) * per_run] for i in range(warmup, warmup + runs)]
 
     return (lambda: session.run(None, feed)), read
-
 
 
 def check_profilable(artifact) -> None:
     """Raise unless :func:`profile_layers` can time ``artifact`` (a bytecode-VM build for this machine)."""
     if artifact.target.cross_compiler or artifact.target.device != "cpu" or artifact.is_micro:
-        raise EdgeMnv2Error(f"--per-layer times a build on this machine; {str(artifact.directory)!r} is built "
-                            f"for {artifact.target_name}: compile it with --target host (TVM 0.27's Relax VM has "
-                            "no profiler that reports kernels over RPC)")
+        raise EdgeMnv2Error(
+            f"--per-layer times a build on this machine; {str(artifact.directory)!r} is built "
+            f"for {artifact.target_name}: compile it with --target host (TVM 0.27's Relax VM has "
+            "no profiler that reports kernels over RPC)"
+        )
     if artifact.target.exec_mode == "compiled":
-        raise EdgeMnv2Error(f"{str(artifact.directory)!r} runs a compiled VM, which calls no hook between kernels: "
-                            "compile it with --exec-mode bytecode to time it layer by layer")
+        raise EdgeMnv2Error(
+            f"{str(artifact.directory)!r} runs a compiled VM, which calls no hook between kernels: "
+            "compile it with --exec-mode bytecode to time it layer by layer"
+        )
 
 
 def profile_layers(artifact, turns: int = 5, per_turn: int = 5) -> list[dict]:
     """Median milliseconds of each layer of a host build (``artifact``) in TVM and in ONNX Runtime."""
     from edge_mnv2.remote import runtime_threads
+
     check_profilable(artifact)
     threads = runtime_threads.configure()
     x = np.random.default_rng(0).random(artifact.input_shape, dtype=np.float32)
@@ -130,7 +136,7 @@ def profile_layers(artifact, turns: int = 5, per_turn: int = 5) -> list[dict]:
     with tempfile.TemporaryDirectory() as tmp:
         ort_run, ort_read = ort_layer_times(artifact.onnx_path, x, Path(tmp), turns * per_turn, threads)
         tvm_runs = []
-        for turn in range(1 + turns):   # the first turn warms up
+        for turn in range(1 + turns):  # the first turn warms up
             time.sleep(SETTLE_S)
             calls = [tvm_run() for _ in range(per_turn)]
             if turn:
@@ -140,8 +146,10 @@ def profile_layers(artifact, turns: int = 5, per_turn: int = 5) -> list[dict]:
                 ort_run()
         ort_runs = ort_read(per_turn)
     if len(tvm_runs[0]) != len(kinds) or len(ort_runs[0]) != len(kinds):
-        raise EdgeMnv2Error(f"could not pair the layers: the ONNX model has {len(kinds)}, TVM ran "
-                            f"{len(tvm_runs[0])} kernels and ONNX Runtime {len(ort_runs[0])} nodes")
+        raise EdgeMnv2Error(
+            f"could not pair the layers: the ONNX model has {len(kinds)}, TVM ran "
+            f"{len(tvm_runs[0])} kernels and ONNX Runtime {len(ort_runs[0])} nodes"
+        )
     meta = artifact.metadata
     # a tuned build computes in its log's layout, one without a log in the default rules' (older: NCHW)
     layout = (meta.get("tuning") or {}).get("layout") or (meta.get("schedules") or {}).get("layout") or "NCHW"
@@ -150,10 +158,19 @@ def profile_layers(artifact, turns: int = 5, per_turn: int = 5) -> list[dict]:
         raise EdgeMnv2Error(f"layers out of step: output shapes (TVM, ONNX Runtime) {pairs}")
     tvm_ms = np.median([[c[2] for c in run] for run in tvm_runs], axis=0) * 1e3
     ort_ms = np.median([[c[2] for c in run] for run in ort_runs], axis=0) * 1e3
-    return [{"name": f"{i} {kind}", "kind": kind, "kernel": call[0], "output": list(call[1]),
-             "ms": round(float(tvm_ms[i]), 5), "onnxruntime_ms": round(float(ort_ms[i]), 5), "threads": threads,
-             "layout": layout}
-            for i, (kind, call) in enumerate(zip(kinds, tvm_runs[0]))]
+    return [
+        {
+            "name": f"{i} {kind}",
+            "kind": kind,
+            "kernel": call[0],
+            "output": list(call[1]),
+            "ms": round(float(tvm_ms[i]), 5),
+            "onnxruntime_ms": round(float(ort_ms[i]), 5),
+            "threads": threads,
+            "layout": layout,
+        }
+        for i, (kind, call) in enumerate(zip(kinds, tvm_runs[0]))
+    ]
 
 
 def plot_layers(rows: list[dict], path: Path, title: str) -> Path:

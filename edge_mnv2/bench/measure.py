@@ -35,14 +35,14 @@ class BenchSettings:
     """How much to measure."""
 
     images: int | None = None  # evaluation inputs (default: 500 labelled, or 32 synthetic)
-    data: str | None = None    # 'shapes', an ImageFolder path, or 'synthetic'; default: the model's data set
-    warmup: int = 5      # untimed runs before timing, per runtime
-    repeat: int = 50     # timed runs per runtime, in total
-    rounds: int = 5      # the timed runs are split into this many interleaved rounds
-    peers: bool = True   # also time ONNX Runtime and PyTorch on the host
+    data: str | None = None  # 'shapes', an ImageFolder path, or 'synthetic'; default: the model's data set
+    warmup: int = 5  # untimed runs before timing, per runtime
+    repeat: int = 50  # timed runs per runtime, in total
+    rounds: int = 5  # the timed runs are split into this many interleaved rounds
+    peers: bool = True  # also time ONNX Runtime and PyTorch on the host
     timeout: float = 120.0  # seconds allowed for one remote run (other steps scale from it)
     instructions: bool = True  # on an emulated board, count instructions per inference (TVM and rivals)
-    count_runs: int = 3        # counted inferences per runtime (after one untimed run)
+    count_runs: int = 3  # counted inferences per runtime (after one untimed run)
 
     def __post_init__(self):
         from edge_mnv2.errors import EdgeMnv2Error
@@ -65,8 +65,9 @@ def reference_model(artifact: Artifact):
     return "onnxruntime", None
 
 
-def evaluation_images(artifact: Artifact, settings: BenchSettings,
-                      default_count: int | None = None) -> tuple[np.ndarray, np.ndarray | None, dict]:
+def evaluation_images(
+    artifact: Artifact, settings: BenchSettings, default_count: int | None = None
+) -> tuple[np.ndarray, np.ndarray | None, dict]:
     """``(N, H, W, 3)`` uint8 evaluation images, their labels (None for unlabelled synthetic images) and
     a description of the set.
 
@@ -81,8 +82,11 @@ def evaluation_images(artifact: Artifact, settings: BenchSettings,
     data = settings.data or meta.get("dataset") or "synthetic"
     if data == "synthetic":
         count = settings.images or default_count or SYNTHETIC_IMAGES
-        return (synthetic_images(count, resolution, EVAL_SEED), None,
-                {"name": "synthetic", "size": count, "seed": EVAL_SEED, "labelled": False})
+        return (
+            synthetic_images(count, resolution, EVAL_SEED),
+            None,
+            {"name": "synthetic", "size": count, "seed": EVAL_SEED, "labelled": False},
+        )
     count = settings.images or default_count or LABELLED_IMAGES
     classes = tuple(meta["classes"]) if meta.get("classes") else None
     pre = artifact.metadata.get("preprocessing")
@@ -90,8 +94,10 @@ def evaluation_images(artifact: Artifact, settings: BenchSettings,
     dataset = open_split(data, "val", resolution, count, preprocessing=preprocessing, classes=classes)
     num_outputs = int(np.prod(artifact.output.per_item))
     if len(dataset.classes) > num_outputs:
-        raise EdgeMnv2Error(f"data {data!r} has {len(dataset.classes)} classes but the model outputs "
-                            f"{num_outputs}; evaluate on data the model was trained for")
+        raise EdgeMnv2Error(
+            f"data {data!r} has {len(dataset.classes)} classes but the model outputs "
+            f"{num_outputs}; evaluate on data the model was trained for"
+        )
     return dataset.batch(np.arange(len(dataset))), dataset.labels, dict(dataset.describe(), labelled=True)
 
 
@@ -122,12 +128,18 @@ def task_metrics(task: str, meta: dict, device: np.ndarray, reference: np.ndarra
 
         keys = ("miou",)
         dev, ref = evaluate_logits(device, targets), evaluate_logits(reference, targets)
-    return {"task": task, **{f"device_{k}": dev[k] for k in keys}, **{f"reference_{k}": ref[k] for k in keys},
-            "device": dev, "reference": ref}
+    return {
+        "task": task,
+        **{f"device_{k}": dev[k] for k in keys},
+        **{f"reference_{k}": ref[k] for k in keys},
+        "device": dev,
+        "reference": ref,
+    }
 
 
-def evaluation_set(artifact: Artifact, settings: BenchSettings,
-                   preprocessing: Preprocessing) -> tuple[np.ndarray, np.ndarray | None, dict]:
+def evaluation_set(
+    artifact: Artifact, settings: BenchSettings, preprocessing: Preprocessing
+) -> tuple[np.ndarray, np.ndarray | None, dict]:
     """Model inputs (float32 NCHW) for :func:`evaluation_images`, with labels and description."""
     images, labels, description = evaluation_images(artifact, settings)
     return preprocessing.normalize(images), labels, description
@@ -155,14 +167,20 @@ SETTLE_S = 0.25
 class DeviceRun:
     """What one session on the device produced."""
 
-    outputs: np.ndarray                 # device outputs for every evaluation input
-    samples: dict[str, list[float]]     # timing samples (s): "tvm", "baseline" and each host peer, interleaved
+    outputs: np.ndarray  # device outputs for every evaluation input
+    samples: dict[str, list[float]]  # timing samples (s): "tvm", "baseline" and each host peer, interleaved
     device_info: dict
-    baseline_outputs: np.ndarray | None = None   # the baseline build's outputs on the device
+    baseline_outputs: np.ndarray | None = None  # the baseline build's outputs on the device
 
 
-def _run_on_device(device: DeviceHarness, artifact: Artifact, settings: BenchSettings, inputs: np.ndarray,
-                   peers: dict[str, Peer], baseline: Artifact | None = None) -> DeviceRun:
+def _run_on_device(
+    device: DeviceHarness,
+    artifact: Artifact,
+    settings: BenchSettings,
+    inputs: np.ndarray,
+    peers: dict[str, Peer],
+    baseline: Artifact | None = None,
+) -> DeviceRun:
     """Upload, evaluate every input, then time the device (and a baseline build on it) and the host
     peers in interleaved rounds."""
     on_device = {"tvm": artifact, **({"baseline": baseline} if baseline else {})}
@@ -178,8 +196,9 @@ def _run_on_device(device: DeviceHarness, artifact: Artifact, settings: BenchSet
             what = "the baseline" if key == "baseline" else "the device"
             with progress.stage(f"evaluating {len(inputs)} images on {what}"):
                 for i in progress.bar(range(len(inputs)), "images", total=len(inputs)):
-                    outputs[key].append(device.step(f"run image {i}",   # step calls it at once
-                                                    lambda: device.models[names[key]].run(inputs[i:i + 1])))  # noqa: B023
+                    # step calls the function at once, so the loop variables are bound when it runs
+                    run = lambda: device.models[names[key]].run(inputs[i : i + 1])  # noqa: B023, E731
+                    outputs[key].append(device.step(f"run image {i}", run))
 
         def timed(key: str, count: int) -> list[float]:
             model = device.models[names[key]]
@@ -200,8 +219,9 @@ def _run_on_device(device: DeviceHarness, artifact: Artifact, settings: BenchSet
                 for name, peer in peers.items():
                     time.sleep(SETTLE_S)
                     samples[name] += peer.time(x, count)
-    return DeviceRun(np.concatenate(outputs["tvm"]), samples, info,
-                     np.concatenate(outputs["baseline"]) if baseline else None)
+    return DeviceRun(
+        np.concatenate(outputs["tvm"]), samples, info, np.concatenate(outputs["baseline"]) if baseline else None
+    )
 
 
 def load_baseline(path, artifact: Artifact) -> Artifact:
@@ -209,13 +229,17 @@ def load_baseline(path, artifact: Artifact) -> Artifact:
     baseline = load_artifact(path)
     baseline.verify()
     if baseline.is_micro or baseline.target_name != artifact.target_name:
-        raise ArtifactError(f"baseline {str(path)!r} is built for {baseline.target_name}, the artifact for "
-                            f"{artifact.target_name}; compile the baseline with --target {artifact.target_name}")
+        raise ArtifactError(
+            f"baseline {str(path)!r} is built for {baseline.target_name}, the artifact for "
+            f"{artifact.target_name}; compile the baseline with --target {artifact.target_name}"
+        )
     if baseline.input.shape != artifact.input.shape or baseline.output.shape != artifact.output.shape:
-        raise ArtifactError(f"baseline {str(path)!r} takes {list(baseline.input.shape)} -> "
-                            f"{list(baseline.output.shape)}, the artifact "
-                            f"{list(artifact.input.shape)} -> {list(artifact.output.shape)}; "
-                            "give a build of the same model")
+        raise ArtifactError(
+            f"baseline {str(path)!r} takes {list(baseline.input.shape)} -> "
+            f"{list(baseline.output.shape)}, the artifact "
+            f"{list(artifact.input.shape)} -> {list(artifact.output.shape)}; "
+            "give a build of the same model"
+        )
     return baseline
 
 
@@ -225,10 +249,12 @@ def _outputs_accuracy(outputs: np.ndarray, reference: np.ndarray, labels, task: 
     if task in TASK_SETS and labels is not None:
         accuracy["task_metrics"] = task_metrics(task, model_meta, outputs, reference, labels)
     elif labels is not None:
-        accuracy.update(device_top1=topk_accuracy(outputs, labels, 1),
-                        reference_top1=topk_accuracy(reference, labels, 1),
-                        device_top5=topk_accuracy(outputs, labels, 5),
-                        reference_top5=topk_accuracy(reference, labels, 5))
+        accuracy.update(
+            device_top1=topk_accuracy(outputs, labels, 1),
+            reference_top1=topk_accuracy(reference, labels, 1),
+            device_top5=topk_accuracy(outputs, labels, 5),
+            reference_top5=topk_accuracy(reference, labels, 5),
+        )
     return accuracy
 
 
@@ -241,23 +267,28 @@ def default_device(artifact: Artifact) -> tuple[DeviceAddress, LocalRPCServer]:
         image = prepare(EmulatorRecipe.from_table(target.name, target.emulate))
         return DeviceAddress("emulated", key=target.rpc_key or ""), EmulatedRPCServer(image)
     if target.cross_compiler or target.device not in ("cpu", "cuda"):
-        raise ArtifactError(f"artifact {str(artifact.directory)!r} is built for {target.name}, which cannot "
-                            "run on this machine and has no emulator; give --rpc HOST:PORT or --tracker "
-                            "HOST:PORT --key KEY for a real device")
+        raise ArtifactError(
+            f"artifact {str(artifact.directory)!r} is built for {target.name}, which cannot "
+            "run on this machine and has no emulator; give --rpc HOST:PORT or --tracker "
+            "HOST:PORT --key KEY for a real device"
+        )
     return DeviceAddress("local"), LocalRPCServer()
 
 
-def bench_artifact(artifact_path, address: DeviceAddress | None = None,
-                   settings: BenchSettings = BenchSettings(), baseline_path=None) -> dict:
+def bench_artifact(
+    artifact_path, address: DeviceAddress | None = None, settings: BenchSettings = BenchSettings(), baseline_path=None
+) -> dict:
     """Run the whole measurement and return the report (see README for its keys). ``baseline_path``:
     another build of the model for the same target, measured beside it on the same device."""
     address = address or DeviceAddress("local")
     artifact = load_artifact(artifact_path)
     artifact.verify()
     if artifact.is_micro:
-        raise ArtifactError(f"artifact {str(artifact.directory)!r} is firmware for {artifact.target_name}: "
-                            "bench it over its serial link (`edge-mnv2 bench ARTIFACT --target BOARD "
-                            "[--port PORT]`)")
+        raise ArtifactError(
+            f"artifact {str(artifact.directory)!r} is firmware for {artifact.target_name}: "
+            "bench it over its serial link (`edge-mnv2 bench ARTIFACT --target BOARD "
+            "[--port PORT]`)"
+        )
     baseline = load_baseline(baseline_path, artifact) if baseline_path else None
     if artifact.input_dtype != "float32":
         raise ArtifactError(f"artifact input dtype {artifact.input_dtype} is not supported by bench yet")
@@ -269,7 +300,7 @@ def bench_artifact(artifact_path, address: DeviceAddress | None = None,
         reference_kind, torch_model = reference_model(artifact)
         ort_peer = OnnxRuntimePeer(artifact.onnx_path)
         ref_runner: Peer = TorchPeer(torch_model) if torch_model is not None else ort_peer
-        reference = np.concatenate([ref_runner(inputs[i:i + 1]) for i in range(len(inputs))])
+        reference = np.concatenate([ref_runner(inputs[i : i + 1]) for i in range(len(inputs))])
 
     peers: dict[str, Peer] = {}
     if settings.peers:
@@ -281,7 +312,7 @@ def bench_artifact(artifact_path, address: DeviceAddress | None = None,
 
             import torch
 
-            if torch.cuda.is_available():   # the GPU the artifact runs on: PyTorch CUDA eager beside it
+            if torch.cuda.is_available():  # the GPU the artifact runs on: PyTorch CUDA eager beside it
                 peers["torch-cuda"] = TorchCudaPeer(copy.deepcopy(torch_model))
 
     timeouts = Timeouts.scaled(settings.timeout)
@@ -315,32 +346,47 @@ def bench_artifact(artifact_path, address: DeviceAddress | None = None,
         "input": artifact.metadata["input"],
         "latency_ms": latency,
         "accuracy": accuracy,
-        "peers": {name: dict(peer.describe(), where="host", latency_ms=latency_stats(run.samples[name]))
-                  for name, peer in peers.items()},
+        "peers": {
+            name: dict(peer.describe(), where="host", latency_ms=latency_stats(run.samples[name]))
+            for name, peer in peers.items()
+        },
         "settings": settings.__dict__,
-        "environment": {"host": platform.node(), "machine": platform.machine(), "host_cpu": host_cpu(),
-                        "edge_mnv2": __version__, "tvm": artifact.metadata["versions"]["tvm"]},
+        "environment": {
+            "host": platform.node(),
+            "machine": platform.machine(),
+            "host_cpu": host_cpu(),
+            "edge_mnv2": __version__,
+            "tvm": artifact.metadata["versions"]["tvm"],
+        },
         "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
     }
-    report["ratios"] = {f"tvm_over_{name}": latency["median"] / peer["latency_ms"]["median"]
-                        for name, peer in report["peers"].items()}
+    report["ratios"] = {
+        f"tvm_over_{name}": latency["median"] / peer["latency_ms"]["median"] for name, peer in report["peers"].items()
+    }
     if settings.instructions and run.device_info.get("emulated") and artifact.target.emulate:
         # Timings under emulation mean nothing; instruction counts are deterministic, and the rivals a
         # board's user would pick are counted on the same emulated CPU.
         from edge_mnv2.remote.instructions.counting import CountSettings
         from edge_mnv2.remote.instructions.emulated_bench import count_instructions
 
-        counts = count_instructions(artifact, inputs[:1], reference[:1], settings.peers,
-                                    CountSettings(runs=settings.count_runs, timeout=max(900.0, settings.timeout * 10)))
+        counts = count_instructions(
+            artifact,
+            inputs[:1],
+            reference[:1],
+            settings.peers,
+            CountSettings(runs=settings.count_runs, timeout=max(900.0, settings.timeout * 10)),
+        )
         report["instructions"] = counts["instructions"]
         report["peers"].update(counts["peers"])
         report["ratios"].update(counts["ratios"])
     if baseline is not None:
         quant = baseline.quantization
         report["baseline"] = {
-            "artifact": str(baseline.directory), "quantization": quant.kernels if quant else None,
+            "artifact": str(baseline.directory),
+            "quantization": quant.kernels if quant else None,
             "tuning": baseline.metadata.get("tuning"),
             "latency_ms": latency_stats(run.samples["baseline"]),
-            "accuracy": _outputs_accuracy(run.baseline_outputs, reference, labels, task, artifact.model_metadata)}
+            "accuracy": _outputs_accuracy(run.baseline_outputs, reference, labels, task, artifact.model_metadata),
+        }
         report["ratios"]["tvm_over_baseline"] = latency["median"] / report["baseline"]["latency_ms"]["median"]
     return report

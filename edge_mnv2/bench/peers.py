@@ -82,7 +82,7 @@ class TorchCudaPeer(Peer):
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         with torch.inference_mode():
-            return self.model(torch.from_numpy(x).to(self.device)).cpu().numpy()   # .cpu() synchronises
+            return self.model(torch.from_numpy(x).to(self.device)).cpu().numpy()  # .cpu() synchronises
 
     def time(self, x: np.ndarray, repeat: int) -> list[float]:
         """Compute only, input already on the GPU, as TVM's time_evaluator times its VM (after one

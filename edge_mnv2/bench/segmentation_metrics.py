@@ -18,8 +18,7 @@ def confusion_matrix(pred_masks: np.ndarray, true_masks: np.ndarray, num_classes
         raise ValueError(f"predicted masks {np.shape(pred_masks)} and true masks {np.shape(true_masks)} differ")
     if pred.size and (min(pred.min(), true.min()) < 0 or max(pred.max(), true.max()) >= num_classes):
         raise ValueError(f"mask values must be class indices 0..{num_classes - 1}")
-    return np.bincount(true * num_classes + pred, minlength=num_classes * num_classes).reshape(
-        num_classes, num_classes)
+    return np.bincount(true * num_classes + pred, minlength=num_classes * num_classes).reshape(num_classes, num_classes)
 
 
 def mean_iou(pred_masks: np.ndarray, true_masks: np.ndarray, num_classes: int) -> dict:

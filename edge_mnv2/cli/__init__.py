@@ -25,8 +25,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     progress.set_quiet(args.quiet)
     try:
-        runtime_threads.configure()   # before any kernel runs here or in a process started from here
-        with signals.terminating_interrupts():   # SIGTERM/SIGHUP stop what a command started, as Ctrl-C does
+        runtime_threads.configure()  # before any kernel runs here or in a process started from here
+        with signals.terminating_interrupts():  # SIGTERM/SIGHUP stop what a command started, as Ctrl-C does
             return args.func(args)
     except EdgeMnv2Error as exc:
         print(f"edge-mnv2: error: {exc}", file=sys.stderr)
@@ -35,7 +35,7 @@ def main(argv: list[str] | None = None) -> int:
         # the reader went away (`edge-mnv2 models | head`): stop quietly, as other command-line tools do;
         # stdout goes to /dev/null so that the interpreter's final flush does not fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        return 141   # 128 + SIGPIPE, what a shell reports for a tool killed by the broken pipe
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool killed by the broken pipe
     except KeyboardInterrupt:
         print("edge-mnv2: interrupted; nothing half-written was left behind", file=sys.stderr)
         return 130

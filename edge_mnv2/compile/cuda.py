@@ -46,8 +46,10 @@ def toolkit() -> tuple[str, tuple[str, ...]]:
     """``(nvcc version, the sm_XX architectures it can compile for)``; raises if nvcc is missing."""
     nvcc = shutil.which(NVCC)
     if nvcc is None:
-        raise CompileError("CUDA targets need nvcc (the CUDA toolkit) on PATH; install the toolkit that "
-                           "supports the target's GPU (see its target file) and rerun")
+        raise CompileError(
+            "CUDA targets need nvcc (the CUDA toolkit) on PATH; install the toolkit that "
+            "supports the target's GPU (see its target file) and rerun"
+        )
     version = subprocess.run([nvcc, "--version"], capture_output=True, text=True).stdout
     match = re.search(r"release ([\d.]+)", version)
     codes = subprocess.run([nvcc, "--list-gpu-code"], capture_output=True, text=True).stdout.split()
@@ -65,7 +67,8 @@ def check_architecture(target_name: str, arch: str, jetpack: str | None = None) 
         f"{target_name} needs {arch} code, which nvcc {version} here cannot generate (it supports "
         f"{arches[0]}..{arches[-1]}; CUDA 13 dropped sm_50-sm_72). Build with {board}another CUDA toolkit "
         f"up to {newest} that supports {arch} and the board's driver: put its nvcc first on PATH, or compile "
-        "on the device itself")
+        "on the device itself"
+    )
 
 
 def _driver_loadable() -> bool:
@@ -91,8 +94,11 @@ def ensure_driver_library() -> str:
             source = folder / "stub.c"
             source.write_text(_STUB_SOURCE)
             partial = folder / "libcuda.so.1.partial"
-            proc = subprocess.run(["gcc", "-shared", "-fPIC", "-O2", "-Wl,-soname,libcuda.so.1", "-o",
-                                   str(partial), str(source)], capture_output=True, text=True)
+            proc = subprocess.run(
+                ["gcc", "-shared", "-fPIC", "-O2", "-Wl,-soname,libcuda.so.1", "-o", str(partial), str(source)],
+                capture_output=True,
+                text=True,
+            )
             if proc.returncode != 0:
                 raise CompileError(f"could not build the CUDA driver stand-in: {proc.stderr.strip()[:200]}")
             os.replace(partial, library)
@@ -113,8 +119,10 @@ def _load_tvm_cuda_runtime() -> None:
     try:
         ctypes.CDLL(str(runtime), mode=ctypes.RTLD_GLOBAL)
     except OSError as exc:
-        raise CompileError(f"TVM's CUDA runtime ({runtime}) cannot be loaded: {exc}. It needs the CUDA "
-                           "runtime library libcudart (install the CUDA toolkit)") from exc
+        raise CompileError(
+            f"TVM's CUDA runtime ({runtime}) cannot be loaded: {exc}. It needs the CUDA "
+            "runtime library libcudart (install the CUDA toolkit)"
+        ) from exc
 
 
 @contextlib.contextmanager
@@ -135,14 +143,20 @@ def nvcc_build():
 def local_architecture() -> str:
     """``sm_XY`` of this machine's first NVIDIA GPU, or a clear error if there is none."""
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
-                             capture_output=True, text=True, timeout=30)
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=compute_cap", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
     except (OSError, subprocess.TimeoutExpired):
         out = None
     if out is not None and out.returncode == 0 and out.stdout.strip():
         return "sm_" + out.stdout.strip().splitlines()[0].strip().replace(".", "")
-    raise CompileError("target 'cuda' builds for this machine's GPU, but no NVIDIA GPU was found (nvidia-smi); "
-                       "set arch = \"sm_XY\" in targets/cuda.toml to build for a GPU elsewhere")
+    raise CompileError(
+        "target 'cuda' builds for this machine's GPU, but no NVIDIA GPU was found (nvidia-smi); "
+        'set arch = "sm_XY" in targets/cuda.toml to build for a GPU elsewhere'
+    )
 
 
 def cubin_architectures(data: bytes) -> list[str]:
@@ -150,7 +164,7 @@ def cubin_architectures(data: bytes) -> list[str]:
     found = []
     start = data.find(b"\x7fELF")
     while start >= 0:
-        header = data[start:start + 64]
+        header = data[start : start + 64]
         if len(header) == 64 and struct.unpack_from("<H", header, 18)[0] == EM_CUDA:
             flags = struct.unpack_from("<I", header, 48)[0]
             # the CUDA ELF ABI moved the SM number from bits 0-7 to bits 8-15 in ABI version 8

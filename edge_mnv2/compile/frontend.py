@@ -29,8 +29,10 @@ def tensor_info(value: onnx.ValueInfoProto, path: Path) -> dict:
     tt = value.type.tensor_type
     dims = [d.dim_value if d.HasField("dim_value") else None for d in tt.shape.dim]
     if any(d is None or d <= 0 for d in dims):
-        raise ModelFileError(f"{value.name!r} in {str(path)!r} has a dynamic shape {dims}; edge-mnv2 compiles "
-                             "static shapes only: export with a fixed input size")
+        raise ModelFileError(
+            f"{value.name!r} in {str(path)!r} has a dynamic shape {dims}; edge-mnv2 compiles "
+            "static shapes only: export with a fixed input size"
+        )
     dtype = str(onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type))
     return {"name": value.name, "shape": dims, "dtype": dtype}
 
@@ -42,12 +44,15 @@ def relax_module(proto: onnx.ModelProto):
     try:
         return from_onnx(proto, keep_params_in_input=False)
     except Exception as exc:
-        raise CompileError(f"TVM cannot import this ONNX model: {type(exc).__name__}: "
-                           f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}") from exc
+        raise CompileError(
+            f"TVM cannot import this ONNX model: {type(exc).__name__}: "
+            f"{str(exc).strip().splitlines()[0] if str(exc).strip() else ''}"
+        ) from exc
 
 
-def load_source(model_or_onnx: str | Path, checkpoint=None,
-                seed: int = DEFAULT_SEED) -> tuple[onnx.ModelProto, str | None]:
+def load_source(
+    model_or_onnx: str | Path, checkpoint=None, seed: int = DEFAULT_SEED
+) -> tuple[onnx.ModelProto, str | None]:
     """The ONNX model a CLI argument names (a registered model is exported on the fly) and its name."""
     if is_onnx_path(model_or_onnx):
         proto = load_onnx(model_or_onnx)
@@ -59,8 +64,9 @@ def load_source(model_or_onnx: str | Path, checkpoint=None,
         return load_onnx(Path(tmp) / "model.onnx"), str(model_or_onnx)
 
 
-def stage_onnx(model_or_onnx: str | Path, staging: Path, checkpoint=None,
-               seed: int = DEFAULT_SEED) -> tuple[Path, onnx.ModelProto]:
+def stage_onnx(
+    model_or_onnx: str | Path, staging: Path, checkpoint=None, seed: int = DEFAULT_SEED
+) -> tuple[Path, onnx.ModelProto]:
     """The artifact's ``model.onnx`` in ``staging``: the given file copied, or the registered model exported."""
     onnx_path = staging / ONNX_FILE
     if is_onnx_path(model_or_onnx):

@@ -15,6 +15,7 @@ import onnx
 from edge_mnv2 import __version__, progress
 from edge_mnv2.artifact import ONNX_FILE, SCHEMA_VERSION, Artifact, staged_output, write_metadata
 from edge_mnv2.compile.frontend import is_onnx_path, load_source, log_name, relax_module, stage_onnx, tensor_info  # noqa: F401
+from edge_mnv2.compile.relax_build import build
 from edge_mnv2.errors import CompileError, ModelFileError
 from edge_mnv2.export import load_onnx, read_metadata
 from edge_mnv2.models import get_spec
@@ -31,111 +32,12 @@ from edge_mnv2.tuning.settings import log_layout, log_weight_prepack
 DEFAULT_CPU_LAYOUT = "NHWC"
 
 
-def cpu_pipeline(target, database: bool = False, weight_prepack: bool = True, prepacked: list | None = None,
-                 provenance: dict | None = None, log: str | None = None):
-    """The Relax pipeline of a CPU build (and of a GPU build from a prepacked log), as a pass, so that
-    ``relax.build`` takes the target's ``exec_mode``:
-    TVM's legalization and fusion, then, with ``database`` (a MetaSchedule database in scope), the tuning
-    log's schedules where it has them (MetaSchedule's ``compile_relax`` as a pass), and the default
-    schedule rules (:mod:`edge_mnv2.schedules`) for every kernel left unscheduled. ``provenance`` is
-    filled with where each kernel's schedule came from (``log`` names the log).
-
-    For a log tuned with prepacked weights, two additions, placed as in TVM's ``static_shape_tuning``
-    pipeline: kernels mark their weights layout-free before the database is applied (so they match the
-    tuned workloads), and afterwards each schedule's weight repacking is split into its own function,
-    which ``FoldConstant`` runs on the constant weights at compile time. The model's interface does not
-    change. The names of the repacking functions are appended to ``prepacked``.
-    """
-    import tvm
-    from tvm import relax
-    from tvm.relax import pipeline as relax_pipelines
-
-    from edge_mnv2.schedules.apply import default_schedules
-
-    T = relax.transform
-    try:
-        lower = relax_pipelines.dataflow_lower_passes(target)
-        finalize = relax_pipelines.finalize_passes(target)
-    except (ValueError, AttributeError):   # TVM 0.27 has these for GPUs only; compile_relax's CPU list
-        lower = [T.RewriteDataflowReshape(), T.ToNonDataflow(), T.RemovePurityChecking(), T.CallTIRRewrite()]
-        finalize = [T.StaticPlanBlockMemory(), T.LowerAllocTensor(), T.KillAfterLastUse(),
-                    T.LowerRuntimeBuiltin(), T.ComputePrimValue(), T.VMShapeLower(), T.AttachGlobalSymbol()]
-    apply_log = []
-    if database:
-        prepack = [T.AttachAttrLayoutFreeBuffers(), T.MetaScheduleApplyDatabase(), T.SplitLayoutRewritePreproc()]
-        apply_log = prepack if weight_prepack else [T.MetaScheduleApplyDatabase()]
-
-    @tvm.transform.module_pass(opt_level=3, name="EdgeMnv2CPUPipeline")
-    def pipeline(mod, _ctx):
-        mod = tvm.transform.Sequential([
-            *relax_pipelines.library_dispatch_passes(target), T.LegalizeOps(), T.AnnotateTIROpPattern(),
-            T.FoldConstant(), T.FuseOps(), T.FuseTIR(), *apply_log])(mod)
-        if prepacked is not None:
-            prepacked.extend(gv.name_hint for gv in mod.functions if gv.name_hint.endswith("_weight_prepack"))
-        # The repacking functions run once, on constants, at compile time: no schedule needed.
-        repacks = {gv.name_hint for gv in mod.functions if gv.name_hint.endswith("_weight_prepack")}
-        if target.kind.name == "llvm":   # a GPU log's prepacked build leaves the rest to TVM's GPU lowering
-            # The rules prepack constant weights as their tiles read them (the layout-free attribute
-            # comes after the log's lookup: a plain log's workloads were tuned without it).
-            mod = tvm.transform.Sequential([
-                *([] if database and weight_prepack else [T.AttachAttrLayoutFreeBuffers()]),
-                default_schedules(target, provenance, source_of_scheduled={"source": "log", "log": log}),
-                T.SplitLayoutRewritePreproc()])(mod)
-        if provenance is not None:
-            for name in repacks:
-                provenance.pop(name, None)
-        return tvm.transform.Sequential([T.FoldConstant(), T.DeadCodeElimination(), *lower, *finalize])(mod)
-
-    return pipeline
-
-
-def build(mod, target: TargetSpec, database=None, weight_prepack: bool = False, prepacked: list | None = None,
-          provenance: dict | None = None, log: str | None = None):
-    """``relax.build`` the Relax module for the target. On a CPU: a MetaSchedule database's schedules where
-    it has them (and, for a log tuned with prepacked weights, the weights repacked as its schedules read
-    them), the default schedule rules everywhere else (``provenance`` says which kernel got what); on a
-    GPU: the log's schedules, or TVM's default (dlight) schedules. In the target's ``exec_mode``."""
-    import tvm
-    from tvm import relax
-
-    tvm_target = target.tvm_target()
-    mode = target.exec_mode
-    try:
-        if target.device == "cpu" or (database is not None and weight_prepack):
-            with tvm_target, (database or contextlib.nullcontext()), tvm.transform.PassContext(opt_level=3):
-                return relax.build(mod, target=tvm_target, exec_mode=mode, relax_pipeline=cpu_pipeline(
-                    tvm_target, database is not None, weight_prepack, prepacked, provenance, log))
-        if database is not None:   # a GPU: compile_relax has dlight schedule the kernels the log lacks
-            from tvm.s_tir import meta_schedule as ms
-
-            return ms.relax_integration.compile_relax(database, mod, tvm_target, params=None)
-        with tvm_target:
-            try:
-                return relax.build(mod, target=tvm_target, exec_mode=mode,
-                                   relax_pipeline=relax.get_default_pipeline(tvm_target))
-            except AssertionError:
-                if target.device != "cuda":
-                    raise
-                # dlight's GEMV rule asserts on some kernels (SSDLite's 1x1-spatial extra layers) instead
-                # of declining them: schedule the GPU kernels without it, then build as usual
-                from tvm.s_tir import dlight as dl
-
-                fused = relax.get_pipeline("zero")(mod)
-                fused = dl.ApplyDefaultSchedule(dl.gpu.Matmul(), dl.gpu.Reduction(), dl.gpu.GeneralReduction(),
-                                                dl.gpu.Fallback())(fused)
-                return relax.build(fused, target=tvm_target, exec_mode=mode,
-                                   relax_pipeline=relax.get_default_pipeline(tvm_target))
-    except Exception as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CompileError(f"TVM failed to build for target {target.name!r}: {first}") from exc
-
-
-def tuning_for(mod, target: TargetSpec, model_name: str | None, log_root: Path | None = None,
-               by_workload: bool = True):
+def tuning_for(mod, target: TargetSpec, model_name: str | None, log_root: Path | None = None, by_workload: bool = True):
     """The tuning log that fits (target, model), opened, with what it covers, and the module in the data
     layout the log was tuned in; (None, None, mod) if there is none. A model without a log of its name is
     looked up by workload in every log of a CPU target (``by_workload``; :mod:`edge_mnv2.tuning.lookup`)."""
     from edge_mnv2.compile import relax_layout
+
     cpu = detected_cpu(target)
     path = find_log(target.name, model_name, log_root, cpu=cpu)
     found_by = "name"
@@ -155,25 +57,42 @@ def tuning_for(mod, target: TargetSpec, model_name: str | None, log_root: Path |
             database = open_database(path)
             prepack = bool(log_weight_prepack(path))
             layout = log_layout(path) or relax_layout.DEFAULT
-            with progress.stage(f"converting to {layout}") if layout != relax_layout.DEFAULT else \
-                    contextlib.nullcontext():
+            with (
+                progress.stage(f"converting to {layout}")
+                if layout != relax_layout.DEFAULT
+                else contextlib.nullcontext()
+            ):
                 converted = relax_layout.convert(mod, layout)
             tasks = extract_tasks(converted, target.tvm_target(), prepack)
             covered, total = coverage(database, tasks)
-    except Exception as exc:   # a log must never break a build it does not fit: the default rules take over
+    except Exception as exc:  # a log must never break a build it does not fit: the default rules take over
         first = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
-        print(f"warning: the tuning log {path or 'lookup'} cannot be applied to this build ({first}); using the "
-              "default schedules instead", file=sys.stderr)
+        print(
+            f"warning: the tuning log {path or 'lookup'} cannot be applied to this build ({first}); using the "
+            "default schedules instead",
+            file=sys.stderr,
+        )
         return None, None, mod
     mod = converted
     meta = read_meta(path)
     tuned_for = meta.get("tvm_target", {}).get("mcpu")
     here = target.resolved_tvm().get("mcpu")
-    info = {"log": str(path), "covered_tasks": covered, "tasks": total, "records": meta.get("records"),
-            "tuned_for": tuned_for, PREPACK_KEY: prepack, "layout": layout, "found_by": found_by}
+    info = {
+        "log": str(path),
+        "covered_tasks": covered,
+        "tasks": total,
+        "records": meta.get("records"),
+        "tuned_for": tuned_for,
+        PREPACK_KEY: prepack,
+        "layout": layout,
+        "found_by": found_by,
+    }
     if tuned_for and here and tuned_for != here:
-        print(f"warning: the tuning log {path} was tuned on {tuned_for}; this build is for {here}, so its "
-              "schedules may not fit this CPU (retune with `edge-mnv2 tune`)", file=sys.stderr)
+        print(
+            f"warning: the tuning log {path} was tuned on {tuned_for}; this build is for {here}, so its "
+            "schedules may not fit this CPU (retune with `edge-mnv2 tune`)",
+            file=sys.stderr,
+        )
         info["cpu_mismatch"] = True
     return database, info, mod
 
@@ -181,11 +100,14 @@ def tuning_for(mod, target: TargetSpec, model_name: str | None, log_root: Path |
 def _cuda_code(library: Path, target: TargetSpec) -> dict:
     """What the library's CUDA code targets; a library without device code is an error, not an artifact."""
     from edge_mnv2.compile import cuda
+
     arches = sorted(set(cuda.cubin_architectures(library.read_bytes())))
     wanted = target.resolved_tvm()["arch"]
     if arches != [wanted]:
-        raise CompileError(f"the {target.name} library holds CUDA code for {arches or 'no GPU architecture'}, "
-                           f"not {wanted}; TVM built CUDA source only (is nvcc working?)")
+        raise CompileError(
+            f"the {target.name} library holds CUDA code for {arches or 'no GPU architecture'}, "
+            f"not {wanted}; TVM built CUDA source only (is nvcc working?)"
+        )
     return {"arch": wanted, "cubins": arches, "nvcc": cuda.toolkit()[0], "format": "fatbin"}
 
 
@@ -196,8 +118,10 @@ def export_library(executable, path: Path, target: TargetSpec) -> None:
         from tvm.support import cc
 
         if shutil.which(target.cross_compiler) is None:
-            raise CompileError(f"cross compiler {target.cross_compiler!r} for target {target.name!r} is not "
-                               "installed; run `make setup` (it installs the Debian toolchains)")
+            raise CompileError(
+                f"cross compiler {target.cross_compiler!r} for target {target.name!r} is not "
+                "installed; run `make setup` (it installs the Debian toolchains)"
+            )
         kwargs["fcompile"] = cc.cross_compiler(target.cross_compiler)
     executable.export_library(str(path), **kwargs)
 
@@ -207,10 +131,18 @@ def default_output_dir(model_or_onnx: str | Path, target: str) -> Path:
     return Path("build") / f"{stem}-{Path(target).stem}"
 
 
-def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output_dir: str | Path | None = None,
-                  checkpoint: str | Path | None = None, seed: int = DEFAULT_SEED, use_tuning: bool = True,
-                  log_root: Path | None = None, quantize: str | None = None,
-                  calibration: str | None = None, exec_mode: str | None = None) -> Artifact:
+def compile_model(
+    model_or_onnx: str | Path,
+    target: str | Path = "host",
+    output_dir: str | Path | None = None,
+    checkpoint: str | Path | None = None,
+    seed: int = DEFAULT_SEED,
+    use_tuning: bool = True,
+    log_root: Path | None = None,
+    quantize: str | None = None,
+    calibration: str | None = None,
+    exec_mode: str | None = None,
+) -> Artifact:
     """Compile a registered model (exported first) or an ONNX file for ``target`` into ``output_dir``.
 
     A tuning log in ``tuning_logs/<target>/<model>/`` is applied unless ``use_tuning`` is False.
@@ -230,8 +162,15 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
         else:
             get_spec(str(model_or_onnx))
         out = Path(output_dir) if output_dir else default_output_dir(model_or_onnx, target_spec.name)
-        return compile_micro(model_or_onnx, target_spec, out, checkpoint=checkpoint, seed=seed,
-                             quantize=quantize, calibration=calibration)
+        return compile_micro(
+            model_or_onnx,
+            target_spec,
+            out,
+            checkpoint=checkpoint,
+            seed=seed,
+            quantize=quantize,
+            calibration=calibration,
+        )
     # Fail on bad input before anything is written.
     proto = load_onnx(model_or_onnx) if from_file else None
     if not from_file:
@@ -242,9 +181,11 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
         onnx_path, proto = stage_onnx(model_or_onnx, staging, checkpoint, seed)
         model_meta = read_metadata(proto)
         if len(proto.graph.input) != 1 or len(proto.graph.output) != 1:
-            raise ModelFileError(f"{str(model_or_onnx)!r} has {len(proto.graph.input)} inputs and "
-                                 f"{len(proto.graph.output)} outputs; edge-mnv2 compiles one-input, "
-                                 "one-output models")
+            raise ModelFileError(
+                f"{str(model_or_onnx)!r} has {len(proto.graph.input)} inputs and "
+                f"{len(proto.graph.output)} outputs; edge-mnv2 compiles one-input, "
+                "one-output models"
+            )
         input_info = tensor_info(proto.graph.input[0], Path(model_or_onnx))
         output_info = tensor_info(proto.graph.output[0], Path(model_or_onnx))
 
@@ -252,35 +193,52 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
         if quantize:
             from edge_mnv2.quantize import kernels_for, quantized_module
 
-            mod, quantization, _ = quantized_module(model_meta, quantize, calibration, tuple(input_info["shape"]),
-                                                    kernels_for(target_spec.tvm_target()))
-            tuning_name = quantized_log_name(log_name(proto, model_or_onnx), quantize)   # its own kernels' log
+            mod, quantization, _ = quantized_module(
+                model_meta, quantize, calibration, tuple(input_info["shape"]), kernels_for(target_spec.tvm_target())
+            )
+            tuning_name = quantized_log_name(log_name(proto, model_or_onnx), quantize)  # its own kernels' log
         else:
             with progress.stage(f"importing into TVM Relax ({len(proto.graph.node)} ONNX nodes)"):
                 mod = relax_module(proto)
             tuning_name = log_name(proto, model_or_onnx)
         database, tuning = None, None
-        if use_tuning:   # a log tuned in another layout converts the module to it
+        if use_tuning:  # a log tuned in another layout converts the module to it
             database, tuning, mod = tuning_for(mod, target_spec, tuning_name, log_root, by_workload=not quantize)
         if tuning:
             how = " (found by workload)" if tuning["found_by"] == "workload" else ""
-            print(f"  applying tuning log {tuning['log']}{how}: {tuning['covered_tasks']} of {tuning['tasks']} "
-                  "tasks tuned", file=sys.stderr, flush=True)
+            print(
+                f"  applying tuning log {tuning['log']}{how}: {tuning['covered_tasks']} of {tuning['tasks']} "
+                "tasks tuned",
+                file=sys.stderr,
+                flush=True,
+            )
         elif target_spec.device == "cpu" and not quantize:
             # The default schedule rules are written for channels-last kernels (vectors across channels).
             from edge_mnv2.compile import relax_layout
+
             mod = relax_layout.convert(mod, DEFAULT_CPU_LAYOUT)
         gpu = target_spec.device == "cuda"
         if gpu:
             from edge_mnv2.compile import cuda
-            cuda.check_architecture(target_spec.name, target_spec.resolved_tvm()["arch"],
-                                    target_spec.cuda.get("jetpack"))
-        with progress.stage(f"compiling for {target_spec.name} ({target_spec.tvm_target()})"), \
-                (cuda.nvcc_build() if gpu else contextlib.nullcontext()):
+
+            cuda.check_architecture(
+                target_spec.name, target_spec.resolved_tvm()["arch"], target_spec.cuda.get("jetpack")
+            )
+        with (
+            progress.stage(f"compiling for {target_spec.name} ({target_spec.tvm_target()})"),
+            cuda.nvcc_build() if gpu else contextlib.nullcontext(),
+        ):
             prepacked: list[str] = []
             provenance: dict[str, dict] = {}
-            executable = build(mod, target_spec, database, bool(tuning and tuning.get(PREPACK_KEY)), prepacked,
-                               provenance, tuning["log"] if tuning else None)
+            executable = build(
+                mod,
+                target_spec,
+                database,
+                bool(tuning and tuning.get(PREPACK_KEY)),
+                prepacked,
+                provenance,
+                tuning["log"] if tuning else None,
+            )
             if tuning:
                 tuning["prepacked_weights"] = len(prepacked)
         schedules = None
@@ -288,9 +246,11 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
             from edge_mnv2.schedules.apply import describe, summarize
             from edge_mnv2.schedules.isa import vector_isa
 
-            schedules = dict(summarize(provenance, vector_isa(target_spec.tvm_target())),
-                             layout=tuning["layout"] if tuning else (None if quantize else DEFAULT_CPU_LAYOUT),
-                             kernels=provenance)
+            schedules = dict(
+                summarize(provenance, vector_isa(target_spec.tvm_target())),
+                layout=tuning["layout"] if tuning else (None if quantize else DEFAULT_CPU_LAYOUT),
+                kernels=provenance,
+            )
             print(f"  schedules: {describe(schedules)}", file=sys.stderr, flush=True)
         library_name = f"model.{target_spec.export_format}"
         with progress.stage(f"exporting {library_name}"):
@@ -307,19 +267,31 @@ def compile_model(model_or_onnx: str | Path, target: str | Path = "host", output
             "schedules": schedules,
             "quantization": quantization,
             "cuda": gpu_code,
-            "target": {"name": target_spec.name, "tvm": target_spec.resolved_tvm(),
-                       "device": target_spec.device, "rpc_key": target_spec.rpc_key,
-                       "cross_compiler": target_spec.cross_compiler, "emulate": target_spec.emulate,
-                       "exec_mode": target_spec.exec_mode},
+            "target": {
+                "name": target_spec.name,
+                "tvm": target_spec.resolved_tvm(),
+                "device": target_spec.device,
+                "rpc_key": target_spec.rpc_key,
+                "cross_compiler": target_spec.cross_compiler,
+                "emulate": target_spec.emulate,
+                "exec_mode": target_spec.exec_mode,
+            },
             "files": {
                 "library": {"path": library_name, "sha256": file_sha256(staging / library_name)},
                 "onnx": {"path": ONNX_FILE, "sha256": file_sha256(onnx_path)},
             },
-            "versions": {"tvm": tvm.__version__, "edge_mnv2": __version__, "onnx": onnx.__version__,
-                         "python": platform.python_version()},
-            "build": {"host": platform.node(), "machine": platform.machine(),
-                      "seconds": round(time.perf_counter() - started, 2),
-                      "created": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+            "versions": {
+                "tvm": tvm.__version__,
+                "edge_mnv2": __version__,
+                "onnx": onnx.__version__,
+                "python": platform.python_version(),
+            },
+            "build": {
+                "host": platform.node(),
+                "machine": platform.machine(),
+                "seconds": round(time.perf_counter() - started, 2),
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            },
         }
         write_metadata(staging, metadata)
     from edge_mnv2.artifact import load_artifact

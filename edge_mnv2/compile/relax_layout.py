@@ -21,8 +21,8 @@ from __future__ import annotations
 from edge_mnv2.errors import EdgeMnv2Error
 
 LAYOUTS = {
-    "NCHW": None,                                        # as imported
-    "NHWC": {"relax.nn.conv2d": ["NHWC", "HWIO"]},     # weights output-channels-last: see above
+    "NCHW": None,  # as imported
+    "NHWC": {"relax.nn.conv2d": ["NHWC", "HWIO"]},  # weights output-channels-last: see above
 }
 DEFAULT = "NCHW"
 _CLIP_KERNELS = ("maximum", "minimum")
@@ -50,7 +50,7 @@ def clips_as_ops(mod):
             call = super().visit_call_(call)
             if call.op != call_tir or not isinstance(call.args[1], relax.Tuple):
                 return call
-            kernel = call.args[0].name_hint.rstrip("0123456789")   # maximum, maximum1, ...
+            kernel = call.args[0].name_hint.rstrip("0123456789")  # maximum, maximum1, ...
             args = call.args[1].fields
             if kernel in ops and len(args) == 2 and len(args[1].ty.shape) == 0:
                 return ops[kernel](args[0], args[1])

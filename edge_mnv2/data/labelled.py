@@ -73,12 +73,18 @@ class ShapesSet(LabelledSet):
 class ImageFolderSet(LabelledSet):
     """``root/<class>/<image>`` folders (ImageNet layout); images decoded, resized and cropped on demand."""
 
-    def __init__(self, root: str | Path, resolution: int, preprocessing: Preprocessing = IMAGENET_PREPROCESSING,
-                 classes: tuple[str, ...] | None = None):
+    def __init__(
+        self,
+        root: str | Path,
+        resolution: int,
+        preprocessing: Preprocessing = IMAGENET_PREPROCESSING,
+        classes: tuple[str, ...] | None = None,
+    ):
         root = Path(root)
         if not root.is_dir():
-            raise EdgeMnv2Error(f"image folder {str(root)!r} does not exist; give a folder of <class>/<image> "
-                                "subfolders")
+            raise EdgeMnv2Error(
+                f"image folder {str(root)!r} does not exist; give a folder of <class>/<image> subfolders"
+            )
         found = tuple(sorted(p.name for p in root.iterdir() if p.is_dir()))
         self.classes = classes or found
         unknown = set(found) - set(self.classes)
@@ -113,16 +119,24 @@ class ImageFolderSet(LabelledSet):
         return dict(super().describe(), root=str(self.root))
 
 
-def open_split(data: str, split: str, resolution: int, size: int | None = None, seed: int = 0,
-               preprocessing: Preprocessing = IMAGENET_PREPROCESSING,
-               classes: tuple[str, ...] | None = None) -> LabelledSet:
+def open_split(
+    data: str,
+    split: str,
+    resolution: int,
+    size: int | None = None,
+    seed: int = 0,
+    preprocessing: Preprocessing = IMAGENET_PREPROCESSING,
+    classes: tuple[str, ...] | None = None,
+) -> LabelledSet:
     """``data`` is ``shapes`` (the procedural set) or a folder holding ``train/`` and ``val/`` subfolders."""
     if data == "shapes":
         return ShapesSet(ShapesSplit(split, resolution, size or DEFAULT_SIZES[split], seed))
     root = Path(data)
     if not root.is_dir():
-        raise EdgeMnv2Error(f"data {data!r} is neither 'shapes' nor a folder; give --data shapes or an "
-                            "ImageNet-style folder with train/ and val/")
+        raise EdgeMnv2Error(
+            f"data {data!r} is neither 'shapes' nor a folder; give --data shapes or an "
+            "ImageNet-style folder with train/ and val/"
+        )
     folder = root / split if (root / split).is_dir() else None
     if folder is None:
         raise EdgeMnv2Error(f"{str(root)!r} has no {split}/ subfolder (expected {root}/{split}/<class>/<image>)")

@@ -44,8 +44,13 @@ class Preprocessing:
 
     @classmethod
     def from_dict(cls, d: dict) -> "Preprocessing":
-        return cls(mean=tuple(d["mean"]), std=tuple(d["std"]), layout=d.get("layout", "NCHW"),
-                   scale=float(d.get("scale", 1.0 / 255.0)), crop_fraction=float(d.get("crop_fraction", 0.875)))
+        return cls(
+            mean=tuple(d["mean"]),
+            std=tuple(d["std"]),
+            layout=d.get("layout", "NCHW"),
+            scale=float(d.get("scale", 1.0 / 255.0)),
+            crop_fraction=float(d.get("crop_fraction", 0.875)),
+        )
 
 
 # torchvision's and timm's ImageNet statistics, which their MobileNetV2 checkpoints expect.

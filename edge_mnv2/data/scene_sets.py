@@ -13,12 +13,15 @@ import numpy as np
 from edge_mnv2.data import shapes_detection, shapes_segmentation
 from edge_mnv2.errors import EdgeMnv2Error
 
-SCENE_SETS: dict[str, ModuleType] = {shapes_detection.DATASET: shapes_detection,
-                                     shapes_segmentation.DATASET: shapes_segmentation}
+SCENE_SETS: dict[str, ModuleType] = {
+    shapes_detection.DATASET: shapes_detection,
+    shapes_segmentation.DATASET: shapes_segmentation,
+}
 
 
-def validation_set(dataset: str, size: int, resolution: int,
-                   num_classes: int | None = None) -> tuple[np.ndarray, list | np.ndarray]:
+def validation_set(
+    dataset: str, size: int, resolution: int, num_classes: int | None = None
+) -> tuple[np.ndarray, list | np.ndarray]:
     """``(images_uint8, targets)`` of the validation split of a generated scene set named in metadata.
 
     ``dataset`` is ``shapes-detection`` (targets: per-image ``(boxes, labels)``) or ``shapes-segmentation``

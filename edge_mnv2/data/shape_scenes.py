@@ -27,18 +27,18 @@ SPLITS = ("train", "val", "test")
 DEFAULT_SEED = 0
 MAX_OBJECTS = 4
 SIZE_RANGE = (0.08, 0.2)  # shape radius r, as a fraction of the image side
-EXTENT = 1.2              # every shape lies within 1.2 r of its centre (the square's corner: 1.13 r)
-GAP = 0.02                # minimum gap between two objects' extents
+EXTENT = 1.2  # every shape lies within 1.2 r of its centre (the square's corner: 1.13 r)
+GAP = 0.02  # minimum gap between two objects' extents
 
 
 @dataclass(frozen=True)
 class Scene:
     """One generated scene."""
 
-    image: np.ndarray   # (H, W, 3) uint8
-    boxes: np.ndarray   # (K, 4) float32: x0, y0, x1, y1 normalised
+    image: np.ndarray  # (H, W, 3) uint8
+    boxes: np.ndarray  # (K, 4) float32: x0, y0, x1, y1 normalised
     labels: np.ndarray  # (K,) int64: 0-based indices into the classes
-    mask: np.ndarray    # (H, W) uint8: 0 background, label + 1 on the object's pixels
+    mask: np.ndarray  # (H, W) uint8: 0 background, label + 1 on the object's pixels
 
 
 def scene_rng(seed: int, split: str, index: int) -> np.random.Generator:
@@ -47,8 +47,9 @@ def scene_rng(seed: int, split: str, index: int) -> np.random.Generator:
     return np.random.default_rng(int.from_bytes(digest[:8], "little"))
 
 
-def _place(rng: np.random.Generator, count: int, size_range: tuple[float, float] = SIZE_RANGE
-           ) -> list[tuple[float, float, float]]:
+def _place(
+    rng: np.random.Generator, count: int, size_range: tuple[float, float] = SIZE_RANGE
+) -> list[tuple[float, float, float]]:
     """Up to ``count`` (cx, cy, r) inside the image and apart from each other (rejection sampling)."""
     placed: list[tuple[float, float, float]] = []
     for _ in range(count):
@@ -73,9 +74,14 @@ def _outline_sdf(kind: str, u: np.ndarray, v: np.ndarray, r: float) -> np.ndarra
     return np.maximum(np.abs(u), np.abs(v)) - 0.8 * r
 
 
-def render_scene(resolution: int, rng: np.random.Generator, num_classes: int = len(CLASSES),
-                 size_range: tuple[float, float] = SIZE_RANGE, max_objects: int = MAX_OBJECTS,
-                 fill_textures: bool = False) -> Scene:
+def render_scene(
+    resolution: int,
+    rng: np.random.Generator,
+    num_classes: int = len(CLASSES),
+    size_range: tuple[float, float] = SIZE_RANGE,
+    max_objects: int = MAX_OBJECTS,
+    fill_textures: bool = False,
+) -> Scene:
     """One scene at ``resolution`` with objects of the first ``num_classes`` shape classes.
 
     ``size_range`` bounds the shapes' radius (fraction of the side), ``max_objects`` their count; with
@@ -116,13 +122,15 @@ def render_scene(resolution: int, rng: np.random.Generator, num_classes: int = l
             inside = inside | (_outline_sdf(CLASSES[label], u, v, r) * res < 0.0)
         mask[y0:y1, x0:x1][inside] = label + 1
         rows, cols = np.flatnonzero(inside.any(axis=1)), np.flatnonzero(inside.any(axis=0))
-        boxes.append(((x0 + cols[0]) / res, (y0 + rows[0]) / res, (x0 + cols[-1] + 1) / res,
-                      (y0 + rows[-1] + 1) / res))
+        boxes.append(((x0 + cols[0]) / res, (y0 + rows[0]) / res, (x0 + cols[-1] + 1) / res, (y0 + rows[-1] + 1) / res))
         labels.append(label)
     image = image * rng.uniform(0.7, 1.2) + rng.normal(0, rng.uniform(0.01, 0.06), image.shape)
-    return Scene(image=np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8),
-                 boxes=np.asarray(boxes, np.float32).reshape(-1, 4), labels=np.asarray(labels, np.int64),
-                 mask=mask)
+    return Scene(
+        image=np.clip(image * 255 + 0.5, 0, 255).astype(np.uint8),
+        boxes=np.asarray(boxes, np.float32).reshape(-1, 4),
+        labels=np.asarray(labels, np.int64),
+        mask=mask,
+    )
 
 
 @dataclass(frozen=True)
@@ -147,22 +155,29 @@ class SceneSplit:
         if self.split not in SPLITS:
             raise EdgeMnv2Error(f"unknown split {self.split!r}; use one of {', '.join(SPLITS)}")
         if self.size < 1 or self.resolution < 32:
-            raise EdgeMnv2Error(f"a scene split needs size >= 1 and resolution >= 32, got {self.size}, "
-                                f"{self.resolution}")
+            raise EdgeMnv2Error(
+                f"a scene split needs size >= 1 and resolution >= 32, got {self.size}, {self.resolution}"
+            )
         if not 1 <= self.num_classes <= len(CLASSES):
             raise EdgeMnv2Error(f"scenes have 1 to {len(CLASSES)} classes, got {self.num_classes}")
 
     @property
     def classes(self) -> tuple[str, ...]:
         """The object classes (no background)."""
-        return CLASSES[:self.num_classes]
+        return CLASSES[: self.num_classes]
 
     def item(self, index: int) -> Scene:
         """Scene ``index``."""
         if not 0 <= index < self.size:
             raise IndexError(index)
-        return render_scene(self.resolution, scene_rng(self.seed, self.split, index), self.num_classes,
-                            self.size_range, self.max_objects, self.fill_textures)
+        return render_scene(
+            self.resolution,
+            scene_rng(self.seed, self.split, index),
+            self.num_classes,
+            self.size_range,
+            self.max_objects,
+            self.fill_textures,
+        )
 
     def scenes(self, start: int = 0, stop: int | None = None) -> list[Scene]:
         """Scenes ``start..stop``."""

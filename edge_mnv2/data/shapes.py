@@ -14,8 +14,18 @@ import numpy as np
 
 from edge_mnv2.data.synthetic import _smooth_field
 
-CLASSES: tuple[str, ...] = ("disc", "ring", "square", "frame", "triangle", "cross", "stripes",
-                            "checkerboard", "dots", "crescent")
+CLASSES: tuple[str, ...] = (
+    "disc",
+    "ring",
+    "square",
+    "frame",
+    "triangle",
+    "cross",
+    "stripes",
+    "checkerboard",
+    "dots",
+    "crescent",
+)
 SPLITS = ("train", "val", "test")
 DEFAULT_SEED = 0
 DEFAULT_SIZES = {"train": 20000, "val": 2000, "test": 2000}
@@ -72,13 +82,13 @@ def render(label: int, resolution: int, rng: np.random.Generator) -> np.ndarray:
         cx, cy, rad = rng.random(), rng.random(), 0.03 + 0.1 * rng.random()
         blob = np.exp(-((xx - cx) ** 2 + (yy - cy) ** 2) / (2 * rad * rad))[..., None]
         background = background * (1 - 0.6 * blob) + 0.6 * blob * rng.random(3)
-    r = 0.2 + 0.18 * rng.random()                      # size, as a fraction of the image
+    r = 0.2 + 0.18 * rng.random()  # size, as a fraction of the image
     cx, cy = 0.5 + (0.5 - r) * (2 * rng.random(2) - 1) * 0.9
     theta = 2 * np.pi * rng.random()
     u = (xx - cx) * np.cos(theta) + (yy - cy) * np.sin(theta)
     v = -(xx - cx) * np.sin(theta) + (yy - cy) * np.cos(theta)
     sd = _sdf(CLASSES[label], u, v, r, rng)
-    alpha = np.clip(0.5 - sd * resolution, 0.0, 1.0)[..., None]   # one-pixel anti-aliased edge
+    alpha = np.clip(0.5 - sd * resolution, 0.0, 1.0)[..., None]  # one-pixel anti-aliased edge
     # A colour that stands out from the background under the shape.
     local = background[alpha[..., 0] > 0.5].mean(axis=0) if (alpha > 0.5).any() else background.mean((0, 1))
     colour = rng.random(3)
@@ -104,8 +114,7 @@ class ShapesSplit:
         if self.split not in SPLITS:
             raise EdgeMnv2Error(f"unknown split {self.split!r}; use one of {', '.join(SPLITS)}")
         if self.size < 1 or self.resolution < 8:
-            raise EdgeMnv2Error(f"shapes split needs size >= 1 and resolution >= 8, got {self.size}, "
-                                f"{self.resolution}")
+            raise EdgeMnv2Error(f"shapes split needs size >= 1 and resolution >= 8, got {self.size}, {self.resolution}")
 
     @property
     def classes(self) -> tuple[str, ...]:

@@ -46,18 +46,29 @@ class DetectionSet:
         return [self.targets[i] for i in np.asarray(indices)]
 
     def describe(self) -> dict:
-        return {"name": self.name, "size": len(self), "num_classes": len(self.classes),
-                "split": self.split.split, "seed": self.split.seed}
+        return {
+            "name": self.name,
+            "size": len(self),
+            "num_classes": len(self.classes),
+            "split": self.split.split,
+            "seed": self.split.seed,
+        }
 
 
-def open_split(split: str, resolution: int, size: int | None = None, seed: int = DEFAULT_SEED,
-               num_classes: int = DEFAULT_NUM_CLASSES) -> DetectionSet:
+def open_split(
+    split: str,
+    resolution: int,
+    size: int | None = None,
+    seed: int = DEFAULT_SEED,
+    num_classes: int = DEFAULT_NUM_CLASSES,
+) -> DetectionSet:
     """A split of the detection set (default sizes: train 8000, val 1000, test 1000 images)."""
     return DetectionSet(SceneSplit(split, resolution, size or DEFAULT_SIZES[split], seed, num_classes))
 
 
-def validation_arrays(size: int, resolution: int, num_classes: int = DEFAULT_NUM_CLASSES,
-                      seed: int = DEFAULT_SEED) -> tuple[np.ndarray, list[Target]]:
+def validation_arrays(
+    size: int, resolution: int, num_classes: int = DEFAULT_NUM_CLASSES, seed: int = DEFAULT_SEED
+) -> tuple[np.ndarray, list[Target]]:
     """The first ``size`` images of the validation split: uint8 ``(N, H, W, 3)`` and per-image targets.
 
     ``num_classes`` is the detector's (object classes, no background); the images are those the trained

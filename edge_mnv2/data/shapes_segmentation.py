@@ -52,28 +52,46 @@ class SegmentationSet:
         return self.masks[np.asarray(indices)]
 
     def describe(self) -> dict:
-        return {"name": self.name, "size": len(self), "num_classes": len(self.classes),
-                "split": self.split.split, "seed": self.split.seed}
+        return {
+            "name": self.name,
+            "size": len(self),
+            "num_classes": len(self.classes),
+            "split": self.split.split,
+            "seed": self.split.seed,
+        }
 
 
 def _scene_split(split: str, resolution: int, size: int, seed: int, num_classes: int) -> SceneSplit:
     from edge_mnv2.errors import EdgeMnv2Error
 
     if not 2 <= num_classes <= len(CLASSES):
-        raise EdgeMnv2Error(f"segmentation has 2 to {len(CLASSES)} classes (background included), "
-                            f"got {num_classes}")
-    return SceneSplit(split, resolution, size, seed, num_classes - 1, size_range=SIZE_RANGE,
-                      max_objects=MAX_OBJECTS, fill_textures=True)
+        raise EdgeMnv2Error(f"segmentation has 2 to {len(CLASSES)} classes (background included), got {num_classes}")
+    return SceneSplit(
+        split,
+        resolution,
+        size,
+        seed,
+        num_classes - 1,
+        size_range=SIZE_RANGE,
+        max_objects=MAX_OBJECTS,
+        fill_textures=True,
+    )
 
 
-def open_split(split: str, resolution: int, size: int | None = None, seed: int = DEFAULT_SEED,
-               num_classes: int = DEFAULT_NUM_CLASSES) -> SegmentationSet:
+def open_split(
+    split: str,
+    resolution: int,
+    size: int | None = None,
+    seed: int = DEFAULT_SEED,
+    num_classes: int = DEFAULT_NUM_CLASSES,
+) -> SegmentationSet:
     """A split of the segmentation set (default sizes: train 8000, val 1000, test 1000 images)."""
     return SegmentationSet(_scene_split(split, resolution, size or DEFAULT_SIZES[split], seed, num_classes))
 
 
-def validation_arrays(size: int, resolution: int, num_classes: int = DEFAULT_NUM_CLASSES,
-                      seed: int = DEFAULT_SEED) -> tuple[np.ndarray, np.ndarray]:
+def validation_arrays(
+    size: int, resolution: int, num_classes: int = DEFAULT_NUM_CLASSES, seed: int = DEFAULT_SEED
+) -> tuple[np.ndarray, np.ndarray]:
     """The first ``size`` images of the validation split: uint8 ``(N, H, W, 3)`` and int64 masks ``(N, H, W)``.
 
     ``num_classes`` is the segmenter's (background included).

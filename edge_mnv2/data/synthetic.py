@@ -33,11 +33,11 @@ def synthetic_images(count: int, resolution: int, seed: int = 0) -> np.ndarray:
             r = 0.08 + 0.3 * rng.random()
             colour = rng.random(3)
             kind = rng.integers(3)
-            if kind == 0:    # disc
+            if kind == 0:  # disc
                 mask = (xx - cx) ** 2 + (yy - cy) ** 2 < r * r
             elif kind == 1:  # axis-aligned box
                 mask = (np.abs(xx - cx) < r) & (np.abs(yy - cy) < r * (0.4 + rng.random()))
-            else:            # stripes
+            else:  # stripes
                 freq = 4 + 12 * rng.random()
                 angle = np.pi * rng.random()
                 mask = np.sin(freq * np.pi * (xx * np.cos(angle) + yy * np.sin(angle))) > 0

@@ -42,9 +42,16 @@ def _onnx_bytes(model: torch.nn.Module, spec: ModelSpec, opset: int) -> bytes:
         # The TorchScript exporter is deprecated in favour of the dynamo one, but it gives a clean,
         # static, constant-folded graph for a CNN, which is what TVM imports best.
         warnings.simplefilter("ignore")
-        torch.onnx.export(model, (torch.zeros(spec.input_shape),), buf, input_names=[INPUT_NAME],
-                          output_names=[OUTPUT_NAME], opset_version=opset, do_constant_folding=True,
-                          dynamo=False)
+        torch.onnx.export(
+            model,
+            (torch.zeros(spec.input_shape),),
+            buf,
+            input_names=[INPUT_NAME],
+            output_names=[OUTPUT_NAME],
+            opset_version=opset,
+            do_constant_folding=True,
+            dynamo=False,
+        )
     return buf.getvalue()
 
 
@@ -55,11 +62,16 @@ def onnxruntime_outputs(model_bytes_or_path, inputs: np.ndarray) -> np.ndarray:
     src = str(model_bytes_or_path) if isinstance(model_bytes_or_path, Path) else model_bytes_or_path
     session = ort.InferenceSession(src, providers=["CPUExecutionProvider"])
     name = session.get_inputs()[0].name
-    return np.concatenate([session.run(None, {name: inputs[i:i + 1]})[0] for i in range(len(inputs))])
+    return np.concatenate([session.run(None, {name: inputs[i : i + 1]})[0] for i in range(len(inputs))])
 
 
-def export_onnx(model_name: str, output: str | Path, checkpoint: str | Path | None = None,
-                seed: int = DEFAULT_SEED, opset: int = OPSET) -> ExportResult:
+def export_onnx(
+    model_name: str,
+    output: str | Path,
+    checkpoint: str | Path | None = None,
+    seed: int = DEFAULT_SEED,
+    opset: int = OPSET,
+) -> ExportResult:
     """Export a registered model to ONNX at ``output``; raise if ONNX Runtime disagrees with PyTorch.
 
     The file is written atomically: on any failure nothing is left at ``output``.
@@ -68,14 +80,26 @@ def export_onnx(model_name: str, output: str | Path, checkpoint: str | Path | No
     model = build_model(spec, checkpoint, seed)
     proto = onnx.load_from_string(_onnx_bytes(model, spec, opset))
     metadata = dict(spec.metadata(), **checkpoint_metadata(spec, checkpoint))
-    metadata = dict(metadata, weights=describe(checkpoint, seed, spec), opset=opset,
-                    input_name=INPUT_NAME, output_name=OUTPUT_NAME, exporter=f"edge-mnv2 {__version__}",
-                    torch=torch.__version__)
+    metadata = dict(
+        metadata,
+        weights=describe(checkpoint, seed, spec),
+        opset=opset,
+        input_name=INPUT_NAME,
+        output_name=OUTPUT_NAME,
+        exporter=f"edge-mnv2 {__version__}",
+        torch=torch.__version__,
+    )
     proto.producer_name, proto.producer_version = "edge-mnv2", __version__
     proto.doc_string = f"{spec.name} exported by edge-mnv2 {__version__}"
-    flat = {"model_name": spec.name, "width": str(spec.width), "resolution": str(spec.resolution),
-            "num_classes": str(metadata["num_classes"]), "mean": json.dumps(list(spec.preprocessing.mean)),
-            "std": json.dumps(list(spec.preprocessing.std)), METADATA_KEY: json.dumps(metadata)}
+    flat = {
+        "model_name": spec.name,
+        "width": str(spec.width),
+        "resolution": str(spec.resolution),
+        "num_classes": str(metadata["num_classes"]),
+        "mean": json.dumps(list(spec.preprocessing.mean)),
+        "std": json.dumps(list(spec.preprocessing.std)),
+        METADATA_KEY: json.dumps(metadata),
+    }
     onnx.helper.set_model_props(proto, flat)
     onnx.checker.check_model(proto, full_check=True)
     data = proto.SerializeToString()
@@ -86,8 +110,10 @@ def export_onnx(model_name: str, output: str | Path, checkpoint: str | Path | No
     got = onnxruntime_outputs(data, inputs)
     max_abs_error = float(np.max(np.abs(got - expected)))
     if not max_abs_error <= CHECK_TOLERANCE:
-        raise ExportCheckError(f"ONNX Runtime output differs from PyTorch by {max_abs_error:.3g} (limit "
-                               f"{CHECK_TOLERANCE:g}) for {spec.name}; the export is wrong, nothing written")
+        raise ExportCheckError(
+            f"ONNX Runtime output differs from PyTorch by {max_abs_error:.3g} (limit "
+            f"{CHECK_TOLERANCE:g}) for {spec.name}; the export is wrong, nothing written"
+        )
 
     output = Path(output)
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -108,11 +134,13 @@ def load_onnx(path: str | Path) -> onnx.ModelProto:
     try:
         proto = onnx.load(str(path))
     except Exception as exc:
-        raise ModelFileError(f"{str(path)!r} is not an ONNX model ({type(exc).__name__}); "
-                             "export one with `edge-mnv2 export MODEL`") from exc
+        raise ModelFileError(
+            f"{str(path)!r} is not an ONNX model ({type(exc).__name__}); export one with `edge-mnv2 export MODEL`"
+        ) from exc
     if not proto.graph.node:
-        raise ModelFileError(f"{str(path)!r} is not an ONNX model (it has no graph); "
-                             "export one with `edge-mnv2 export MODEL`")
+        raise ModelFileError(
+            f"{str(path)!r} is not an ONNX model (it has no graph); export one with `edge-mnv2 export MODEL`"
+        )
     try:
         onnx.checker.check_model(proto)
     except onnx.checker.ValidationError as exc:

@@ -29,9 +29,10 @@ def onnx_macs(path: str | Path) -> int:
         if node.op_type == "Conv":
             out, weight = shapes.get(node.output[0]), shapes.get(node.input[1])
             if out is None or weight is None:
-                raise ModelFileError(f"{path}: the shapes of Conv node {node.name!r} are not static; export with "
-                                     "a fixed input size")
-            total += int(np.prod(out)) * int(np.prod(weight[1:]))   # each output: Cin/groups x kh x kw
+                raise ModelFileError(
+                    f"{path}: the shapes of Conv node {node.name!r} are not static; export with a fixed input size"
+                )
+            total += int(np.prod(out)) * int(np.prod(weight[1:]))  # each output: Cin/groups x kh x kw
         elif node.op_type in ("Gemm", "MatMul"):
             out, a = shapes.get(node.output[0]), shapes.get(node.input[0])
             if out is None or a is None:
@@ -39,4 +40,3 @@ def onnx_macs(path: str | Path) -> int:
             trans_a = next((attr.i for attr in node.attribute if attr.name == "transA"), 0)
             total += int(np.prod(out)) * (a[-2] if trans_a else a[-1])
     return total
-

@@ -56,9 +56,13 @@ def describe_tflite(path: str | Path) -> dict:
     model = tfl.ModelT.InitFromObj(tfl.Model.GetRootAs(data, 0))
     codes = [max(c.builtinCode, c.deprecatedBuiltinCode) for c in model.operatorCodes]
     ops = collections.Counter(_OP_NAMES[codes[op.opcodeIndex]] for op in model.subgraphs[0].operators)
-    return {"schema_version": model.version, "operators": dict(sorted(ops.items())),
-            "tensors": len(model.subgraphs[0].tensors), "bytes": len(data),
-            "description": (model.description or b"").decode()}
+    return {
+        "schema_version": model.version,
+        "operators": dict(sorted(ops.items())),
+        "tensors": len(model.subgraphs[0].tensors),
+        "bytes": len(data),
+        "description": (model.description or b"").decode(),
+    }
 
 
 def write_tflite(onnx_path: str | Path, output: str | Path) -> TfliteModel:
@@ -78,8 +82,12 @@ def write_tflite(onnx_path: str | Path, output: str | Path) -> TfliteModel:
     builder = flatbuffers.Builder(1024)
     builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
     sub = model.subgraphs[0]
-    result = TfliteModel(output, tuple(sub.tensors[sub.inputs[0]].shape), tuple(sub.tensors[sub.outputs[0]].shape),
-                         "nhwc" if writer.values[proto.graph.output[0].name].nhwc else "same")
+    result = TfliteModel(
+        output,
+        tuple(sub.tensors[sub.inputs[0]].shape),
+        tuple(sub.tensors[sub.outputs[0]].shape),
+        "nhwc" if writer.values[proto.graph.output[0].name].nhwc else "same",
+    )
 
     output.parent.mkdir(parents=True, exist_ok=True)
     tmp = output.with_name(f".{output.name}.{os.getpid()}.partial")
@@ -96,10 +104,13 @@ def _check_loads(path: Path, expected: TfliteModel) -> None:
     """LiteRT accepts the file and agrees on the shapes (a mismatch is a bug in this writer)."""
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
-    interpreter = Interpreter(model_path=str(path),
-                              experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES)
+    interpreter = Interpreter(
+        model_path=str(path), experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+    )
     interpreter.allocate_tensors()
     got = (tuple(interpreter.get_input_details()[0]["shape"]), tuple(interpreter.get_output_details()[0]["shape"]))
     if got != (expected.input_shape, expected.output_shape):
-        raise RuntimeError(f".tflite writer bug: LiteRT computes shapes {got} for {path.name}, the writer "
-                           f"{(expected.input_shape, expected.output_shape)}")
+        raise RuntimeError(
+            f".tflite writer bug: LiteRT computes shapes {got} for {path.name}, the writer "
+            f"{(expected.input_shape, expected.output_shape)}"
+        )

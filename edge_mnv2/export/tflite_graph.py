@@ -18,15 +18,34 @@ from onnx import helper, numpy_helper
 
 from edge_mnv2.errors import ModelFileError
 
-SUPPORTED = ("Add", "Clip", "Concat", "Constant", "ConstantOfShape", "Conv", "Expand", "Flatten", "Gemm",
-             "GlobalAveragePool", "Identity", "Relu", "Reshape", "Resize", "Tile", "Transpose")
+SUPPORTED = (
+    "Add",
+    "Clip",
+    "Concat",
+    "Constant",
+    "ConstantOfShape",
+    "Conv",
+    "Expand",
+    "Flatten",
+    "Gemm",
+    "GlobalAveragePool",
+    "Identity",
+    "Relu",
+    "Reshape",
+    "Resize",
+    "Tile",
+    "Transpose",
+)
 OP = tfl.BuiltinOperator
 ACT = tfl.ActivationFunctionType
 _TYPES = {np.dtype(np.float32): tfl.TensorType.FLOAT32, np.dtype(np.int32): tfl.TensorType.INT32}
 TO_NHWC, TO_NCHW = (0, 2, 3, 1), (0, 3, 1, 2)
 # (min, max) of a Clip or Relu -> the fused activation and the standalone operator for it.
-CLAMPS = {(0.0, 6.0): (ACT.RELU6, OP.RELU6), (0.0, None): (ACT.RELU, OP.RELU),
-          (-1.0, 1.0): (ACT.RELU_N1_TO_1, OP.RELU_N1_TO_1)}
+CLAMPS = {
+    (0.0, 6.0): (ACT.RELU6, OP.RELU6),
+    (0.0, None): (ACT.RELU, OP.RELU),
+    (-1.0, 1.0): (ACT.RELU_N1_TO_1, OP.RELU_N1_TO_1),
+}
 _FUSES_ACTIVATION = ("Conv", "Add", "Gemm")
 
 
@@ -57,8 +76,10 @@ class AlignedBufferT(tfl.BufferT):
 
 def unsupported(node: onnx.NodeProto, detail: str) -> ModelFileError:
     """The error for a node the writer cannot translate, naming what it supports."""
-    return ModelFileError(f"cannot write node {node.name!r} ({node.op_type}) to .tflite: {detail}; the .tflite "
-                          f"writer supports {', '.join(SUPPORTED)} (NCHW float32 CNN graphs)")
+    return ModelFileError(
+        f"cannot write node {node.name!r} ({node.op_type}) to .tflite: {detail}; the .tflite "
+        f"writer supports {', '.join(SUPPORTED)} (NCHW float32 CNN graphs)"
+    )
 
 
 def node_attrs(node: onnx.NodeProto, **defaults) -> dict:
@@ -109,12 +130,23 @@ class TfliteGraph:
         return self.const_cache[key]
 
     def op(self, code: int, inputs: list[int], outputs: list[int], options=None, version: int = 1) -> None:
-        oc = self.opcodes.setdefault(code, tfl.OperatorCodeT(
-            deprecatedBuiltinCode=min(code, OP.PLACEHOLDER_FOR_GREATER_OP_CODES), builtinCode=code, version=1))
+        oc = self.opcodes.setdefault(
+            code,
+            tfl.OperatorCodeT(
+                deprecatedBuiltinCode=min(code, OP.PLACEHOLDER_FOR_GREATER_OP_CODES), builtinCode=code, version=1
+            ),
+        )
         oc.version = max(oc.version, version)  # the lowest runtime version with the features used
         kind = getattr(tfl.BuiltinOptions, type(options).__name__[:-1], 0) if options is not None else 0
-        self.operators.append(tfl.OperatorT(opcodeIndex=list(self.opcodes).index(code), inputs=inputs,
-                                            outputs=outputs, builtinOptionsType=kind, builtinOptions=options))
+        self.operators.append(
+            tfl.OperatorT(
+                opcodeIndex=list(self.opcodes).index(code),
+                inputs=inputs,
+                outputs=outputs,
+                builtinOptionsType=kind,
+                builtinOptions=options,
+            )
+        )
 
     def emit(self, code, inputs, name: str, shape, nhwc: bool, options=None, version: int = 1) -> Value:
         value = Value(self.tensor(shape, name), tuple(int(d) for d in shape), nhwc)
@@ -143,14 +175,26 @@ class TfliteGraph:
         if v.nhwc or len(v.shape) != 4:
             return v
         shape = tuple(v.shape[p] for p in TO_NHWC)
-        return self.emit(OP.TRANSPOSE, [v.index, self.const(np.array(TO_NHWC), "perm")],
-                         f"{self.tensors[v.index].name}_nhwc", shape, True, tfl.TransposeOptionsT())
+        return self.emit(
+            OP.TRANSPOSE,
+            [v.index, self.const(np.array(TO_NHWC), "perm")],
+            f"{self.tensors[v.index].name}_nhwc",
+            shape,
+            True,
+            tfl.TransposeOptionsT(),
+        )
 
     def plain(self, v: Value) -> Value:
         if not v.nhwc:
             return v
-        return self.emit(OP.TRANSPOSE, [v.index, self.const(np.array(TO_NCHW), "perm")],
-                         f"{self.tensors[v.index].name}_nchw", shape_in_onnx(v), False, tfl.TransposeOptionsT())
+        return self.emit(
+            OP.TRANSPOSE,
+            [v.index, self.const(np.array(TO_NCHW), "perm")],
+            f"{self.tensors[v.index].name}_nchw",
+            shape_in_onnx(v),
+            False,
+            tfl.TransposeOptionsT(),
+        )
 
     def like(self, node: onnx.NodeProto, i: int, nhwc: bool) -> Value:
         """Input ``i`` in the layout its peers have (a constant broadcast against an NHWC activation)."""
@@ -168,7 +212,7 @@ class TfliteGraph:
         """The activation of the next node if it is Clip/Relu on this node's output alone, and the name to write."""
         out = node.output[0]
         if self.consumers[out] == 1 and node.op_type in _FUSES_ACTIVATION:
-            at, nxt = next(((p, n) for p, n in enumerate(nodes[pos + 1:], pos + 1) if out in n.input), (0, None))
+            at, nxt = next(((p, n) for p, n in enumerate(nodes[pos + 1 :], pos + 1) if out in n.input), (0, None))
             if nxt is not None and nxt.op_type in ("Clip", "Relu") and nxt.input[0] == out:
                 clamp = self.clamp(nxt)
                 if clamp in CLAMPS:
@@ -191,8 +235,12 @@ class TfliteGraph:
         from onnx.reference import ReferenceEvaluator
 
         ins = [i for i in node.input if i]
-        graph = helper.make_graph([node], "fold", [helper.make_tensor_value_info(i, 0, None) for i in ins],
-                                  [helper.make_tensor_value_info(o, 0, None) for o in node.output])
+        graph = helper.make_graph(
+            [node],
+            "fold",
+            [helper.make_tensor_value_info(i, 0, None) for i in ins],
+            [helper.make_tensor_value_info(o, 0, None) for o in node.output],
+        )
         try:
             results = ReferenceEvaluator(graph, opsets=self.opsets).run(None, {i: self.consts[i] for i in ins})
         except Exception as exc:

@@ -43,9 +43,9 @@ class BoardConfig:
     ram: MemoryRegion
     boot: MemoryRegion | None  # where the vector table goes when not at the start of flash
     flash_method: str
-    machine: str | None        # qemu -M, for method "qemu"
+    machine: str | None  # qemu -M, for method "qemu"
     flash_command: tuple[str, ...]
-    port: str | None           # default serial port of a real board
+    port: str | None  # default serial port of a real board
 
     @property
     def emulated(self) -> bool:
@@ -61,11 +61,19 @@ class BoardConfig:
     def make_vars(self) -> dict[str, str]:
         """Variables for ``firmware/Makefile`` (written to a project's board.mk)."""
         out = {
-            "BOARD_NAME": self.name, "CPU": self.cpu, "FPU": self.fpu, "FLOAT_ABI": self.float_abi,
-            "CLOCK_HZ": str(self.clock_hz), "STACK_BYTES": str(self.stack_bytes),
-            "UART": self.uart, "UART_BASE": f"0x{self.uart_base:08x}", "BAUD": str(self.baud),
-            "FLASH_ORIGIN": f"0x{self.flash.origin:08x}", "FLASH_SIZE": f"0x{self.flash.size:08x}",
-            "RAM_ORIGIN": f"0x{self.ram.origin:08x}", "RAM_SIZE": f"0x{self.ram.size:08x}",
+            "BOARD_NAME": self.name,
+            "CPU": self.cpu,
+            "FPU": self.fpu,
+            "FLOAT_ABI": self.float_abi,
+            "CLOCK_HZ": str(self.clock_hz),
+            "STACK_BYTES": str(self.stack_bytes),
+            "UART": self.uart,
+            "UART_BASE": f"0x{self.uart_base:08x}",
+            "BAUD": str(self.baud),
+            "FLASH_ORIGIN": f"0x{self.flash.origin:08x}",
+            "FLASH_SIZE": f"0x{self.flash.size:08x}",
+            "RAM_ORIGIN": f"0x{self.ram.origin:08x}",
+            "RAM_SIZE": f"0x{self.ram.size:08x}",
         }
         if self.boot is not None:
             out["BOOT_ORIGIN"] = f"0x{self.boot.origin:08x}"
@@ -111,8 +119,7 @@ def _region(target: TargetSpec, memory: dict, name: str, required: bool = True) 
     origin = _get(target, table, "origin", int, section)
     size = _get(target, table, "size", int, section)
     if size <= 0 or origin < 0 or origin + size > 1 << 32:
-        raise _fail(target, f"[{section}] origin 0x{origin:x} size 0x{size:x} is not inside the "
-                            "32-bit address space")
+        raise _fail(target, f"[{section}] origin 0x{origin:x} size 0x{size:x} is not inside the 32-bit address space")
     return MemoryRegion(name.upper(), origin, size)
 
 
@@ -120,16 +127,17 @@ def board_config(target: TargetSpec) -> BoardConfig:
     """Check a micro target's ``[micro]`` and ``[flash]`` tables and return them as a BoardConfig."""
     micro = target.micro
     if not micro:
-        raise _fail(target, "has no [micro] table: it is not a microcontroller board "
-                            "(see targets/mps3-an547.toml for one that is)")
+        raise _fail(
+            target,
+            "has no [micro] table: it is not a microcontroller board (see targets/mps3-an547.toml for one that is)",
+        )
     cpu = _get(target, micro, "cpu", str, "micro")
     fpu = _get(target, micro, "fpu", str, "micro", default="none")
-    float_abi = _get(target, micro, "float-abi", str, "micro",
-                     default="soft" if fpu == "none" else "hard")
+    float_abi = _get(target, micro, "float-abi", str, "micro", default="soft" if fpu == "none" else "hard")
     if float_abi not in FLOAT_ABIS:
         raise _fail(target, f"[micro] float-abi {float_abi!r} is not one of {', '.join(FLOAT_ABIS)}")
     if fpu == "none" and float_abi != "soft":
-        raise _fail(target, f"[micro] fpu = \"none\" needs float-abi = \"soft\", not {float_abi!r}")
+        raise _fail(target, f'[micro] fpu = "none" needs float-abi = "soft", not {float_abi!r}')
     clock_hz = _get(target, micro, "clock-hz", int, "micro")
     stack_bytes = _get(target, micro, "stack-bytes", int, "micro", default=16384)
     uart = _get(target, micro, "uart", str, "micro")
@@ -147,14 +155,17 @@ def board_config(target: TargetSpec) -> BoardConfig:
     boot = _region(target, memory, "boot", required=False)
     regions = [r for r in (flash_region, ram, boot) if r is not None]
     for i, a in enumerate(regions):
-        for b in regions[i + 1:]:
+        for b in regions[i + 1 :]:
             if a.origin < b.end and b.origin < a.end:
                 raise _fail(target, f"memory regions {a.name.lower()} and {b.name.lower()} overlap")
 
     flash = target.flash
     if not flash:
-        raise _fail(target, "has no [flash] table: give method = \"qemu\" (with machine) or a "
-                            "flasher (openocd, pyocd, nrfjprog) with its command")
+        raise _fail(
+            target,
+            'has no [flash] table: give method = "qemu" (with machine) or a '
+            "flasher (openocd, pyocd, nrfjprog) with its command",
+        )
     method = _get(target, flash, "method", str, "flash")
     if method not in FLASH_METHODS:
         raise _fail(target, f"[flash] method {method!r} is not one of {', '.join(FLASH_METHODS)}")
@@ -165,13 +176,30 @@ def board_config(target: TargetSpec) -> BoardConfig:
     else:
         raw = flash.get("command")
         if not isinstance(raw, list) or not raw or not all(isinstance(x, str) for x in raw):
-            raise _fail(target, "[flash] command must be a list of strings, e.g. "
-                                "[\"openocd\", \"-f\", \"board/x.cfg\", \"-c\", \"program {elf} verify reset exit\"]")
+            raise _fail(
+                target,
+                "[flash] command must be a list of strings, e.g. "
+                '["openocd", "-f", "board/x.cfg", "-c", "program {elf} verify reset exit"]',
+            )
         command = tuple(raw)
     port = flash.get("port")
     if port is not None and not isinstance(port, str):
-        raise _fail(target, f"[flash] port must be a string such as \"/dev/ttyACM0\", got {port!r}")
-    return BoardConfig(name=target.name, cpu=cpu, fpu=fpu, float_abi=float_abi, clock_hz=clock_hz,
-                       stack_bytes=stack_bytes, uart=uart, uart_base=uart_base, baud=baud,
-                       flash=flash_region, ram=ram, boot=boot, flash_method=method,
-                       machine=machine, flash_command=command, port=port)
+        raise _fail(target, f'[flash] port must be a string such as "/dev/ttyACM0", got {port!r}')
+    return BoardConfig(
+        name=target.name,
+        cpu=cpu,
+        fpu=fpu,
+        float_abi=float_abi,
+        clock_hz=clock_hz,
+        stack_bytes=stack_bytes,
+        uart=uart,
+        uart_base=uart_base,
+        baud=baud,
+        flash=flash_region,
+        ram=ram,
+        boot=boot,
+        flash_method=method,
+        machine=machine,
+        flash_command=command,
+        port=port,
+    )

@@ -58,10 +58,13 @@ class InputFormat:
 
     @classmethod
     def from_metadata(cls, preprocessing: dict | None, channels: int) -> "InputFormat":
-        if not preprocessing:   # a foreign ONNX file: pixels scaled to [0, 1]
+        if not preprocessing:  # a foreign ONNX file: pixels scaled to [0, 1]
             return cls(mean=(0.0,) * channels, std=(1.0,) * channels)
-        return cls(mean=tuple(preprocessing["mean"]), std=tuple(preprocessing["std"]),
-                   scale=float(preprocessing.get("scale", 1.0 / 255.0)))
+        return cls(
+            mean=tuple(preprocessing["mean"]),
+            std=tuple(preprocessing["std"]),
+            scale=float(preprocessing.get("scale", 1.0 / 255.0)),
+        )
 
     def apply(self, images_uint8: np.ndarray) -> np.ndarray:
         """``(N, H, W, C)`` uint8 -> ``(N, C, H, W)`` float32, in the same float32 steps as the C code."""
@@ -107,17 +110,26 @@ def _c_float(v: float) -> str:
     return f"{float(np.float32(v))!r}f"
 
 
-def _model_c(plan: ExecutionPlan, arena: ArenaPlan, kernels: dict[str, Kernel], const_offsets: dict[int, int],
-             fmt: InputFormat, name_map: dict[str, str]) -> str:
+def _model_c(
+    plan: ExecutionPlan,
+    arena: ArenaPlan,
+    kernels: dict[str, Kernel],
+    const_offsets: dict[int, int],
+    fmt: InputFormat,
+    name_map: dict[str, str],
+) -> str:
     inp = plan.tensors[plan.input_id]
     _, channels, height, width = inp.shape
     lines = [_PRELUDE, '#include "model.h"', "", PROFILE_MACROS, "/* kernels (kernels.c) */"]
     for kernel in kernels.values():
         params = ", ".join(f"{ctype}* {p}" for ctype, p in zip(kernel.param_types, kernel.params, strict=True))
         lines.append(f"void {kernel.name}({params});")
-    lines += ["", "extern const uint8_t model_weights[];   /* weights.S */",
-              f"static uint8_t model_arena[{max(arena.arena_bytes, ALIGNMENT)}] "
-              f"__attribute__((aligned({ALIGNMENT})));", ""]
+    lines += [
+        "",
+        "extern const uint8_t model_weights[];   /* weights.S */",
+        f"static uint8_t model_arena[{max(arena.arena_bytes, ALIGNMENT)}] __attribute__((aligned({ALIGNMENT})));",
+        "",
+    ]
 
     def ref(tid: int) -> str:
         t = plan.tensors[tid]
@@ -147,17 +159,21 @@ def preprocess_c(fmt: InputFormat, channels: int, height: int, width: int) -> st
     :meth:`InputFormat.apply`."""
     mean = ", ".join(_c_float(m) for m in fmt.mean)
     std = ", ".join(_c_float(s) for s in fmt.std)
-    return "\n".join([
-        "void model_preprocess_u8(const uint8_t *hwc, float *input) {",
-        f"  static const float mean[{channels}] = {{{mean}}};",
-        f"  static const float std_[{channels}] = {{{std}}};",
-        f"  for (int32_t y = 0; y < {height}; ++y)",
-        f"    for (int32_t x = 0; x < {width}; ++x)",
-        f"      for (int32_t c = 0; c < {channels}; ++c) {{",
-        f"        float v = (float)hwc[(y * {width} + x) * {channels} + c] * {_c_float(fmt.scale)};",
-        f"        input[(c * {height} + y) * {width} + x] = (v - mean[c]) / std_[c];",
-        "      }",
-        "}", ""])
+    return "\n".join(
+        [
+            "void model_preprocess_u8(const uint8_t *hwc, float *input) {",
+            f"  static const float mean[{channels}] = {{{mean}}};",
+            f"  static const float std_[{channels}] = {{{std}}};",
+            f"  for (int32_t y = 0; y < {height}; ++y)",
+            f"    for (int32_t x = 0; x < {width}; ++x)",
+            f"      for (int32_t c = 0; c < {channels}; ++c) {{",
+            f"        float v = (float)hwc[(y * {width} + x) * {channels} + c] * {_c_float(fmt.scale)};",
+            f"        input[(c * {height} + y) * {width} + x] = (v - mean[c]) / std_[c];",
+            "      }",
+            "}",
+            "",
+        ]
+    )
 
 
 def _model_h(name: str, model_id: int, plan: ExecutionPlan, arena: ArenaPlan, weight_bytes: int) -> str:
@@ -202,13 +218,16 @@ model_weights:
 """
 
 
-def write_model_dir(directory: Path, name: str, plan: ExecutionPlan, arena: ArenaPlan,
-                    kernels: list[Kernel], fmt: InputFormat) -> ModelSources:
+def write_model_dir(
+    directory: Path, name: str, plan: ExecutionPlan, arena: ArenaPlan, kernels: list[Kernel], fmt: InputFormat
+) -> ModelSources:
     """Write the model directory for ``plan`` (kernels already generated, arena planned)."""
     inp, out = plan.tensors[plan.input_id], plan.tensors[plan.output_id]
     if len(inp.shape) != 4 or inp.shape[0] != 1 or inp.dtype != "float32":
-        raise CompileError(f"microcontroller builds take a float32 (1, C, H, W) image input; this model's input "
-                           f"is {inp.dtype} {inp.shape}")
+        raise CompileError(
+            f"microcontroller builds take a float32 (1, C, H, W) image input; this model's input "
+            f"is {inp.dtype} {inp.shape}"
+        )
     if out.dtype != "float32":
         raise CompileError(f"microcontroller builds return float32 outputs; this model's output is {out.dtype}")
     directory.mkdir(parents=True, exist_ok=True)
@@ -223,23 +242,43 @@ def write_model_dir(directory: Path, name: str, plan: ExecutionPlan, arena: Aren
     (directory / "model.c").write_text(_model_c(plan, arena, by_name, const_offsets, fmt, name_map))
     (directory / "model.h").write_text(_model_h(name, model_id, plan, arena, len(blob)))
     _, c, h, w = inp.shape
-    sources = ModelSources(directory=directory, model_id=model_id, kernels=len(kernels), calls=len(plan.calls),
-                           weight_bytes=len(blob), arena_bytes=arena.arena_bytes,
-                           unshared_arena_bytes=arena.unshared_bytes, input_bytes=inp.nbytes,
-                           output_bytes=out.nbytes, image_bytes=c * h * w,
-                           kernel_stack_bytes=max((k.stack_arrays for k in kernels), default=0))
-    manifest = {**sources.to_dict(), "model": name, "input_format": asdict(fmt),
-                "input": {"shape": list(inp.shape), "dtype": inp.dtype},
-                "output": {"shape": list(out.shape), "dtype": out.dtype},
-                "steps": [{"name": name_map[call.kernel], "kernel": name_map[call.kernel],
-                           "args": [plan.tensors[t].name for t in call.args],
-                           "output": plan.tensors[call.outputs[0]].name} for call in plan.calls],
-                "arena": {plan.tensors[t].name: {"offset": off, "bytes": arena.sizes[t],
-                                                 "live": list(arena.lifetimes[t])}
-                          for t, off in sorted(arena.offsets.items(), key=lambda kv: kv[1])},
-                "weights": {plan.tensors[t].name: {"offset": off, "bytes": plan.tensors[t].nbytes,
-                                                   "shape": list(plan.tensors[t].shape)}
-                            for t, off in const_offsets.items()}}
+    sources = ModelSources(
+        directory=directory,
+        model_id=model_id,
+        kernels=len(kernels),
+        calls=len(plan.calls),
+        weight_bytes=len(blob),
+        arena_bytes=arena.arena_bytes,
+        unshared_arena_bytes=arena.unshared_bytes,
+        input_bytes=inp.nbytes,
+        output_bytes=out.nbytes,
+        image_bytes=c * h * w,
+        kernel_stack_bytes=max((k.stack_arrays for k in kernels), default=0),
+    )
+    manifest = {
+        **sources.to_dict(),
+        "model": name,
+        "input_format": asdict(fmt),
+        "input": {"shape": list(inp.shape), "dtype": inp.dtype},
+        "output": {"shape": list(out.shape), "dtype": out.dtype},
+        "steps": [
+            {
+                "name": name_map[call.kernel],
+                "kernel": name_map[call.kernel],
+                "args": [plan.tensors[t].name for t in call.args],
+                "output": plan.tensors[call.outputs[0]].name,
+            }
+            for call in plan.calls
+        ],
+        "arena": {
+            plan.tensors[t].name: {"offset": off, "bytes": arena.sizes[t], "live": list(arena.lifetimes[t])}
+            for t, off in sorted(arena.offsets.items(), key=lambda kv: kv[1])
+        },
+        "weights": {
+            plan.tensors[t].name: {"offset": off, "bytes": plan.tensors[t].nbytes, "shape": list(plan.tensors[t].shape)}
+            for t, off in const_offsets.items()
+        },
+    }
     manifest.pop("directory")
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return sources

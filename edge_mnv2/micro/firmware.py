@@ -72,20 +72,23 @@ def _check_toolchain() -> None:
     if missing:
         raise FirmwareBuildError(
             f"{', '.join(missing)} not found: install the Arm GNU toolchain and make (Debian: "
-            "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi make)")
+            "apt-get install gcc-arm-none-eabi libnewlib-arm-none-eabi make)"
+        )
 
 
 def write_project(model_dir: Path, target: TargetSpec, project_dir: Path) -> BoardConfig:
     """Copy the firmware sources and the model into ``project_dir`` and write its board.mk."""
     model_dir = Path(model_dir)
     if not (model_dir / "model.h").is_file():
-        raise FirmwareBuildError(f"model directory {str(model_dir)!r} has no model.h; generate the "
-                                 "model's C code first")
+        raise FirmwareBuildError(
+            f"model directory {str(model_dir)!r} has no model.h; generate the model's C code first"
+        )
     board = board_config(target)
     src = firmware_dir()
     if not (src / "Makefile").is_file():
-        raise FirmwareBuildError(f"firmware sources not found in {str(src)!r}; set ${FIRMWARE_ENV} "
-                                 "to the project's firmware/ folder")
+        raise FirmwareBuildError(
+            f"firmware sources not found in {str(src)!r}; set ${FIRMWARE_ENV} to the project's firmware/ folder"
+        )
     project_dir = Path(project_dir)
     project_dir.mkdir(parents=True, exist_ok=True)
     for name in ("src", "boards", "model", "build"):
@@ -103,8 +106,16 @@ def write_project(model_dir: Path, target: TargetSpec, project_dir: Path) -> Boa
 def section_sizes(elf: Path) -> dict[str, int]:
     """text, rodata, data, bss and stack bytes of an ELF (from arm-none-eabi-size -A)."""
     out = subprocess.run([SIZE, "-A", "-d", str(elf)], capture_output=True, text=True, check=True).stdout
-    groups = {".vectors": "text", ".text": "text", ".rodata": "rodata", ".ARM.extab": "rodata",
-              ".ARM.exidx": "rodata", ".data": "data", ".bss": "bss", ".stack": "stack"}
+    groups = {
+        ".vectors": "text",
+        ".text": "text",
+        ".rodata": "rodata",
+        ".ARM.extab": "rodata",
+        ".ARM.exidx": "rodata",
+        ".data": "data",
+        ".bss": "bss",
+        ".stack": "stack",
+    }
     sizes = dict.fromkeys(("text", "rodata", "data", "bss", "stack"), 0)
     for line in out.splitlines():
         parts = line.split()
@@ -139,17 +150,18 @@ def _overflow_error(log: str, board: BoardConfig) -> FirmwareTooLargeError | Non
             continue
         needs[region_name.lower()] = available + int(over)
         available_by_region[region_name.lower()] = available
-        problems.append(f"{region_name} needs {available + int(over)} bytes, has {available} "
-                        f"(over by {over})")
-    hint = ("use a smaller model (width, resolution) or a board with more memory"
-            if any(r != "RAM" for r, _ in found) else
-            "use a smaller model or lower [micro] stack-bytes, or pick a board with more RAM")
-    return FirmwareTooLargeError(f"firmware does not fit {board.name}: {'; '.join(problems)}; {hint}",
-                                 needs=needs, available=available_by_region)
+        problems.append(f"{region_name} needs {available + int(over)} bytes, has {available} (over by {over})")
+    hint = (
+        "use a smaller model (width, resolution) or a board with more memory"
+        if any(r != "RAM" for r, _ in found)
+        else "use a smaller model or lower [micro] stack-bytes, or pick a board with more RAM"
+    )
+    return FirmwareTooLargeError(
+        f"firmware does not fit {board.name}: {'; '.join(problems)}; {hint}", needs=needs, available=available_by_region
+    )
 
 
-def build_firmware(model_dir: Path, target: TargetSpec, project_dir: Path, *,
-                   jobs: int | None = None) -> FirmwareBuild:
+def build_firmware(model_dir: Path, target: TargetSpec, project_dir: Path, *, jobs: int | None = None) -> FirmwareBuild:
     """Write the project for ``target`` in ``project_dir``, build it and report what it uses."""
     _check_toolchain()
     board = write_project(model_dir, target, project_dir)
@@ -164,9 +176,17 @@ def build_firmware(model_dir: Path, target: TargetSpec, project_dir: Path, *,
         errors = [line for line in log.splitlines() if "error" in line.lower()][:10]
         raise FirmwareBuildError(
             f"firmware build for {board.name} failed (make in {project_dir}):\n"
-            + "\n".join(errors or log.splitlines()[-15:]))
+            + "\n".join(errors or log.splitlines()[-15:])
+        )
     build = project_dir / "build"
     elf = build / "firmware.elf"
-    return FirmwareBuild(project_dir=project_dir, board=board, elf=elf, bin=build / "firmware.bin",
-                         hex=build / "firmware.hex", map=build / "firmware.map",
-                         sizes=section_sizes(elf), stack_frames=stack_frames(build))
+    return FirmwareBuild(
+        project_dir=project_dir,
+        board=board,
+        elf=elf,
+        bin=build / "firmware.bin",
+        hex=build / "firmware.hex",
+        map=build / "firmware.map",
+        sizes=section_sizes(elf),
+        stack_frames=stack_frames(build),
+    )

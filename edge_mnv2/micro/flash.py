@@ -46,8 +46,10 @@ def _images(elf_or_artifact: str | Path | FirmwareBuild) -> dict[str, Path]:
                 path = candidate
                 break
         else:
-            raise FlashError(f"no firmware.elf in {str(path)!r} or its build/ folder; build the "
-                             "firmware first (make in the project folder)")
+            raise FlashError(
+                f"no firmware.elf in {str(path)!r} or its build/ folder; build the "
+                "firmware first (make in the project folder)"
+            )
     if not path.is_file():
         raise FlashError(f"firmware {str(path)!r} does not exist; build the firmware first")
     return {"elf": path, "bin": path.with_suffix(".bin"), "hex": path.with_suffix(".hex")}
@@ -58,16 +60,19 @@ def load_firmware(artifact_path: str | Path, target_name: str | None = None) -> 
     artifact = load_artifact(artifact_path)
     artifact.verify()
     if not artifact.is_micro:
-        raise EdgeMnv2Error(f"artifact {artifact_path!r} is not firmware (built for {artifact.target_name}); "
-                            "compile it for a microcontroller target first")
+        raise EdgeMnv2Error(
+            f"artifact {artifact_path!r} is not firmware (built for {artifact.target_name}); "
+            "compile it for a microcontroller target first"
+        )
     target = load_target(target_name or artifact.target_name)
     if target.name != artifact.target_name:
         raise EdgeMnv2Error(f"artifact {artifact_path!r} was built for {artifact.target_name}, not {target.name}")
     return artifact, target
 
 
-def flash(elf_or_artifact: str | Path | FirmwareBuild, target: TargetSpec,
-          port: str | None = None) -> EmulatedBoard | FlashedBoard:
+def flash(
+    elf_or_artifact: str | Path | FirmwareBuild, target: TargetSpec, port: str | None = None
+) -> EmulatedBoard | FlashedBoard:
     """Flash the firmware to ``target``; return something with ``.url`` to open a SerialLink on.
 
     For ``method = "qemu"`` this is a running :class:`EmulatedBoard` (the caller keeps it alive
@@ -83,20 +88,27 @@ def flash(elf_or_artifact: str | Path | FirmwareBuild, target: TargetSpec,
         if any(f"{{{key}}}" in part for part in board.flash_command) and not images[key].is_file():
             raise FlashError(f"the flasher needs {images[key]}, which is missing; rebuild the firmware")
     if shutil.which(command[0]) is None:
-        raise FlashError(f"flasher {command[0]!r} for {target.name} is not installed or not on PATH "
-                         f"(install it, or change [flash] command in the target file)")
+        raise FlashError(
+            f"flasher {command[0]!r} for {target.name} is not installed or not on PATH "
+            f"(install it, or change [flash] command in the target file)"
+        )
     try:
         proc = subprocess.run(command, capture_output=True, text=True, timeout=FLASH_TIMEOUT_S)
     except subprocess.TimeoutExpired as exc:
-        raise FlashError(f"{command[0]} did not finish within {FLASH_TIMEOUT_S} s flashing "
-                         f"{target.name}; check the board's USB connection and power") from exc
+        raise FlashError(
+            f"{command[0]} did not finish within {FLASH_TIMEOUT_S} s flashing "
+            f"{target.name}; check the board's USB connection and power"
+        ) from exc
     log = proc.stdout + proc.stderr
     if proc.returncode != 0:
         tail = "\n".join(log.strip().splitlines()[-10:])
-        raise FlashError(f"{command[0]} failed flashing {target.name} (exit {proc.returncode}); is the "
-                         f"board connected and not held by another debugger?\n{tail}")
+        raise FlashError(
+            f"{command[0]} failed flashing {target.name} (exit {proc.returncode}); is the "
+            f"board connected and not held by another debugger?\n{tail}"
+        )
     url = port or board.port
     if not url:
-        raise FlashError(f"flashed {target.name}, but no serial port is known: pass port= or set "
-                         "[flash] port in the target file")
+        raise FlashError(
+            f"flashed {target.name}, but no serial port is known: pass port= or set [flash] port in the target file"
+        )
     return FlashedBoard(target, url, log)

@@ -104,8 +104,10 @@ def build_plan(mod) -> ExecutionPlan:
             value = binding.value
             if not isinstance(value, ir.Call) or getattr(value.op, "name", "") != "relax.call_tir":
                 op = getattr(value, "op", None)
-                raise CompileError(f"the fused model still has a {getattr(op, 'name', type(value).__name__)} step "
-                                   "that is not a TIR kernel; the microcontroller executor runs kernels only")
+                raise CompileError(
+                    f"the fused model still has a {getattr(op, 'name', type(value).__name__)} step "
+                    "that is not a TIR kernel; the microcontroller executor runs kernels only"
+                )
             kernel = value.args[0].name_hint
             args = []
             for arg in value.args[1].fields:
@@ -122,8 +124,10 @@ def build_plan(mod) -> ExecutionPlan:
                         plan.constants[const_ids[key]] = np.ascontiguousarray(data)
                     args.append(const_ids[key])
                 else:
-                    raise CompileError(f"kernel {kernel} takes a {type(arg).__name__} argument; only tensors "
-                                       "and constants are supported")
+                    raise CompileError(
+                        f"kernel {kernel} takes a {type(arg).__name__} argument; only tensors "
+                        "and constants are supported"
+                    )
             shape, dtype = _tensor_type(binding.var.ty, f"the output of {kernel}")
             out = ids[binding.var] = add(ACTIVATION, shape, dtype, binding.var.name)
             plan.calls.append(KernelCall(kernel, tuple(args), (out,)))

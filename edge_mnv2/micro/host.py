@@ -29,22 +29,24 @@ class HostModel:
         manifest = json.loads((self.model_dir / MANIFEST).read_text())
         self.input_shape = tuple(manifest["input"]["shape"])
         self.output_shape = tuple(manifest["output"]["shape"])
-        self.input_format = InputFormat(**{k: tuple(v) if isinstance(v, list) else v
-                                           for k, v in manifest["input_format"].items()})
+        self.input_format = InputFormat(
+            **{k: tuple(v) if isinstance(v, list) else v for k, v in manifest["input_format"].items()}
+        )
         build_dir = Path(build_dir or self.model_dir / "host-build")
         build_dir.mkdir(parents=True, exist_ok=True)
         self.library = build_dir / "libmodel.so"
         if shutil.which(cc) is None:
             raise CompileError(f"the host C compiler {cc!r} is not installed; run `make setup`")
         sources: list[str] = list(SOURCES)
-        if manifest.get("runtime") == "mnv2_nn":   # an int8 model with its copy of the kernel library
+        if manifest.get("runtime") == "mnv2_nn":  # an int8 model with its copy of the kernel library
             sources = sorted(p.name for p in self.model_dir.glob("*.c")) + ["weights.S"]
         # -ffp-contract=off: no fused multiply-adds, so results round like TVM's LLVM build on the host
         cmd = [cc, "-O2", "-shared", "-fPIC", "-ffp-contract=off", "-o", str(self.library), *sources, "-lm"]
         proc = subprocess.run(cmd, cwd=self.model_dir, capture_output=True, text=True)
         if proc.returncode != 0:
-            raise CompileError(f"the host C compiler failed on the generated model: "
-                               f"{(proc.stderr.strip().splitlines() or ['?'])[0]}")
+            raise CompileError(
+                f"the host C compiler failed on the generated model: {(proc.stderr.strip().splitlines() or ['?'])[0]}"
+            )
         self._lib = ctypes.CDLL(str(self.library))
         self._lib.model_run.restype = ctypes.c_int32
         self._lib.model_run.argtypes = [ctypes.c_void_p, ctypes.c_void_p]

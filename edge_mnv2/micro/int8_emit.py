@@ -15,8 +15,16 @@ from pathlib import Path
 
 import numpy as np
 
-from edge_mnv2.micro.emit import (_PRELUDE, _WEIGHTS_S, MANIFEST, PROFILE_MACROS, InputFormat, ModelSources,
-                                  _c_float, preprocess_c)
+from edge_mnv2.micro.emit import (
+    _PRELUDE,
+    _WEIGHTS_S,
+    MANIFEST,
+    PROFILE_MACROS,
+    InputFormat,
+    ModelSources,
+    _c_float,
+    preprocess_c,
+)
 from edge_mnv2.micro.int8_plan import ADD, DENSE, DEPTHWISE, POINTWISE, POOL, STEM, Int8Plan
 from edge_mnv2.micro.nn_library import library_files
 from edge_mnv2.micro.planner import ALIGNMENT, ArenaPlan
@@ -34,8 +42,12 @@ class _Blob:
         offset = len(self.data)
         array = np.ascontiguousarray(array)
         self.data.extend(array.astype(array.dtype.newbyteorder("<"), copy=False).tobytes())
-        self.index[name] = {"offset": offset, "bytes": int(array.nbytes), "shape": list(array.shape),
-                            "dtype": str(array.dtype)}
+        self.index[name] = {
+            "offset": offset,
+            "bytes": int(array.nbytes),
+            "shape": list(array.shape),
+            "dtype": str(array.dtype),
+        }
         return offset
 
 
@@ -49,19 +61,31 @@ def input_table(fmt: InputFormat, input_scale: float, channels: int) -> np.ndarr
 
 
 def _conv_arrays(blob: _Blob, name: str, layer, weights: np.ndarray) -> dict[str, int]:
-    return {"w": blob.add(f"{name}.weight", weights.astype(np.int8)),
-            "bias": blob.add(f"{name}.bias", layer.bias.astype(np.int32)),
-            "mult": blob.add(f"{name}.multiplier", layer.requant.multiplier.astype(np.int32))}
+    return {
+        "w": blob.add(f"{name}.weight", weights.astype(np.int8)),
+        "bias": blob.add(f"{name}.bias", layer.bias.astype(np.int32)),
+        "mult": blob.add(f"{name}.multiplier", layer.requant.multiplier.astype(np.int32)),
+    }
 
 
 def _qconv_struct(var: str, offs: dict[str, int], layer) -> str:
-    return (f"static const mnv2_qconv {var} = {{W8({offs['w']}), W32({offs['bias']}), W32({offs['mult']}), "
-            f"{layer.requant.shift}, {layer.lo}, {layer.hi}}};")
+    return (
+        f"static const mnv2_qconv {var} = {{W8({offs['w']}), W32({offs['bias']}), W32({offs['mult']}), "
+        f"{layer.requant.shift}, {layer.lo}, {layer.hi}}};"
+    )
 
 
-def write_int8_model_dir(directory: Path, name: str, model, plan: Int8Plan, owner: dict[int, int],
-                         arena: ArenaPlan, fmt: InputFormat, implementation: str,
-                         savings: dict[str, int]) -> ModelSources:
+def write_int8_model_dir(
+    directory: Path,
+    name: str,
+    model,
+    plan: Int8Plan,
+    owner: dict[int, int],
+    arena: ArenaPlan,
+    fmt: InputFormat,
+    implementation: str,
+    savings: dict[str, int],
+) -> ModelSources:
     """Write the model directory for ``plan`` (a quantized model's steps, its arena planned)."""
     directory.mkdir(parents=True, exist_ok=True)
     h, w, c = plan.image_shape
@@ -84,16 +108,20 @@ def write_int8_model_dir(directory: Path, name: str, model, plan: Int8Plan, owne
             cout, cin, k, _ = layer.weight.shape
             ih, iw, _ = plan.tensors[step.inputs[0]].shape
             o = _conv_arrays(blob, tag, layer, layer.weight.transpose(0, 2, 3, 1))
-            calls.append(f"mnv2_conv_s8({src}, {ih}, {iw}, {cin}, W8({o['w']}), {k}, {layer.stride}, {layer.padding}, "
-                         f"W32({o['bias']}), W32({o['mult']}), {layer.requant.shift}, {layer.lo}, {layer.hi}, "
-                         f"{cout}, {ref(step.output)}, {scratch(step)});")
+            calls.append(
+                f"mnv2_conv_s8({src}, {ih}, {iw}, {cin}, W8({o['w']}), {k}, {layer.stride}, {layer.padding}, "
+                f"W32({o['bias']}), W32({o['mult']}), {layer.requant.shift}, {layer.lo}, {layer.hi}, "
+                f"{cout}, {ref(step.output)}, {scratch(step)});"
+            )
         elif step.kind == POINTWISE:
             cout, cin = layer.weight.shape[:2]
             ih, iw, _ = plan.tensors[step.inputs[0]].shape
             o = _conv_arrays(blob, tag, layer, layer.weight[:, :, 0, 0])
-            calls.append(f"mnv2_pw_s8({src}, {ih * iw}, {cin}, W8({o['w']}), W32({o['bias']}), W32({o['mult']}), "
-                         f"{layer.requant.shift}, {layer.lo}, {layer.hi}, {cout}, {ref(step.output)}, "
-                         f"{scratch(step)});")
+            calls.append(
+                f"mnv2_pw_s8({src}, {ih * iw}, {cin}, W8({o['w']}), W32({o['bias']}), W32({o['mult']}), "
+                f"{layer.requant.shift}, {layer.lo}, {layer.hi}, {cout}, {ref(step.output)}, "
+                f"{scratch(step)});"
+            )
         elif step.kind == DEPTHWISE:
             channels = layer.weight.shape[0]
             ih, iw, _ = plan.tensors[step.inputs[0]].shape
@@ -104,71 +132,130 @@ def write_int8_model_dir(directory: Path, name: str, model, plan: Int8Plan, owne
                 e = _conv_arrays(blob, f"{tag}.expand", step.expand, step.expand.weight[:, :, 0, 0])
                 structs.append(_qconv_struct(f"ex{i}", e, step.expand))
                 expand, expand_cin = f"&ex{i}", step.expand.weight.shape[1]
-            calls.append(f"mnv2_dw_stream({src}, {ih}, {iw}, {channels}, {layer.stride}, {expand}, {expand_cin}, "
-                         f"&dw{i}, {ref(step.output)}, A8({arena.offsets[step.ring]}), {scratch(step)});")
+            calls.append(
+                f"mnv2_dw_stream({src}, {ih}, {iw}, {channels}, {layer.stride}, {expand}, {expand_cin}, "
+                f"&dw{i}, {ref(step.output)}, A8({arena.offsets[step.ring]}), {scratch(step)});"
+            )
         elif step.kind == ADD:
             n = plan.tensors[step.output].nbytes
-            calls.append(f"mnv2_add_s8({src}, {ref(step.inputs[1])}, {n}, {int(layer.requant_a.multiplier[0])}, "
-                         f"{int(layer.requant_b.multiplier[0])}, {layer.requant_a.shift}, {ref(step.output)});")
+            calls.append(
+                f"mnv2_add_s8({src}, {ref(step.inputs[1])}, {n}, {int(layer.requant_a.multiplier[0])}, "
+                f"{int(layer.requant_b.multiplier[0])}, {layer.requant_a.shift}, {ref(step.output)});"
+            )
         elif step.kind == POOL:
             ih, iw, channels = plan.tensors[step.inputs[0]].shape
-            calls.append(f"mnv2_avgpool_s8({src}, {ih * iw}, {channels}, {int(layer.requant.multiplier[0])}, "
-                         f"{layer.requant.shift}, {ref(step.output)});")
+            calls.append(
+                f"mnv2_avgpool_s8({src}, {ih * iw}, {channels}, {int(layer.requant.multiplier[0])}, "
+                f"{layer.requant.shift}, {ref(step.output)});"
+            )
         elif step.kind == DENSE:
             cout, cin = layer.weight.shape
             wo = blob.add(f"{tag}.weight", layer.weight.astype(np.int8))
             bo = blob.add(f"{tag}.bias", layer.bias.astype(np.int32))
             so = blob.add(f"{tag}.scale", layer.out_scale.astype(np.float32))
-            calls.append(f"mnv2_dense_s8({src}, {cin}, W8({wo}), W32({bo}), (const float *)(model_weights + {so}), "
-                         f"{cout}, output);")
+            calls.append(
+                f"mnv2_dense_s8({src}, {cin}, W8({wo}), W32({bo}), (const float *)(model_weights + {so}), "
+                f"{cout}, output);"
+            )
     data = bytes(blob.data)
-    lines = [_PRELUDE, '#include "mnv2_graph.h"', '#include "model.h"', "", PROFILE_MACROS,
-             "extern const uint8_t model_weights[];   /* weights.S */",
-             f"static uint8_t model_arena[{max(arena.arena_bytes, ALIGNMENT)}] __attribute__((aligned({ALIGNMENT})));",
-             "#define W8(off) ((const int8_t *)(model_weights + (off)))",
-             "#define W32(off) ((const int32_t *)(const void *)(model_weights + (off)))",
-             "#define A8(off) ((int8_t *)(model_arena + (off)))", "", *structs, "",
-             "static int32_t run(const int8_t *x0, float *output)", "{", "  PROFILE_BEGIN();"]
+    lines = [
+        _PRELUDE,
+        '#include "mnv2_graph.h"',
+        '#include "model.h"',
+        "",
+        PROFILE_MACROS,
+        "extern const uint8_t model_weights[];   /* weights.S */",
+        f"static uint8_t model_arena[{max(arena.arena_bytes, ALIGNMENT)}] __attribute__((aligned({ALIGNMENT})));",
+        "#define W8(off) ((const int8_t *)(model_weights + (off)))",
+        "#define W32(off) ((const int32_t *)(const void *)(model_weights + (off)))",
+        "#define A8(off) ((int8_t *)(model_arena + (off)))",
+        "",
+        *structs,
+        "",
+        "static int32_t run(const int8_t *x0, float *output)",
+        "{",
+        "  PROFILE_BEGIN();",
+    ]
     for i, (call, step) in enumerate(zip(calls, plan.steps, strict=True)):
         lines += [f"  {call}   /* {step.name} */", f"  PROFILE_STEP({i + 1});"]
-    lines += ["  return 0;", "}", "",
-              "int32_t model_run_u8(uint8_t *image, float *output)", "{", "  PROFILE_BEGIN();",
-              f"  mnv2_quantize_u8(image, {h * w * c}, {c}, W8({lut}));", "  PROFILE_STEP(0);",
-              "  return run((const int8_t *)image, output);", "}", "",
-              "int32_t model_run(const float *input, float *output)", "{",
-              f"  static int8_t x0[{h * w * c}];",
-              f"  const float scale = {_c_float(model.input_scale)};",
-              f"  for (int32_t ch = 0; ch < {c}; ++ch)",
-              f"    for (int32_t i = 0; i < {h * w}; ++i) {{",
-              f"      float q = floorf(input[ch * {h * w} + i] / scale + 0.5f);",
-              f"      x0[i * {c} + ch] = (int8_t)(q < -127.0f ? -127 : q > 127.0f ? 127 : (int32_t)q);",
-              "    }",
-              "  return run(x0, output);", "}", "", preprocess_c(fmt, c, h, w)]
+    lines += [
+        "  return 0;",
+        "}",
+        "",
+        "int32_t model_run_u8(uint8_t *image, float *output)",
+        "{",
+        "  PROFILE_BEGIN();",
+        f"  mnv2_quantize_u8(image, {h * w * c}, {c}, W8({lut}));",
+        "  PROFILE_STEP(0);",
+        "  return run((const int8_t *)image, output);",
+        "}",
+        "",
+        "int32_t model_run(const float *input, float *output)",
+        "{",
+        f"  static int8_t x0[{h * w * c}];",
+        f"  const float scale = {_c_float(model.input_scale)};",
+        f"  for (int32_t ch = 0; ch < {c}; ++ch)",
+        f"    for (int32_t i = 0; i < {h * w}; ++i) {{",
+        f"      float q = floorf(input[ch * {h * w} + i] / scale + 0.5f);",
+        f"      x0[i * {c} + ch] = (int8_t)(q < -127.0f ? -127 : q > 127.0f ? 127 : (int32_t)q);",
+        "    }",
+        "  return run(x0, output);",
+        "}",
+        "",
+        preprocess_c(fmt, c, h, w),
+    ]
     model_c = "\n".join(lines)
     model_id = zlib.crc32(data, zlib.crc32(model_c.encode()))
-    for path in library_files():   # the kernels travel with the model, and are part of its identity
+    for path in library_files():  # the kernels travel with the model, and are part of its identity
         (directory / path.name).write_bytes(path.read_bytes())
         model_id = zlib.crc32(path.read_bytes(), model_id)
     (directory / "weights.bin").write_bytes(data)
     (directory / "weights.S").write_text(_WEIGHTS_S)
     (directory / "model.c").write_text(model_c)
     (directory / "model.h").write_text(_model_h(name, model_id, plan, arena.arena_bytes, len(data)))
-    sources = ModelSources(directory=directory, model_id=model_id, kernels=len({s.kind for s in plan.steps}),
-                           calls=len(plan.steps), weight_bytes=len(data), arena_bytes=arena.arena_bytes,
-                           unshared_arena_bytes=arena.unshared_bytes, input_bytes=0, output_bytes=plan.classes * 4,
-                           image_bytes=h * w * c, kernel_stack_bytes=0)
+    sources = ModelSources(
+        directory=directory,
+        model_id=model_id,
+        kernels=len({s.kind for s in plan.steps}),
+        calls=len(plan.steps),
+        weight_bytes=len(data),
+        arena_bytes=arena.arena_bytes,
+        unshared_arena_bytes=arena.unshared_bytes,
+        input_bytes=0,
+        output_bytes=plan.classes * 4,
+        image_bytes=h * w * c,
+        kernel_stack_bytes=0,
+    )
     steps = [{"name": "quantize input (in place)", "kind": "quantize", "macs": 0}]
-    steps += [{"name": s.name, "kind": s.kind, "macs": int(s.macs),
-               "output": plan.tensors[s.output].name, "in_place": s.in_place,
-               "fused_expand": s.expand is not None} for s in plan.steps]
-    manifest = {**sources.to_dict(), "model": name, "input_format": asdict(fmt), "runtime": "mnv2_nn",
-                "implementation": implementation, "input_in_place": True, "macs": int(plan.macs),
-                "input": {"shape": [1, c, h, w], "dtype": "float32"},
-                "output": {"shape": [1, plan.classes], "dtype": "float32"},
-                "steps": steps, "savings": savings,
-                "arena": {f"buffer{b}": {"offset": off, "bytes": arena.sizes[b], "live": list(arena.lifetimes[b])}
-                          for b, off in sorted(arena.offsets.items(), key=lambda kv: kv[1])},
-                "weights": blob.index}
+    steps += [
+        {
+            "name": s.name,
+            "kind": s.kind,
+            "macs": int(s.macs),
+            "output": plan.tensors[s.output].name,
+            "in_place": s.in_place,
+            "fused_expand": s.expand is not None,
+        }
+        for s in plan.steps
+    ]
+    manifest = {
+        **sources.to_dict(),
+        "model": name,
+        "input_format": asdict(fmt),
+        "runtime": "mnv2_nn",
+        "implementation": implementation,
+        "input_in_place": True,
+        "macs": int(plan.macs),
+        "input": {"shape": [1, c, h, w], "dtype": "float32"},
+        "output": {"shape": [1, plan.classes], "dtype": "float32"},
+        "steps": steps,
+        "savings": savings,
+        "arena": {
+            f"buffer{b}": {"offset": off, "bytes": arena.sizes[b], "live": list(arena.lifetimes[b])}
+            for b, off in sorted(arena.offsets.items(), key=lambda kv: kv[1])
+        },
+        "weights": blob.index,
+    }
     manifest.pop("directory")
     (directory / MANIFEST).write_text(json.dumps(manifest, indent=1) + "\n")
     return sources

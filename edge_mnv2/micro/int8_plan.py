@@ -47,11 +47,11 @@ class Step:
     name: str
     inputs: tuple[int, ...]
     output: int
-    layer: object                 # the QConv / QAdd / QPool / QDense
-    expand: object = None         # a QConv 1x1 computed row by row into the ring (depthwise only)
-    in_place: bool = False        # depthwise: output over input; add: output over inputs[1]
+    layer: object  # the QConv / QAdd / QPool / QDense
+    expand: object = None  # a QConv 1x1 computed row by row into the ring (depthwise only)
+    in_place: bool = False  # depthwise: output over input; add: output over inputs[1]
     macs: int = 0
-    ring: int | None = None       # scratch tensor ids, planned in the arena
+    ring: int | None = None  # scratch tensor ids, planned in the arena
     scratch: int | None = None
 
 
@@ -60,8 +60,8 @@ class Int8Plan:
     tensors: list[Tensor]
     steps: list[Step]
     input_id: int = 0
-    scratch_sizes: dict[int, int] = field(default_factory=dict)   # step-local tensors: bytes
-    image_shape: tuple[int, int, int] = (0, 0, 0)                 # H, W, C
+    scratch_sizes: dict[int, int] = field(default_factory=dict)  # step-local tensors: bytes
+    image_shape: tuple[int, int, int] = (0, 0, 0)  # H, W, C
     classes: int = 0
 
     @property
@@ -69,8 +69,9 @@ class Int8Plan:
         return sum(s.macs for s in self.steps)
 
 
-def build_int8_plan(model, input_shape: tuple[int, int, int, int], *, stream: bool = True,
-                    in_place: bool = True) -> Int8Plan:
+def build_int8_plan(
+    model, input_shape: tuple[int, int, int, int], *, stream: bool = True, in_place: bool = True
+) -> Int8Plan:
     """The steps of ``model`` (a QuantizedModel) for a ``(1, C, H, W)`` input."""
     from edge_mnv2.quantize.ptq import QAdd, QConv, QDense, QPool
 
@@ -79,10 +80,10 @@ def build_int8_plan(model, input_shape: tuple[int, int, int, int], *, stream: bo
     ids = {0: 0}
     consumers: dict[int, list] = {}
     for layer in model.layers:
-        for src in ((layer.a, layer.b) if isinstance(layer, QAdd) else (layer.src,)):
+        for src in (layer.a, layer.b) if isinstance(layer, QAdd) else (layer.src,):
             consumers.setdefault(src, []).append(layer)
     steps: list[Step] = []
-    fused: set[int] = set()   # ids of QConv 1x1 layers computed inside the next depthwise step
+    fused: set[int] = set()  # ids of QConv 1x1 layers computed inside the next depthwise step
 
     def new(shape, name) -> int:
         tensors.append(Tensor(len(tensors), tuple(int(s) for s in shape), name))
@@ -98,18 +99,26 @@ def build_int8_plan(model, input_shape: tuple[int, int, int, int], *, stream: bo
                 nxt = consumers.get(layer.dst, [])
                 if stream and len(nxt) == 1 and _is_depthwise(nxt[0]):
                     fused.add(id(layer))
-                    ids[layer.dst] = ids[layer.src]   # the depthwise step reads the expansion's input
+                    ids[layer.dst] = ids[layer.src]  # the depthwise step reads the expansion's input
                     continue
                 out = new((oh, ow, cout), f"t{layer.dst}")
-                steps.append(Step(POINTWISE, f"pointwise {cin}->{cout} {hh}x{ww}", (ids[layer.src],), out, layer,
-                                  macs=oh * ow * cout * cin))
+                steps.append(
+                    Step(
+                        POINTWISE,
+                        f"pointwise {cin}->{cout} {hh}x{ww}",
+                        (ids[layer.src],),
+                        out,
+                        layer,
+                        macs=oh * ow * cout * cin,
+                    )
+                )
             elif _is_depthwise(layer):
                 block += 1
                 src_id = ids[layer.src]
                 expand = next((p for p in model.layers[:i] if id(p) in fused and p.dst == layer.src), None)
                 if expand is not None:
                     cin_exp = expand.weight.shape[1]
-                    name = (f"expand+depthwise {cin_exp}->{cout} 3x3/{layer.stride} {hh}x{ww}")
+                    name = f"expand+depthwise {cin_exp}->{cout} 3x3/{layer.stride} {hh}x{ww}"
                     macs = hh * ww * cout * cin_exp + oh * ow * cout * 9
                 else:
                     name = f"depthwise {cout} 3x3/{layer.stride} {hh}x{ww}"
@@ -120,17 +129,35 @@ def build_int8_plan(model, input_shape: tuple[int, int, int, int], *, stream: bo
                 steps.append(Step(DEPTHWISE, name, (src_id,), out, layer, expand=expand, in_place=inplace, macs=macs))
             elif layer.groups == 1:
                 out = new((oh, ow, cout), f"t{layer.dst}")
-                steps.append(Step(STEM, f"conv {cin}->{cout} {k}x{k}/{layer.stride} {hh}x{ww}", (ids[layer.src],),
-                                  out, layer, macs=oh * ow * cout * cin * k * k))
+                steps.append(
+                    Step(
+                        STEM,
+                        f"conv {cin}->{cout} {k}x{k}/{layer.stride} {hh}x{ww}",
+                        (ids[layer.src],),
+                        out,
+                        layer,
+                        macs=oh * ow * cout * cin * k * k,
+                    )
+                )
             else:
-                raise CompileError(f"layer {i}: grouped convolution with {layer.groups} groups and kernel {k} is "
-                                   "not supported by the microcontroller int8 kernels")
+                raise CompileError(
+                    f"layer {i}: grouped convolution with {layer.groups} groups and kernel {k} is "
+                    "not supported by the microcontroller int8 kernels"
+                )
             ids[layer.dst] = out
         elif isinstance(layer, QAdd):
             a, b = ids[layer.a], ids[layer.b]
             out = new(tensors[a].shape, f"t{layer.dst}")
-            steps.append(Step(ADD, f"add {'x'.join(map(str, tensors[a].shape))}", (a, b), out, layer,
-                              in_place=in_place and len(consumers.get(layer.b, [])) == 1))
+            steps.append(
+                Step(
+                    ADD,
+                    f"add {'x'.join(map(str, tensors[a].shape))}",
+                    (a, b),
+                    out,
+                    layer,
+                    in_place=in_place and len(consumers.get(layer.b, [])) == 1,
+                )
+            )
             ids[layer.dst] = out
         elif isinstance(layer, QPool):
             hh, ww, cc = tensors[ids[layer.src]].shape
@@ -143,16 +170,22 @@ def build_int8_plan(model, input_shape: tuple[int, int, int, int], *, stream: bo
             steps.append(Step(DENSE, f"dense {cin}->{cout}", (ids[layer.src],), out, layer, macs=cin * cout))
             ids[layer.dst] = out
         else:
-            raise CompileError(f"layer {i}: {type(layer).__name__} is not supported by the microcontroller "
-                               "int8 kernels")
+            raise CompileError(
+                f"layer {i}: {type(layer).__name__} is not supported by the microcontroller int8 kernels"
+            )
     if not steps or steps[-1].kind != DENSE:
         raise CompileError("the int8 microcontroller path needs a classifier that ends in a dense layer")
     return Int8Plan(tensors, steps, 0, image_shape=(h, w, c), classes=int(steps[-1].layer.weight.shape[0]))
 
 
 def _is_depthwise(layer) -> bool:
-    return getattr(layer, "groups", 1) > 1 and layer.weight.shape[1] == 1 and layer.weight.shape[2] == 3 \
-        and layer.padding == 1 and layer.groups == layer.weight.shape[0]
+    return (
+        getattr(layer, "groups", 1) > 1
+        and layer.weight.shape[1] == 1
+        and layer.weight.shape[2] == 3
+        and layer.padding == 1
+        and layer.groups == layer.weight.shape[0]
+    )
 
 
 def add_scratch(plan: Int8Plan, pw_scratch, dw_scratch, conv_scratch) -> None:
@@ -192,7 +225,7 @@ def buffers(plan: Int8Plan) -> tuple[dict[int, int], dict[int, int], dict[int, t
         for b in used:
             spans.setdefault(b, [index, index])[1] = index
     spans.pop(owner[plan.input_id], None)
-    spans.pop(owner[plan.steps[-1].output], None)   # the float logits go straight to the caller
+    spans.pop(owner[plan.steps[-1].output], None)  # the float logits go straight to the caller
     sizes: dict[int, int] = {}
     for t in plan.tensors:
         if owner[t.id] in spans:
@@ -215,6 +248,8 @@ def memory_savings(model, input_shape, scratch_fns) -> dict[str, int]:
         add_scratch(plan, *scratch_fns)
         arenas.append(plan_memory(plan)[1].arena_bytes)
     _, c, h, w = input_shape
-    return {"input_quantized_in_place": h * w * c * 4 + h * w * c,   # no float input, no int8 copy
-            "in_place_depthwise_and_add": arenas[0] - arenas[1],
-            "row_streamed_expansions": arenas[1] - arenas[2]}
+    return {
+        "input_quantized_in_place": h * w * c * 4 + h * w * c,  # no float input, no int8 copy
+        "in_place_depthwise_and_add": arenas[0] - arenas[1],
+        "row_streamed_expansions": arenas[1] - arenas[2],
+    }

@@ -33,8 +33,15 @@ class SerialLink:
     reply at all raises :class:`DeviceTimeoutError`.
     """
 
-    def __init__(self, url: str, *, baudrate: int = 115200, timeout: float = 10.0,
-                 run_timeout: float = 300.0, max_payload: int = P.DEFAULT_MAX_PAYLOAD):
+    def __init__(
+        self,
+        url: str,
+        *,
+        baudrate: int = 115200,
+        timeout: float = 10.0,
+        run_timeout: float = 300.0,
+        max_payload: int = P.DEFAULT_MAX_PAYLOAD,
+    ):
         self.url = url
         self.baudrate = baudrate
         self.timeout = timeout
@@ -54,7 +61,8 @@ class SerialLink:
             except (serial.SerialException, OSError, ValueError) as exc:
                 raise SerialProtocolError(
                     f"cannot open serial port {self.url!r}: {exc} (check the port name, that the "
-                    "board is connected, and that no other program holds the port)") from exc
+                    "board is connected, and that no other program holds the port)"
+                ) from exc
         return self
 
     def close(self) -> None:
@@ -109,8 +117,7 @@ class SerialLink:
                 # Anything else is a stale reply to an earlier request: skip it.
         return bad
 
-    def request(self, msg_type: int, payload: bytes, expect: int,
-                timeout: float | None = None) -> P.Frame:
+    def request(self, msg_type: int, payload: bytes, expect: int, timeout: float | None = None) -> P.Frame:
         """Send one request and return its reply frame (type ``expect``)."""
         self.open()
         timeout = self.timeout if timeout is None else timeout
@@ -127,7 +134,8 @@ class SerialLink:
                     continue
                 raise DeviceTimeoutError(
                     f"no reply from {self.url} to {P.MsgType(msg_type).name} within {timeout:.0f} s "
-                    "(is the firmware running and the port/baud rate right? reset the board)")
+                    "(is the firmware running and the port/baud rate right? reset the board)"
+                )
             if isinstance(reply, P.BadFrame):
                 problem = f"a damaged reply ({reply.reason})"
                 continue
@@ -140,11 +148,13 @@ class SerialLink:
             if reply.version != P.VERSION:
                 raise SerialProtocolError(
                     f"device answered with protocol version {reply.version}, host speaks {P.VERSION}: "
-                    "rebuild and flash the firmware from this version of edge-mnv2")
+                    "rebuild and flash the firmware from this version of edge-mnv2"
+                )
             return reply
         raise SerialProtocolError(
             f"{P.MsgType(msg_type).name} to {self.url} failed twice; last problem: {problem} "
-            "(check the cable, the baud rate and that nothing else writes to the port)")
+            "(check the cable, the baud rate and that nothing else writes to the port)"
+        )
 
     # -- requests ---------------------------------------------------------------------------------
     def info(self) -> P.DeviceInfo:
@@ -154,7 +164,8 @@ class SerialLink:
         if info.protocol_version != P.VERSION:
             raise SerialProtocolError(
                 f"firmware speaks protocol version {info.protocol_version}, host {P.VERSION}: "
-                "rebuild and flash the firmware")
+                "rebuild and flash the firmware"
+            )
         self._info = info
         return info
 
@@ -167,13 +178,14 @@ class SerialLink:
         if image.size != info.image_bytes:
             raise SerialProtocolError(
                 f"image of shape {image.shape} has {image.size} values; the device's model wants "
-                f"{info.input_h}x{info.input_w}x{info.input_c} (HWC) = {info.image_bytes}")
-        reply = self.request(P.MsgType.RUN, image.tobytes(), P.MsgType.RESULT,
-                             self.run_timeout if timeout is None else timeout)
+                f"{info.input_h}x{info.input_w}x{info.input_c} (HWC) = {info.image_bytes}"
+            )
+        reply = self.request(
+            P.MsgType.RUN, image.tobytes(), P.MsgType.RESULT, self.run_timeout if timeout is None else timeout
+        )
         outputs, ticks = P.decode_result(reply.payload)
         if outputs.size != info.output_elems:
-            raise SerialProtocolError(
-                f"device returned {outputs.size} outputs, INFO announced {info.output_elems}")
+            raise SerialProtocolError(f"device returned {outputs.size} outputs, INFO announced {info.output_elems}")
         return outputs, ticks
 
     def profile(self) -> list[int] | None:
@@ -185,15 +197,16 @@ class SerialLink:
             if getattr(exc, "code", None) == P.ErrorCode.UNKNOWN_TYPE:
                 return None
             raise
-        count, = struct.unpack_from("<I", reply.payload)
+        (count,) = struct.unpack_from("<I", reply.payload)
         if len(reply.payload) != 4 + 4 * count:
             raise SerialProtocolError(f"PROFILE reply of {len(reply.payload)} bytes does not hold {count} steps")
         return list(struct.unpack_from(f"<{count}I", reply.payload, 4))
 
     def calibrate(self, iterations: int) -> Calibration:
         """Time a loop of known instruction count on the device (see qemu.instructions_from_ticks)."""
-        reply = self.request(P.MsgType.CALIBRATE, struct.pack("<I", iterations),
-                             P.MsgType.CALIBRATE_REPLY, self.run_timeout)
+        reply = self.request(
+            P.MsgType.CALIBRATE, struct.pack("<I", iterations), P.MsgType.CALIBRATE_REPLY, self.run_timeout
+        )
         ticks, n, per = struct.unpack("<QII", reply.payload)
         return Calibration(ticks, n, per)
 

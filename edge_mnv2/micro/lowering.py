@@ -21,8 +21,15 @@ from edge_mnv2.errors import CompileError
 
 PIPELINE_NAME = "edge-mnv2-micro"
 # Headers and globals of TVM's C output that only the packed runtime needs.
-C_TYPES = {"float32": "float", "int8": "int8_t", "uint8": "uint8_t", "int16": "int16_t", "int32": "int32_t",
-           "int64": "int64_t", "float64": "double"}
+C_TYPES = {
+    "float32": "float",
+    "int8": "int8_t",
+    "uint8": "uint8_t",
+    "int16": "int16_t",
+    "int32": "int32_t",
+    "int64": "int64_t",
+    "float64": "double",
+}
 _RUNTIME_LINES = re.compile(r'^(#include "tvm/.*"|#define TVM_EXPORTS|void\* __tvm_ffi__library_ctx = NULL;)$')
 
 
@@ -32,7 +39,7 @@ class Kernel:
 
     name: str
     params: tuple[str, ...]
-    param_types: tuple[str, ...]   # C element types of the pointer parameters ("float", "int8_t", ...)
+    param_types: tuple[str, ...]  # C element types of the pointer parameters ("float", "int8_t", ...)
     source: str
     stack_arrays: int  # bytes of fixed-size local arrays (accumulators) the kernel declares
 
@@ -55,14 +62,14 @@ def schedule_for_micro(func):
     sch = s_tir.Schedule(func)
     root = sch.get_sblock("root")
     changed = True
-    while changed:   # inlining one stage can make its neighbour inlinable
+    while changed:  # inlining one stage can make its neighbour inlinable
         changed = False
         for block in sch.get_child_blocks(root):
             if _is_reduction(sch, block):
                 continue
             try:
                 sch.compute_inline(block)
-            except Exception:   # outputs and non-injective stages stay  # noqa: BLE001
+            except Exception:  # outputs and non-injective stages stay  # noqa: BLE001
                 continue
             changed = True
             break
@@ -76,7 +83,7 @@ def schedule_for_micro(func):
         for consumer in sch.get_consumers(block):
             try:
                 sch.reverse_compute_at(consumer, loops[spatial - 1])
-            except Exception:   # a consumer that needs the whole reduction keeps its buffer  # noqa: BLE001
+            except Exception:  # a consumer that needs the whole reduction keeps its buffer  # noqa: BLE001
                 pass
     return sch.mod["main"]
 
@@ -105,13 +112,15 @@ def plain_pointer_api(func, name: str):
         ty = param.ty
         dtype = _dtype_name(ty)
         if dtype not in C_TYPES:
-            raise CompileError(f"kernel {name}: parameter {param.name} has dtype {dtype}, which the "
-                               "microcontroller path does not support")
+            raise CompileError(
+                f"kernel {name}: parameter {param.name} has dtype {dtype}, which the "
+                "microcontroller path does not support"
+            )
         shape = "".join(f"{int(s)}, " for s in ty.shape)
         params.append(f'{param.name}_ptr: T.handle("{dtype}")')
         decls.append(f'    {param.name} = T.decl_buffer(({shape}), "{dtype}", data={param.name}_ptr)')
     lines[head] = f"def main({', '.join(params)}):"
-    lines[attrs + 1:attrs + 1] = decls
+    lines[attrs + 1 : attrs + 1] = decls
     return from_source("\n".join(lines)).with_attr("global_symbol", name)
 
 
@@ -134,7 +143,7 @@ def _micro_pipeline():
             tirx.transform.FlattenBuffer(),
             tirx.transform.NarrowDataType(32),
             s_tir.transform.LoopPartition(),
-            tirx.transform.VectorizeLoop(False),   # scalar C: the C compiler vectorises for its CPU
+            tirx.transform.VectorizeLoop(False),  # scalar C: the C compiler vectorises for its CPU
             tirx.transform.StorageRewrite(),
             s_tir.transform.HoistIfThenElse(),
             tirx.transform.UnrollLoop(),
@@ -185,14 +194,18 @@ def generate_kernel(func, name: str) -> Kernel:
         raise CompileError(f"TVM could not generate C for kernel {name}: {first}") from exc
     body = "\n".join(line for line in source.splitlines() if not _RUNTIME_LINES.match(line)).strip()
     if "TVMBackendAllocWorkspace" in body:
-        raise CompileError(f"kernel {name} still needs a heap workspace after scheduling; "
-                           "edge-mnv2's microcontroller path has no allocator for it")
-    stack = sum(_ctype_bytes(m.group(1)) * int(m.group(2))
-                for m in re.finditer(r"^\s+(float|int32_t|int8_t|uint8_t|int16_t|int64_t|double) \w+\[(\d+)\];",
-                                     body, re.M))
+        raise CompileError(
+            f"kernel {name} still needs a heap workspace after scheduling; "
+            "edge-mnv2's microcontroller path has no allocator for it"
+        )
+    stack = sum(
+        _ctype_bytes(m.group(1)) * int(m.group(2))
+        for m in re.finditer(r"^\s+(float|int32_t|int8_t|uint8_t|int16_t|int64_t|double) \w+\[(\d+)\];", body, re.M)
+    )
     types = tuple(C_TYPES[_dtype_name(p.ty)] for p in func.params)
-    return Kernel(name=name, params=tuple(p.name for p in func.params), param_types=types, source=body,
-                  stack_arrays=stack)
+    return Kernel(
+        name=name, params=tuple(p.name for p in func.params), param_types=types, source=body, stack_arrays=stack
+    )
 
 
 def _ctype_bytes(ctype: str) -> int:

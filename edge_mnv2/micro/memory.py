@@ -19,28 +19,30 @@ def _kib(n: int) -> str:
 
 
 # The int8 kernels' RAM savings (edge_mnv2.micro.int8_plan.memory_savings), as the report words them.
-SAVINGS = {"input_quantized_in_place": "image quantized in place (no float input)",
-           "in_place_depthwise_and_add": "in-place depthwise and residual adds",
-           "row_streamed_expansions": "expansions streamed by rows into the depthwise ring"}
+SAVINGS = {
+    "input_quantized_in_place": "image quantized in place (no float input)",
+    "in_place_depthwise_and_add": "in-place depthwise and residual adds",
+    "row_streamed_expansions": "expansions streamed by rows into the depthwise ring",
+}
 
 
 @dataclass(frozen=True)
 class MemoryReport:
     """Flash and RAM of a firmware image, in bytes."""
 
-    flash_code: int           # .text (kernels, executor, firmware runtime, libc)
-    flash_weights: int        # the model's constant blob
-    flash_other: int          # other read-only data and the .data load image
+    flash_code: int  # .text (kernels, executor, firmware runtime, libc)
+    flash_weights: int  # the model's constant blob
+    flash_other: int  # other read-only data and the .data load image
     flash_total: int
     flash_available: int
-    ram_arena: int            # activations, liveness-planned
-    ram_io: int               # the model input/output float buffers and the uint8 image buffer
-    ram_stack: int            # reserved stack
-    ram_other: int            # the firmware's own .data/.bss
+    ram_arena: int  # activations, liveness-planned
+    ram_io: int  # the model input/output float buffers and the uint8 image buffer
+    ram_stack: int  # reserved stack
+    ram_other: int  # the firmware's own .data/.bss
     ram_total: int
     ram_available: int
-    max_stack_frame: int | None = None   # the largest single frame gcc reported (-fstack-usage)
-    savings: dict | None = None          # bytes of RAM each saving of the int8 kernels gave
+    max_stack_frame: int | None = None  # the largest single frame gcc reported (-fstack-usage)
+    savings: dict | None = None  # bytes of RAM each saving of the int8 kernels gave
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -52,8 +54,11 @@ class MemoryReport:
             f"weights {_kib(self.flash_weights)}, other {_kib(self.flash_other)}",
             f"RAM   {_kib(self.ram_total)} of {_kib(self.ram_available)}: arena {_kib(self.ram_arena)}, "
             f"I/O buffers {_kib(self.ram_io)}, stack {_kib(self.ram_stack)}, other {_kib(self.ram_other)}",
-        ] + ([f"RAM saved: {', '.join(f'{SAVINGS[k]} {_kib(v)}' for k, v in self.savings.items())}"]
-             if self.savings else [])
+        ] + (
+            [f"RAM saved: {', '.join(f'{SAVINGS[k]} {_kib(v)}' for k, v in self.savings.items())}"]
+            if self.savings
+            else []
+        )
 
 
 def io_bytes(sources: ModelSources) -> int:
@@ -66,18 +71,23 @@ def check_fits(sources: ModelSources, board: BoardConfig, model: str) -> None:
     ram_need = sources.arena_bytes + io_bytes(sources) + board.stack_bytes
     problems = []
     if flash_need > board.flash.size:
-        problems.append(f"flash: at least {_kib(flash_need)} ({flash_need:,} B of weights) but the board has "
-                        f"{_kib(board.flash.size)} ({board.flash.size:,} B)")
+        problems.append(
+            f"flash: at least {_kib(flash_need)} ({flash_need:,} B of weights) but the board has "
+            f"{_kib(board.flash.size)} ({board.flash.size:,} B)"
+        )
     if ram_need > board.ram.size:
-        problems.append(f"RAM: at least {_kib(ram_need)} ({ram_need:,} B: arena {sources.arena_bytes:,} + "
-                        f"I/O {io_bytes(sources):,} + stack {board.stack_bytes:,}) but the board has "
-                        f"{_kib(board.ram.size)} ({board.ram.size:,} B)")
+        problems.append(
+            f"RAM: at least {_kib(ram_need)} ({ram_need:,} B: arena {sources.arena_bytes:,} + "
+            f"I/O {io_bytes(sources):,} + stack {board.stack_bytes:,}) but the board has "
+            f"{_kib(board.ram.size)} ({board.ram.size:,} B)"
+        )
     if problems:
         raise FirmwareTooLargeError(
             f"{model} does not fit {board.name}: {'; '.join(problems)}. Use a smaller model (width multiplier, "
             "resolution, fewer classes), int8, or a board with more memory",
             needs={"flash": flash_need, "ram": ram_need},
-            available={"flash": board.flash.size, "ram": board.ram.size})
+            available={"flash": board.flash.size, "ram": board.ram.size},
+        )
 
 
 def memory_report(sources: ModelSources, build, savings: dict | None = None) -> MemoryReport:
@@ -88,9 +98,17 @@ def memory_report(sources: ModelSources, build, savings: dict | None = None) -> 
     ram_total = sizes["data"] + sizes["bss"] + sizes["stack"]
     frame = build.max_stack_frame
     return MemoryReport(
-        flash_code=sizes["text"], flash_weights=sources.weight_bytes,
-        flash_other=flash_total - sizes["text"] - sources.weight_bytes, flash_total=flash_total,
+        flash_code=sizes["text"],
+        flash_weights=sources.weight_bytes,
+        flash_other=flash_total - sizes["text"] - sources.weight_bytes,
+        flash_total=flash_total,
         flash_available=board.flash.size,
-        ram_arena=sources.arena_bytes, ram_io=io, ram_stack=sizes["stack"],
-        ram_other=ram_total - sources.arena_bytes - io - sizes["stack"], ram_total=ram_total,
-        ram_available=board.ram.size, max_stack_frame=frame.bytes if frame else None, savings=savings)
+        ram_arena=sources.arena_bytes,
+        ram_io=io,
+        ram_stack=sizes["stack"],
+        ram_other=ram_total - sources.arena_bytes - io - sizes["stack"],
+        ram_total=ram_total,
+        ram_available=board.ram.size,
+        max_stack_frame=frame.bytes if frame else None,
+        savings=savings,
+    )

@@ -37,8 +37,13 @@ def evaluate_macros(expressions: list[str], gcc_flags: list[str], cc: str = "arm
     marker = "@@edge-mnv2@@"
     source = f'#include "{HEADER}"\n' + "".join(f"{marker}{i} {e}\n" for i, e in enumerate(expressions))
     try:
-        proc = subprocess.run([cc, *gcc_flags, "-E", "-P", "-I", str(nn_dir()), "-x", "c", "-"], input=source,
-                              capture_output=True, text=True, timeout=60)
+        proc = subprocess.run(
+            [cc, *gcc_flags, "-E", "-P", "-I", str(nn_dir()), "-x", "c", "-"],
+            input=source,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
     except FileNotFoundError as exc:
         raise CompileError(f"{cc} is not installed; run `make setup` (Debian: gcc-arm-none-eabi)") from exc
     if proc.returncode != 0:

@@ -23,8 +23,15 @@ MODEL_DIR = "model"
 PROJECT_DIR = "firmware"
 
 
-def compile_micro(model_or_onnx: str | Path, target: TargetSpec, output_dir: Path, checkpoint=None,
-                  seed: int = 0, quantize: str | None = None, calibration: str | None = None):
+def compile_micro(
+    model_or_onnx: str | Path,
+    target: TargetSpec,
+    output_dir: Path,
+    checkpoint=None,
+    seed: int = 0,
+    quantize: str | None = None,
+    calibration: str | None = None,
+):
     """Compile for a microcontroller board; returns the loaded artifact."""
     import onnx
     import tvm
@@ -37,7 +44,7 @@ def compile_micro(model_or_onnx: str | Path, target: TargetSpec, output_dir: Pat
     from edge_mnv2.micro.firmware import build_firmware
     from edge_mnv2.micro.memory import check_fits, memory_report
 
-    board = board_config(target)   # a bad board file fails before any work
+    board = board_config(target)  # a bad board file fails before any work
     started = time.perf_counter()
     with staged_output(output_dir) as staging:
         onnx_path, proto = stage_onnx(model_or_onnx, staging, checkpoint, seed)
@@ -51,8 +58,9 @@ def compile_micro(model_or_onnx: str | Path, target: TargetSpec, output_dir: Pat
 
             shape = tuple(input_info["shape"])
             _, quantization, quantized = quantized_module(model_meta, quantize, calibration, shape)
-            sources, kernels = generate_int8_sources(quantized, shape, name, staging / MODEL_DIR,
-                                                     model_meta.get("preprocessing"), board.gcc_flags())
+            sources, kernels = generate_int8_sources(
+                quantized, shape, name, staging / MODEL_DIR, model_meta.get("preprocessing"), board.gcc_flags()
+            )
             quantization["kernels"] = f"micro-{kernels['implementation']}"
         else:
             sources = generate_model_sources(proto, name, staging / MODEL_DIR, model_meta.get("preprocessing"))
@@ -73,23 +81,43 @@ def compile_micro(model_or_onnx: str | Path, target: TargetSpec, output_dir: Pat
             "output": tensor_info(proto.graph.output[0], Path(model_or_onnx)),
             "preprocessing": model_meta.get("preprocessing"),
             "tuning": None,
-            "target": {"name": target.name, "tvm": target.resolved_tvm(), "device": target.device,
-                       "micro": target.micro, "flash": target.flash},
-            "micro": {**sources.to_dict(), "directory": MODEL_DIR, "project": PROJECT_DIR,
-                      "memory": report.to_dict(), "runtime": "mnv2_nn" if kernels else "tvm",
-                      **({"implementation": kernels["implementation"], "macs": kernels["macs"]} if kernels else {})},
+            "target": {
+                "name": target.name,
+                "tvm": target.resolved_tvm(),
+                "device": target.device,
+                "micro": target.micro,
+                "flash": target.flash,
+            },
+            "micro": {
+                **sources.to_dict(),
+                "directory": MODEL_DIR,
+                "project": PROJECT_DIR,
+                "memory": report.to_dict(),
+                "runtime": "mnv2_nn" if kernels else "tvm",
+                **({"implementation": kernels["implementation"], "macs": kernels["macs"]} if kernels else {}),
+            },
             "files": {
                 "firmware": {"path": build.elf.name, "sha256": file_sha256(staging / build.elf.name)},
                 "image": {"path": build.bin.name, "sha256": file_sha256(staging / build.bin.name)},
-                "weights": {"path": f"{MODEL_DIR}/weights.bin",
-                            "sha256": file_sha256(staging / MODEL_DIR / "weights.bin")},
+                "weights": {
+                    "path": f"{MODEL_DIR}/weights.bin",
+                    "sha256": file_sha256(staging / MODEL_DIR / "weights.bin"),
+                },
                 "onnx": {"path": ONNX_FILE, "sha256": file_sha256(onnx_path)},
             },
-            "versions": {"tvm": tvm.__version__, "edge_mnv2": __version__, "onnx": onnx.__version__,
-                         "python": platform.python_version(), "gcc": _arm_gcc_version()},
-            "build": {"host": platform.node(), "machine": platform.machine(),
-                      "seconds": round(time.perf_counter() - started, 2),
-                      "created": datetime.now(timezone.utc).isoformat(timespec="seconds")},
+            "versions": {
+                "tvm": tvm.__version__,
+                "edge_mnv2": __version__,
+                "onnx": onnx.__version__,
+                "python": platform.python_version(),
+                "gcc": _arm_gcc_version(),
+            },
+            "build": {
+                "host": platform.node(),
+                "machine": platform.machine(),
+                "seconds": round(time.perf_counter() - started, 2),
+                "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            },
         }
         write_metadata(staging, metadata)
     return load_artifact(output_dir)

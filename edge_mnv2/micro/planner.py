@@ -18,23 +18,25 @@ ALIGNMENT = 16
 
 @dataclass(frozen=True)
 class ArenaPlan:
-    offsets: dict[int, int]              # activation id -> byte offset in the arena
-    sizes: dict[int, int]                # activation id -> bytes
+    offsets: dict[int, int]  # activation id -> byte offset in the arena
+    sizes: dict[int, int]  # activation id -> bytes
     lifetimes: dict[int, tuple[int, int]]
     arena_bytes: int
-    unshared_bytes: int                  # what one buffer per tensor would need
+    unshared_bytes: int  # what one buffer per tensor would need
 
     def overlaps(self) -> list[tuple[int, int]]:
         """Pairs of tensors that are live at the same step and share bytes (empty for a valid plan)."""
         bad = []
         ids = sorted(self.offsets)
         for i, a in enumerate(ids):
-            for b in ids[i + 1:]:
+            for b in ids[i + 1 :]:
                 (a0, a1), (b0, b1) = self.lifetimes[a], self.lifetimes[b]
                 if a0 > b1 or b0 > a1:
                     continue
-                if self.offsets[a] < self.offsets[b] + self.sizes[b] and \
-                        self.offsets[b] < self.offsets[a] + self.sizes[a]:
+                if (
+                    self.offsets[a] < self.offsets[b] + self.sizes[b]
+                    and self.offsets[b] < self.offsets[a] + self.sizes[a]
+                ):
                     bad.append((a, b))
         return bad
 
@@ -52,7 +54,7 @@ def plan_arena(plan: ExecutionPlan) -> ArenaPlan:
 def place(nbytes: dict[int, int], lifetimes: dict[int, tuple[int, int]]) -> ArenaPlan:
     """Offsets for buffers of ``nbytes`` live over ``lifetimes`` (first and last step, inclusive)."""
     sizes = {tid: _align(n) for tid, n in nbytes.items()}
-    placed: list[tuple[int, int, int, int]] = []   # (offset, end, first step, last step)
+    placed: list[tuple[int, int, int, int]] = []  # (offset, end, first step, last step)
     offsets: dict[int, int] = {}
     for tid in sorted(sizes, key=lambda t: (-sizes[t], lifetimes[t][0])):
         first, last = lifetimes[tid]

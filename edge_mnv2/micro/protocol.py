@@ -146,11 +146,11 @@ class FrameDecoder:
         total = HEADER_BYTES + length + CRC_BYTES
         if length > self.max_payload or len(buf) - at < total:
             return None
-        body = bytes(buf[at + len(MAGIC): at + total - CRC_BYTES])
+        body = bytes(buf[at + len(MAGIC) : at + total - CRC_BYTES])
         (crc,) = struct.unpack_from("<I", buf, at + total - CRC_BYTES)
         if zlib.crc32(body) != crc:
             return None
-        return Frame(msg_type, seq, body[HEADER.size:], version)
+        return Frame(msg_type, seq, body[HEADER.size :], version)
 
     def _later_frame(self, buf: bytearray) -> int | None:
         """Offset of the first complete valid frame after the head, if there is one."""
@@ -170,8 +170,8 @@ def decode_frame(data: bytes, max_payload: int = DEFAULT_MAX_PAYLOAD) -> Frame:
     if frames:
         return frames[0]
     reasons = "; ".join(e.reason for e in events) or (
-        f"truncated frame ({decoder.pending} bytes, no complete frame)" if decoder.pending
-        else "no frame magic found")
+        f"truncated frame ({decoder.pending} bytes, no complete frame)" if decoder.pending else "no frame magic found"
+    )
     raise SerialProtocolError(f"no valid frame in {len(data)} bytes: {reasons}")
 
 
@@ -205,20 +205,33 @@ class DeviceInfo:
             fields = _INFO.unpack_from(payload, 0)
             pos = _INFO.size
             name_len = payload[pos]
-            name = payload[pos + 1: pos + 1 + name_len].decode("utf-8", "replace")
+            name = payload[pos + 1 : pos + 1 + name_len].decode("utf-8", "replace")
             pos += 1 + name_len
             board_len = payload[pos]
-            board = payload[pos + 1: pos + 1 + board_len].decode("utf-8", "replace")
+            board = payload[pos + 1 : pos + 1 + board_len].decode("utf-8", "replace")
         except (struct.error, IndexError) as exc:
             raise SerialProtocolError(f"INFO reply of {len(payload)} bytes is malformed: {exc}") from exc
         return cls(*fields, model_name=name, board=board)
 
     def to_payload(self) -> bytes:
         name, board = self.model_name.encode()[:255], self.board.encode()[:255]
-        return (_INFO.pack(self.protocol_version, self.model_id, self.input_h, self.input_w,
-                           self.input_c, self.output_elems, self.clock_hz, self.arena_bytes,
-                           self.max_payload)
-                + bytes([len(name)]) + name + bytes([len(board)]) + board)
+        return (
+            _INFO.pack(
+                self.protocol_version,
+                self.model_id,
+                self.input_h,
+                self.input_w,
+                self.input_c,
+                self.output_elems,
+                self.clock_hz,
+                self.arena_bytes,
+                self.max_payload,
+            )
+            + bytes([len(name)])
+            + name
+            + bytes([len(board)])
+            + board
+        )
 
 
 def encode_result(ticks: int, outputs: np.ndarray) -> bytes:
@@ -233,8 +246,7 @@ def decode_result(payload: bytes) -> tuple[np.ndarray, int]:
         raise SerialProtocolError(f"RESULT payload of {len(payload)} bytes is shorter than its header")
     ticks, count = struct.unpack_from("<QI", payload, 0)
     if len(payload) != 12 + 4 * count:
-        raise SerialProtocolError(
-            f"RESULT announces {count} outputs but carries {len(payload) - 12} bytes of them")
+        raise SerialProtocolError(f"RESULT announces {count} outputs but carries {len(payload) - 12} bytes of them")
     return np.frombuffer(payload, dtype="<f4", count=count, offset=12).astype(np.float32), ticks
 
 
@@ -249,7 +261,7 @@ def decode_error(payload: bytes) -> tuple[int, str]:
     if len(payload) < 4:
         return 0, "(malformed ERROR frame)"
     code, n = struct.unpack_from("<HH", payload, 0)
-    return code, payload[4: 4 + n].decode("utf-8", "replace")
+    return code, payload[4 : 4 + n].decode("utf-8", "replace")
 
 
 def error_from_frame(frame: Frame) -> DeviceReportedError:

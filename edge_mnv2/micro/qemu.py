@@ -25,7 +25,7 @@ from edge_mnv2.targets import TargetSpec
 
 QEMU = "qemu-system-arm"
 ICOUNT_SHIFT = 0
-NS_PER_INSTRUCTION = 2 ** ICOUNT_SHIFT
+NS_PER_INSTRUCTION = 2**ICOUNT_SHIFT
 
 
 def instructions_from_ticks(ticks: int, clock_hz: int) -> float:
@@ -49,13 +49,21 @@ class EmulatedBoard:
     its stderr.
     """
 
-    def __init__(self, target: TargetSpec, elf: str | Path, *, port: int | None = None,
-                 startup_timeout: float = 20.0, qemu: str = QEMU):
+    def __init__(
+        self,
+        target: TargetSpec,
+        elf: str | Path,
+        *,
+        port: int | None = None,
+        startup_timeout: float = 20.0,
+        qemu: str = QEMU,
+    ):
         machine = (target.flash or {}).get("machine")
         if (target.flash or {}).get("method") != "qemu" or not machine:
             raise EmulatorError(
                 f"target {target.name!r} is not an emulated board: its [flash] table needs "
-                "method = \"qemu\" and machine = \"<qemu -M name>\"")
+                'method = "qemu" and machine = "<qemu -M name>"'
+            )
         self.target = target
         self.machine = machine
         self.elf = Path(elf)
@@ -73,10 +81,20 @@ class EmulatedBoard:
         return f"socket://127.0.0.1:{self.port}"
 
     def command(self, port: int) -> list[str]:
-        return [self.qemu, "-M", self.machine, "-nographic", "-monitor", "none",
-                "-kernel", str(self.elf),
-                "-icount", f"shift={ICOUNT_SHIFT},align=off,sleep=off",
-                "-serial", f"tcp:127.0.0.1:{port},server=on,wait=off"]
+        return [
+            self.qemu,
+            "-M",
+            self.machine,
+            "-nographic",
+            "-monitor",
+            "none",
+            "-kernel",
+            str(self.elf),
+            "-icount",
+            f"shift={ICOUNT_SHIFT},align=off,sleep=off",
+            "-serial",
+            f"tcp:127.0.0.1:{port},server=on,wait=off",
+        ]
 
     def _stderr_text(self) -> str:
         if self._stderr is None:
@@ -94,25 +112,32 @@ class EmulatedBoard:
             raise EmulatorError(f"firmware ELF {str(self.elf)!r} does not exist; build the firmware first")
         port = self.port or _free_port()
         self._stderr = tempfile.TemporaryFile()
-        self._proc = subprocess.Popen(self.command(port), stdin=subprocess.DEVNULL,
-                                      stdout=subprocess.DEVNULL, stderr=self._stderr,
-                                      start_new_session=True)
+        self._proc = subprocess.Popen(
+            self.command(port),
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=self._stderr,
+            start_new_session=True,
+        )
         self.port = port
         deadline = time.monotonic() + self.startup_timeout
-        try:   # interrupted while waiting (Ctrl-C, SIGTERM), qemu must not outlive us
+        try:  # interrupted while waiting (Ctrl-C, SIGTERM), qemu must not outlive us
             while True:
                 code = self._proc.poll()
                 if code is not None:
-                    raise EmulatorError(f"{self.qemu} -M {self.machine} exited with code "
-                                        f"{code}: {self._stderr_text() or '(no message)'}")
+                    raise EmulatorError(
+                        f"{self.qemu} -M {self.machine} exited with code "
+                        f"{code}: {self._stderr_text() or '(no message)'}"
+                    )
                 try:
                     with socket.create_connection(("127.0.0.1", port), timeout=0.5):
                         return self
                 except OSError:
                     pass
                 if time.monotonic() > deadline:
-                    raise EmulatorError(f"{self.qemu} did not open its UART on port {port} within "
-                                        f"{self.startup_timeout:.0f} s")
+                    raise EmulatorError(
+                        f"{self.qemu} did not open its UART on port {port} within {self.startup_timeout:.0f} s"
+                    )
                 time.sleep(0.05)
         except BaseException:
             self.stop()
@@ -129,8 +154,10 @@ class EmulatedBoard:
     def check(self) -> None:
         """Raise :class:`EmulatorError` (with qemu's stderr) if qemu has died."""
         if self._proc is not None and self._proc.poll() is not None:
-            raise EmulatorError(f"{self.qemu} -M {self.machine} died with code "
-                                f"{self._proc.returncode}: {self._stderr_text() or '(no message)'}")
+            raise EmulatorError(
+                f"{self.qemu} -M {self.machine} died with code "
+                f"{self._proc.returncode}: {self._stderr_text() or '(no message)'}"
+            )
 
     def stop(self) -> None:
         """Stop qemu and anything in its process group."""

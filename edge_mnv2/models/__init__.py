@@ -1,7 +1,10 @@
 """Model definitions and the registry of named variants."""
 
-from edge_mnv2.models import mobilenet_v2  # noqa: F401  (registers the variants)
-from edge_mnv2.models import deeplab, ssdlite  # noqa: F401  (detection and segmentation variants)
+from edge_mnv2.models import (  # noqa: F401  (detection and segmentation variants)
+    deeplab,
+    mobilenet_v2,  # noqa: F401  (registers the variants)
+    ssdlite,
+)
 from edge_mnv2.models.pretrained import register_cards
 from edge_mnv2.models.registry import ModelSpec, create_model, get_spec, list_models, register_model
 

@@ -14,7 +14,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from edge_mnv2 import progress
-from edge_mnv2.models import get_spec, list_models   # the package: importing it registers every model
+from edge_mnv2.models import get_spec, list_models  # the package: importing it registers every model
 from edge_mnv2.models.complexity import Complexity, measure
 
 COUNTS_FILE = Path(__file__).with_name("counts.json")
@@ -25,7 +25,7 @@ def measured(name: str) -> Complexity:
     import torch
 
     spec = get_spec(name)
-    with torch.device("meta"):   # shapes only: counting needs no weights and no arithmetic
+    with torch.device("meta"):  # shapes only: counting needs no weights and no arithmetic
         return measure(spec.build(), spec.input_shape)
 
 
@@ -47,15 +47,27 @@ def catalogue() -> list[dict]:
     rows = []
     names = list_models()
     missing = [n for n in names if n not in recorded()]
-    bar = progress.bar(names, "counting", total=len(names)) if missing else names   # a bar only for slow work
+    bar = progress.bar(names, "counting", total=len(names)) if missing else names  # a bar only for slow work
     for name in bar:
         spec = get_spec(name)
         c = counts(name)
-        row = {"name": name, "family": spec.family, "width": spec.width, "resolution": spec.resolution,
-               "classes": spec.num_classes, "params": c.params, "madds": c.madds, "weights": None}
+        row = {
+            "name": name,
+            "family": spec.family,
+            "width": spec.width,
+            "resolution": spec.resolution,
+            "classes": spec.num_classes,
+            "params": c.params,
+            "madds": c.madds,
+            "weights": None,
+        }
         if spec.pretrained is not None:
-            row["weights"] = {"dataset": spec.pretrained.dataset, "file": spec.pretrained.path.name,
-                              "command": spec.pretrained.command, **spec.pretrained.metrics}
+            row["weights"] = {
+                "dataset": spec.pretrained.dataset,
+                "file": spec.pretrained.path.name,
+                "command": spec.pretrained.command,
+                **spec.pretrained.metrics,
+            }
         rows.append(row)
     return rows
 

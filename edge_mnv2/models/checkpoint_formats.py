@@ -39,8 +39,14 @@ def _timm_block_map() -> dict[tuple[int, int], int]:
 
 # Layer names inside a timm block -> ours, for the expansion-1 first block and the others.
 _FIRST_BLOCK = {"conv_dw": "conv.0.0", "bn1": "conv.0.1", "conv_pw": "conv.1", "bn2": "conv.2"}
-_BLOCK = {"conv_pw": "conv.0.0", "bn1": "conv.0.1", "conv_dw": "conv.1.0", "bn2": "conv.1.1",
-          "conv_pwl": "conv.2", "bn3": "conv.3"}
+_BLOCK = {
+    "conv_pw": "conv.0.0",
+    "bn1": "conv.0.1",
+    "conv_dw": "conv.1.0",
+    "bn2": "conv.1.1",
+    "conv_pwl": "conv.2",
+    "bn3": "conv.3",
+}
 _BLOCK_KEY = re.compile(r"^blocks\.(\d+)\.(\d+)\.([a-z_]+[0-9]?)\.(.+)$")
 
 
@@ -49,8 +55,12 @@ def timm_to_torchvision(state: dict[str, torch.Tensor]) -> tuple[dict[str, torch
     blocks = _timm_block_map()
     last = len(blocks) + 1
     out, unmapped = {}, []
-    top = {"conv_stem.weight": "features.0.0.weight", "conv_head.weight": f"features.{last}.0.weight",
-           "classifier.weight": "classifier.1.weight", "classifier.bias": "classifier.1.bias"}
+    top = {
+        "conv_stem.weight": "features.0.0.weight",
+        "conv_head.weight": f"features.{last}.0.weight",
+        "classifier.weight": "classifier.1.weight",
+        "classifier.bias": "classifier.1.bias",
+    }
     top.update({f"bn1.{s}": f"features.0.1.{s}" for s in _BN_SUFFIXES})
     top.update({f"bn2.{s}": f"features.{last}.1.{s}" for s in _BN_SUFFIXES})
     for key, value in state.items():

@@ -40,8 +40,11 @@ HEAD_BLOCKS = 18  # features.0 .. features.17: up to the 320-channel layer
 
 def _conv_bn_relu(in_ch: int, out_ch: int, kernel: int = 1, dilation: int = 1) -> nn.Sequential:
     pad = dilation * (kernel - 1) // 2
-    return nn.Sequential(nn.Conv2d(in_ch, out_ch, kernel, padding=pad, dilation=dilation, bias=False),
-                         nn.BatchNorm2d(out_ch), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(in_ch, out_ch, kernel, padding=pad, dilation=dilation, bias=False),
+        nn.BatchNorm2d(out_ch),
+        nn.ReLU(inplace=True),
+    )
 
 
 def make_atrous(features: nn.Sequential, output_stride: int) -> None:
@@ -67,8 +70,14 @@ def make_atrous(features: nn.Sequential, output_stride: int) -> None:
 class DeepLabHead(nn.Module):
     """Image pooling + 1x1 branch (+ atrous 3x3 branches with ASPP), projection, logits."""
 
-    def __init__(self, in_ch: int, num_classes: int, aspp: bool = False, depth: int = HEAD_DEPTH,
-                 rates: tuple[int, ...] = ASPP_RATES):
+    def __init__(
+        self,
+        in_ch: int,
+        num_classes: int,
+        aspp: bool = False,
+        depth: int = HEAD_DEPTH,
+        rates: tuple[int, ...] = ASPP_RATES,
+    ):
         super().__init__()
         self.image_pool = _conv_bn_relu(in_ch, depth)
         self.conv1x1 = _conv_bn_relu(in_ch, depth)
@@ -98,8 +107,13 @@ class DeepLabV3(nn.Module):
         aspp: add the atrous spatial pyramid pooling branches.
     """
 
-    def __init__(self, width: float = 1.0, resolution: int = DEFAULT_RESOLUTION, num_classes: int = VOC_CLASSES,
-                 aspp: bool = False):
+    def __init__(
+        self,
+        width: float = 1.0,
+        resolution: int = DEFAULT_RESOLUTION,
+        num_classes: int = VOC_CLASSES,
+        aspp: bool = False,
+    ):
         super().__init__()
         validate_spec(width, resolution, num_classes)
         self.width, self.resolution, self.num_classes = float(width), int(resolution), int(num_classes)
@@ -140,13 +154,20 @@ def _build_aspp(width: float, resolution: int, num_classes: int, **kwargs) -> De
     return DeepLabV3(width=width, resolution=resolution, num_classes=num_classes, aspp=True, **kwargs)
 
 
-def spec_for(width: float, resolution: int, num_classes: int = VOC_CLASSES, aspp: bool = False,
-             name: str | None = None) -> ModelSpec:
+def spec_for(
+    width: float, resolution: int, num_classes: int = VOC_CLASSES, aspp: bool = False, name: str | None = None
+) -> ModelSpec:
     """A segmentation ModelSpec (registered or not)."""
-    return ModelSpec(name=name or variant_name(width, resolution, aspp), family=ASPP_FAMILY if aspp else FAMILY,
-                     width=width, resolution=resolution, num_classes=num_classes,
-                     builder=_build_aspp if aspp else _build, task="segmentation",
-                     postprocessing=dict(SEGMENTATION_CONFIG))
+    return ModelSpec(
+        name=name or variant_name(width, resolution, aspp),
+        family=ASPP_FAMILY if aspp else FAMILY,
+        width=width,
+        resolution=resolution,
+        num_classes=num_classes,
+        builder=_build_aspp if aspp else _build,
+        task="segmentation",
+        postprocessing=dict(SEGMENTATION_CONFIG),
+    )
 
 
 for _aspp in (False, True):

@@ -118,8 +118,9 @@ class MobileNetV2(nn.Module):
         dropout: dropout before the classifier.
     """
 
-    def __init__(self, width: float = 1.0, resolution: int = 224, num_classes: int = IMAGENET_CLASSES,
-                 dropout: float = DROPOUT):
+    def __init__(
+        self, width: float = 1.0, resolution: int = 224, num_classes: int = IMAGENET_CLASSES, dropout: float = DROPOUT
+    ):
         super().__init__()
         validate_spec(width, resolution, num_classes)
         self.width, self.resolution, self.num_classes = float(width), int(resolution), int(num_classes)
@@ -148,11 +149,15 @@ class MobileNetV2(nn.Module):
 def validate_spec(width: float, resolution: int, num_classes: int) -> None:
     """Reject a width, resolution or class count that cannot make a MobileNetV2."""
     if not (0 < width <= 4):
-        raise InvalidModelSpecError(f"width multiplier {width} is out of range; use a value in (0, 4], "
-                                    f"for example one of {', '.join(map(str, WIDTHS))}")
+        raise InvalidModelSpecError(
+            f"width multiplier {width} is out of range; use a value in (0, 4], "
+            f"for example one of {', '.join(map(str, WIDTHS))}"
+        )
     if int(resolution) != resolution or not (32 <= resolution <= 1024):
-        raise InvalidModelSpecError(f"resolution {resolution} is out of range; use an integer from 32 to "
-                                    f"1024, for example one of {', '.join(map(str, RESOLUTIONS))}")
+        raise InvalidModelSpecError(
+            f"resolution {resolution} is out of range; use an integer from 32 to "
+            f"1024, for example one of {', '.join(map(str, RESOLUTIONS))}"
+        )
     if int(num_classes) != num_classes or num_classes < 1:
         raise InvalidModelSpecError(f"num_classes {num_classes} must be a positive integer")
 
@@ -184,11 +189,13 @@ def _check_near_miss(name: str) -> None:
     if width is None or width not in WIDTHS:
         raise InvalidModelSpecError(
             f"width {match['width']!r} in model {name!r} is not a MobileNetV2 variant; "
-            f"valid widths: {widths} (name as mobilenet_v2_<width>_<resolution>)")
+            f"valid widths: {widths} (name as mobilenet_v2_<width>_<resolution>)"
+        )
     if not match["res"].isdigit() or int(match["res"]) not in RESOLUTIONS:
         raise InvalidModelSpecError(
             f"resolution {match['res']!r} in model {name!r} is not a MobileNetV2 variant; "
-            f"valid resolutions: {resolutions} (name as mobilenet_v2_<width>_<resolution>)")
+            f"valid resolutions: {resolutions} (name as mobilenet_v2_<width>_<resolution>)"
+        )
 
 
 def _build(width: float, resolution: int, num_classes: int, **kwargs) -> MobileNetV2:
@@ -197,6 +204,14 @@ def _build(width: float, resolution: int, num_classes: int, **kwargs) -> MobileN
 
 for _w in WIDTHS:
     for _r in RESOLUTIONS:
-        register_model(ModelSpec(name=variant_name(_w, _r), family="mobilenet_v2", width=_w,
-                                 resolution=_r, num_classes=IMAGENET_CLASSES, builder=_build))
+        register_model(
+            ModelSpec(
+                name=variant_name(_w, _r),
+                family="mobilenet_v2",
+                width=_w,
+                resolution=_r,
+                num_classes=IMAGENET_CLASSES,
+                builder=_build,
+            )
+        )
 register_name_checker(_check_near_miss)

@@ -7,9 +7,10 @@ sha256, the data set and classes, the command that reproduces it and what it mea
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+
+import tomllib
 
 from edge_mnv2.errors import CheckpointError
 from edge_mnv2.models.registry import _REGISTRY, get_spec, register_model
@@ -32,20 +33,30 @@ class PretrainedWeights:
         from edge_mnv2.models.weights import file_sha256
 
         if not self.path.is_file():
-            raise CheckpointError(f"shipped weights {str(self.path)!r} are missing (a Git LFS pointer or a "
-                                  f"partial checkout?); restore the file or retrain with: {self.command}")
+            raise CheckpointError(
+                f"shipped weights {str(self.path)!r} are missing (a Git LFS pointer or a "
+                f"partial checkout?); restore the file or retrain with: {self.command}"
+            )
         if file_sha256(self.path) != self.sha256:
-            raise CheckpointError(f"shipped weights {str(self.path)!r} do not match the sha256 on their card; "
-                                  f"restore the file or retrain with: {self.command}")
+            raise CheckpointError(
+                f"shipped weights {str(self.path)!r} do not match the sha256 on their card; "
+                f"restore the file or retrain with: {self.command}"
+            )
 
 
 def load_card(card: Path):
     """Register the ``<model>.<tag>`` variant a card describes."""
     data = tomllib.loads(card.read_text())
     base = get_spec(data["model"])
-    weights = PretrainedWeights(tag=data["tag"], path=card.parent / data["file"], sha256=data["sha256"],
-                                dataset=data["dataset"], classes=tuple(data["classes"]),
-                                command=data.get("command", ""), metrics=data.get("metrics", {}))
+    weights = PretrainedWeights(
+        tag=data["tag"],
+        path=card.parent / data["file"],
+        sha256=data["sha256"],
+        dataset=data["dataset"],
+        classes=tuple(data["classes"]),
+        command=data.get("command", ""),
+        metrics=data.get("metrics", {}),
+    )
     name = f"{base.name}.{weights.tag}"
     if name in _REGISTRY:
         return _REGISTRY[name]

@@ -7,10 +7,11 @@ never presented as measured by edge-mnv2.
 
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+
+import tomllib
 
 PUBLISHED_FILE = Path(__file__).with_name("published.toml")
 
@@ -28,16 +29,24 @@ class PublishedAccuracy:
     url: str
 
     def to_dict(self) -> dict:
-        return {"top1": self.top1, "top5": self.top5, "macs_m": self.macs_m, "params_m": self.params_m,
-                "source": self.source, "url": self.url}
+        return {
+            "top1": self.top1,
+            "top5": self.top5,
+            "macs_m": self.macs_m,
+            "params_m": self.params_m,
+            "source": self.source,
+            "url": self.url,
+        }
 
 
 @lru_cache(maxsize=1)
 def _table() -> dict[str, PublishedAccuracy]:
     data = tomllib.loads(PUBLISHED_FILE.read_text())
     source = data["source"]
-    return {name: PublishedAccuracy(source=source["title"], url=source["url"], **row)
-            for name, row in data["models"].items()}
+    return {
+        name: PublishedAccuracy(source=source["title"], url=source["url"], **row)
+        for name, row in data["models"].items()
+    }
 
 
 def published_accuracy(name: str) -> PublishedAccuracy | None:

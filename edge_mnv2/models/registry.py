@@ -108,8 +108,9 @@ def get_spec(name: str) -> ModelSpec:
         except EdgeMnv2Error as exc:
             raise type(exc)(f"{exc}.{hint}" if hint else str(exc)) from None
     # the whole registry (over 140 names) on one line is unreadable: the suggestions and where to look
-    raise UnknownModelError(f"unknown model {name!r}.{hint} `edge-mnv2 models` lists the {len(_REGISTRY)} "
-                            "registered models.")
+    raise UnknownModelError(
+        f"unknown model {name!r}.{hint} `edge-mnv2 models` lists the {len(_REGISTRY)} registered models."
+    )
 
 
 def create_model(name: str, **overrides) -> torch.nn.Module:

@@ -21,9 +21,15 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from edge_mnv2.models.mobilenet_v2 import (WIDTHS, ConvBNReLU6, build_features, format_width,
-                                           make_divisible, validate_spec)
-from edge_mnv2.models.mobilenet_v2 import init_conv_bn
+from edge_mnv2.models.mobilenet_v2 import (
+    WIDTHS,
+    ConvBNReLU6,
+    build_features,
+    format_width,
+    init_conv_bn,
+    make_divisible,
+    validate_spec,
+)
 from edge_mnv2.models.registry import ModelSpec, register_model
 from edge_mnv2.postprocess.detection import anchors_per_location, ssd_config
 
@@ -44,9 +50,11 @@ def _separable(in_ch: int, out_ch: int) -> nn.Sequential:
 def _extra(in_ch: int, out_ch: int) -> nn.Sequential:
     """An extra feature layer: 1x1 to half the depth, 3x3 depthwise stride 2, 1x1 to the depth."""
     mid = out_ch // 2
-    return nn.Sequential(ConvBNReLU6(in_ch, mid, kernel=1),
-                         ConvBNReLU6(mid, mid, kernel=3, stride=2, groups=mid),
-                         ConvBNReLU6(mid, out_ch, kernel=1))
+    return nn.Sequential(
+        ConvBNReLU6(in_ch, mid, kernel=1),
+        ConvBNReLU6(mid, mid, kernel=3, stride=2, groups=mid),
+        ConvBNReLU6(mid, out_ch, kernel=1),
+    )
 
 
 class SSDLite(nn.Module):
@@ -79,8 +87,7 @@ class SSDLite(nn.Module):
         self.config = ssd_config(resolution)
         self.num_anchors = anchors_per_location(self.config)
         self.box_head = nn.ModuleList(_separable(c, a * 4) for c, a in zip(channels, self.num_anchors))
-        self.cls_head = nn.ModuleList(_separable(c, a * (num_classes + 1))
-                                      for c, a in zip(channels, self.num_anchors))
+        self.cls_head = nn.ModuleList(_separable(c, a * (num_classes + 1)) for c, a in zip(channels, self.num_anchors))
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
@@ -97,7 +104,7 @@ class SSDLite(nn.Module):
         x = expansion
         for layer in layers[1:]:
             x = layer(x)
-        for block in self.features[EXPANSION_BLOCK + 1:]:
+        for block in self.features[EXPANSION_BLOCK + 1 :]:
             x = block(x)
         maps = [expansion, x]
         for extra in self.extras:
@@ -125,9 +132,16 @@ def _build(width: float, resolution: int, num_classes: int, **kwargs) -> SSDLite
 
 def spec_for(width: float, resolution: int, num_classes: int = COCO_CLASSES, name: str | None = None) -> ModelSpec:
     """A detection ModelSpec (registered or not) with the postprocessing record of its resolution."""
-    return ModelSpec(name=name or variant_name(width, resolution), family=FAMILY, width=width,
-                     resolution=resolution, num_classes=num_classes, builder=_build, task="detection",
-                     postprocessing=ssd_config(resolution))
+    return ModelSpec(
+        name=name or variant_name(width, resolution),
+        family=FAMILY,
+        width=width,
+        resolution=resolution,
+        num_classes=num_classes,
+        builder=_build,
+        task="detection",
+        postprocessing=ssd_config(resolution),
+    )
 
 
 for _w in WIDTHS:

@@ -40,8 +40,9 @@ def randomize(model: nn.Module, seed: int = DEFAULT_SEED) -> nn.Module:
 
     gen = torch.Generator().manual_seed(seed)
     resolution = int(getattr(model, "resolution", 96))
-    calib = torch.from_numpy(IMAGENET_PREPROCESSING.normalize(
-        synthetic_images(CALIBRATION_IMAGES, resolution, CALIBRATION_SEED + seed)))
+    calib = torch.from_numpy(
+        IMAGENET_PREPROCESSING.normalize(synthetic_images(CALIBRATION_IMAGES, resolution, CALIBRATION_SEED + seed))
+    )
     bns = [m for m in model.modules() if isinstance(m, nn.BatchNorm2d)]
     linears = [m for m in model.modules() if isinstance(m, nn.Linear)]
     with torch.no_grad():
@@ -63,8 +64,7 @@ def randomize(model: nn.Module, seed: int = DEFAULT_SEED) -> nn.Module:
         was_training = model.training
         model.train()
         pooled: list[torch.Tensor] = []
-        hook = linears[-1].register_forward_pre_hook(lambda _m, args: pooled.append(args[0])) \
-            if linears else None
+        hook = linears[-1].register_forward_pre_hook(lambda _m, args: pooled.append(args[0])) if linears else None
         model(calib)
         if hook is not None:
             hook.remove()
@@ -122,8 +122,7 @@ def read_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict]:
         obj = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch raises many types for a bad file
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise CheckpointError(f"checkpoint {str(path)!r} cannot be read as a PyTorch state dict ({first})") \
-            from exc
+        raise CheckpointError(f"checkpoint {str(path)!r} cannot be read as a PyTorch state dict ({first})") from exc
     meta = obj.get("meta", {}) if isinstance(obj, dict) and isinstance(obj.get("meta"), dict) else {}
     for key in ("state_dict", "model", "model_state_dict"):
         if isinstance(obj, dict) and isinstance(obj.get(key), dict):
@@ -145,16 +144,21 @@ def fit_state_dict(model: nn.Module, state: dict[str, torch.Tensor], source: str
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    mismatched = [f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}" for k, v in own.items()
-                  if k in state and state[k].shape != v.shape]
+    mismatched = [
+        f"{k} {tuple(state[k].shape)} vs {tuple(v.shape)}"
+        for k, v in own.items()
+        if k in state and state[k].shape != v.shape
+    ]
     if missing or unexpected or mismatched:
         parts = []
         for label, keys in (("missing", missing), ("unexpected", unexpected), ("wrong shape", mismatched)):
             if keys:
                 shown = ", ".join(keys[:5]) + (f" and {len(keys) - 5} more" if len(keys) > 5 else "")
                 parts.append(f"{len(keys)} {label} ({shown})")
-        raise CheckpointError(f"checkpoint {source} does not fit this model: {'; '.join(parts)}; "
-                              "check that the model name matches the checkpoint's width")
+        raise CheckpointError(
+            f"checkpoint {source} does not fit this model: {'; '.join(parts)}; "
+            "check that the model name matches the checkpoint's width"
+        )
     model.load_state_dict(state)
     return model
 
@@ -235,7 +239,8 @@ def build_from_record(spec, record: dict) -> nn.Module:
         if not path.is_file():
             raise CheckpointError(f"the reference weights {str(path)!r} are gone; restore them or recompile")
         if file_sha256(path) != record.get("sha256"):
-            raise CheckpointError(f"weights {str(path)!r} changed since the model was exported; "
-                                  "export and compile again")
+            raise CheckpointError(
+                f"weights {str(path)!r} changed since the model was exported; export and compile again"
+            )
         return build_model(spec, path)
     raise CheckpointError(f"unknown weights record {record!r}; recompile the artifact")

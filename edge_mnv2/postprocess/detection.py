@@ -63,13 +63,17 @@ def ssd_config(resolution: int) -> dict:
         "output": "per anchor: box deltas (tx, ty, tw, th), then logits of background + classes",
         "feature_map_sizes": feature_map_sizes(resolution),
         "anchors": dict(ANCHOR_DEFAULTS, aspect_ratios=list(ANCHOR_DEFAULTS["aspect_ratios"])),
-        "box_coder": {"scales": list(BOX_CODER_SCALES), "anchor_format": "cx,cy,w,h",
-                      "box_format": "x0,y0,x1,y1 normalised"},
+        "box_coder": {
+            "scales": list(BOX_CODER_SCALES),
+            "anchor_format": "cx,cy,w,h",
+            "box_format": "x0,y0,x1,y1 normalised",
+        },
         "score": "softmax, background at index 0 dropped",
         "nms": dict(NMS_DEFAULTS),
     }
-    config["num_anchors"] = int(sum(s * s * n for s, n in zip(config["feature_map_sizes"],
-                                                               anchors_per_location(config))))
+    config["num_anchors"] = int(
+        sum(s * s * n for s, n in zip(config["feature_map_sizes"], anchors_per_location(config)))
+    )
     return config
 
 
@@ -100,8 +104,10 @@ def _config_of(spec_or_meta) -> dict:
         post = spec_or_meta.get("postprocessing")
         if isinstance(post, Mapping) and post.get("kind") == "ssd":
             return dict(post)
-    raise ValueError("no SSD postprocessing settings: give a detection model's spec or its metadata "
-                     "(the ONNX file's edge_mnv2 metadata)")
+    raise ValueError(
+        "no SSD postprocessing settings: give a detection model's spec or its metadata "
+        "(the ONNX file's edge_mnv2 metadata)"
+    )
 
 
 def anchors_per_location(spec_or_meta) -> list[int]:
@@ -143,10 +149,15 @@ def encode(boxes: np.ndarray, anchors: np.ndarray, scales: Sequence[float] = BOX
     w = np.maximum(boxes[..., 2] - boxes[..., 0], 1e-8)
     h = np.maximum(boxes[..., 3] - boxes[..., 1], 1e-8)
     cx, cy = boxes[..., 0] + 0.5 * w, boxes[..., 1] + 0.5 * h
-    return np.stack([s[0] * (cx - anchors[..., 0]) / anchors[..., 2],
-                     s[1] * (cy - anchors[..., 1]) / anchors[..., 3],
-                     s[2] * np.log(w / anchors[..., 2]),
-                     s[3] * np.log(h / anchors[..., 3])], axis=-1).astype(np.float32)
+    return np.stack(
+        [
+            s[0] * (cx - anchors[..., 0]) / anchors[..., 2],
+            s[1] * (cy - anchors[..., 1]) / anchors[..., 3],
+            s[2] * np.log(w / anchors[..., 2]),
+            s[3] * np.log(h / anchors[..., 3]),
+        ],
+        axis=-1,
+    ).astype(np.float32)
 
 
 def decode_boxes(deltas: np.ndarray, anchors: np.ndarray, scales: Sequence[float] = BOX_CODER_SCALES) -> np.ndarray:
@@ -167,8 +178,9 @@ def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:
     return z / z.sum(axis=axis, keepdims=True)
 
 
-def decode(raw: np.ndarray, anchors: np.ndarray, scales: Sequence[float] = BOX_CODER_SCALES
-           ) -> tuple[np.ndarray, np.ndarray]:
+def decode(
+    raw: np.ndarray, anchors: np.ndarray, scales: Sequence[float] = BOX_CODER_SCALES
+) -> tuple[np.ndarray, np.ndarray]:
     """Boxes ``[N, A, 4]`` (x0, y0, x1, y1; normalised) and class scores ``[N, A, C]`` of raw outputs.
 
     ``raw`` is ``[N, A, 4 + 1 + C]`` (a single image ``[A, 4 + 1 + C]`` is taken as N = 1); scores are
@@ -178,8 +190,10 @@ def decode(raw: np.ndarray, anchors: np.ndarray, scales: Sequence[float] = BOX_C
     if raw.ndim == 2:
         raw = raw[None]
     if raw.ndim != 3 or raw.shape[-1] < 6 or raw.shape[1] != len(anchors):
-        raise ValueError(f"raw detector output {raw.shape} does not fit {len(anchors)} anchors; expected "
-                         f"[N, {len(anchors)}, 4 + 1 + classes]")
+        raise ValueError(
+            f"raw detector output {raw.shape} does not fit {len(anchors)} anchors; expected "
+            f"[N, {len(anchors)}, 4 + 1 + classes]"
+        )
     boxes = decode_boxes(raw[..., :4], anchors, scales)
     scores = softmax(raw[..., 4:])[..., 1:].astype(np.float32)
     return boxes, scores
@@ -198,8 +212,12 @@ def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
 
 
-def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = NMS_DEFAULTS["iou_threshold"],
-        max_output: int | None = None) -> np.ndarray:
+def nms(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    iou_threshold: float = NMS_DEFAULTS["iou_threshold"],
+    max_output: int | None = None,
+) -> np.ndarray:
     """Greedy non-maximum suppression: indices of the kept boxes, best score first.
 
     A box is dropped when its IoU with a kept, higher-scoring box exceeds ``iou_threshold``; equal
@@ -220,9 +238,15 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou_threshold: float = NMS_DEFAUL
     return np.asarray(keep, np.int64)
 
 
-def multiclass_nms(boxes: np.ndarray, scores: np.ndarray, score_threshold: float, iou_threshold: float,
-                   max_detections: int, max_per_class: int | None = None,
-                   candidates_per_class: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def multiclass_nms(
+    boxes: np.ndarray,
+    scores: np.ndarray,
+    score_threshold: float,
+    iou_threshold: float,
+    max_detections: int,
+    max_per_class: int | None = None,
+    candidates_per_class: int | None = None,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Per-class NMS of one image's ``boxes [A, 4]`` and ``scores [A, C]``, then the best overall.
 
     Returns boxes ``[K, 4]``, scores ``[K]`` and labels ``[K]`` (0-based classes), best score first.
@@ -246,9 +270,13 @@ def multiclass_nms(boxes: np.ndarray, scores: np.ndarray, score_threshold: float
     return b[order].astype(np.float32), s[order].astype(np.float32), lab[order]
 
 
-def detect(raw: np.ndarray, spec_or_meta, score_threshold: float | None = None,
-           iou_threshold: float | None = None, max_detections: int | None = None
-           ) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
+def detect(
+    raw: np.ndarray,
+    spec_or_meta,
+    score_threshold: float | None = None,
+    iou_threshold: float | None = None,
+    max_detections: int | None = None,
+) -> list[tuple[np.ndarray, np.ndarray, np.ndarray]]:
     """Detections of every image in ``raw [N, A, 4 + 1 + C]``: a list of ``(boxes, scores, labels)``.
 
     Boxes are (x0, y0, x1, y1), normalised and clipped to the image; thresholds not given come from the
@@ -261,6 +289,15 @@ def detect(raw: np.ndarray, spec_or_meta, score_threshold: float | None = None,
     max_detections = settings["max_detections"] if max_detections is None else max_detections
     boxes, scores = decode(raw, anchors_for(config), _scales(config))
     boxes = np.clip(boxes, 0.0, 1.0)
-    return [multiclass_nms(boxes[n], scores[n], score_threshold, iou_threshold, max_detections,
-                           settings.get("max_detections_per_class"), settings.get("candidates_per_class"))
-            for n in range(len(boxes))]
+    return [
+        multiclass_nms(
+            boxes[n],
+            scores[n],
+            score_threshold,
+            iou_threshold,
+            max_detections,
+            settings.get("max_detections_per_class"),
+            settings.get("candidates_per_class"),
+        )
+        for n in range(len(boxes))
+    ]

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-SEGMENTATION_CONFIG = {"kind": "argmax", "output": "class logits [N, C, H, W] at the input resolution",
-                       "background": 0}
+SEGMENTATION_CONFIG = {"kind": "argmax", "output": "class logits [N, C, H, W] at the input resolution", "background": 0}
 
 
 def predict_masks(logits: np.ndarray) -> np.ndarray:

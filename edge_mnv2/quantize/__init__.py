@@ -11,8 +11,8 @@ SCHEMES = ("int8",)
 CALIBRATION_IMAGES = 256
 # How the integer graph is laid out for the kernels: module that builds it, and what it is for.
 KERNELS = {
-    "generic": "edge_mnv2.quantize.relax_int8",          # NCHW int8: any CPU, microcontrollers
-    "x86-vnni": "edge_mnv2.quantize.relax_int8_vnni",    # NHWC uint8 x packed int8: AVX-512 VNNI
+    "generic": "edge_mnv2.quantize.relax_int8",  # NCHW int8: any CPU, microcontrollers
+    "x86-vnni": "edge_mnv2.quantize.relax_int8_vnni",  # NHWC uint8 x packed int8: AVX-512 VNNI
 }
 
 
@@ -31,7 +31,7 @@ def parameter_bytes(mod) -> int:
 
     def walk(expr) -> None:
         nonlocal total
-        if isinstance(expr, Constant):   # scalars are immediates in the kernels' code, not stored
+        if isinstance(expr, Constant):  # scalars are immediates in the kernels' code, not stored
             value = expr.value
             array = value.numpy() if hasattr(value, "numpy") else np.asarray(value)
             total += int(array.nbytes) if array.ndim else 0
@@ -57,8 +57,13 @@ def calibration_images(data: str, resolution: int, preprocessing, count: int = C
     return preprocessing.normalize(split.batch(np.arange(len(split))))
 
 
-def quantized_module(model_meta: dict, scheme: str, calibration: str | None,
-                     input_shape: tuple[int, int, int, int], kernels: str = "generic"):
+def quantized_module(
+    model_meta: dict,
+    scheme: str,
+    calibration: str | None,
+    input_shape: tuple[int, int, int, int],
+    kernels: str = "generic",
+):
     """``(Relax module, metadata, quantized model)`` for the model an edge-mnv2 ONNX file's metadata
     describes, laid out for ``kernels`` (a key of :data:`KERNELS`)."""
     import importlib
@@ -72,9 +77,11 @@ def quantized_module(model_meta: dict, scheme: str, calibration: str | None,
     if scheme not in SCHEMES:
         raise EdgeMnv2Error(f"unknown quantization {scheme!r}; supported: {', '.join(SCHEMES)}")
     if not model_meta.get("model") or not model_meta.get("weights"):
-        raise EdgeMnv2Error("--quantize needs a model edge-mnv2 exported (it quantizes the PyTorch model "
-                            "behind the ONNX file); give a registered model name or an ONNX file from "
-                            "`edge-mnv2 export`")
+        raise EdgeMnv2Error(
+            "--quantize needs a model edge-mnv2 exported (it quantizes the PyTorch model "
+            "behind the ONNX file); give a registered model name or an ONNX file from "
+            "`edge-mnv2 export`"
+        )
     spec = get_spec(model_meta["model"])
     data = calibration or model_meta.get("dataset") or "synthetic"
     with progress.stage(f"calibrating int8 on {CALIBRATION_IMAGES} {data} images"):
@@ -84,11 +91,14 @@ def quantized_module(model_meta: dict, scheme: str, calibration: str | None,
         images = calibration_images(data, input_shape[2], preprocessing)
         quantized = ptq.quantize(layers, ptq.calibrate(layers, images))
     fp32_bytes = sum(layer.weight.size * 4 + layer.bias.size * 4 for layer in layers if hasattr(layer, "weight"))
-    info = {"scheme": "int8: per-channel symmetric weights, per-tensor symmetric activations, int32 "
-                      "accumulation, fixed-point requantization",
-            "calibration": {"data": data, "images": len(images)},
-            "weight_bytes": quantized.weight_bytes(), "fp32_weight_bytes": int(fp32_bytes),
-            "weight_ratio": round(quantized.weight_bytes()["total"] / fp32_bytes, 4)}
+    info = {
+        "scheme": "int8: per-channel symmetric weights, per-tensor symmetric activations, int32 "
+        "accumulation, fixed-point requantization",
+        "calibration": {"data": data, "images": len(images)},
+        "weight_bytes": quantized.weight_bytes(),
+        "fp32_weight_bytes": int(fp32_bytes),
+        "weight_ratio": round(quantized.weight_bytes()["total"] / fp32_bytes, 4),
+    }
     mod = importlib.import_module(KERNELS[kernels]).build_module(quantized, input_shape)
     stored = parameter_bytes(mod)
     info.update({"kernels": kernels, "stored_bytes": stored, "stored_ratio": round(stored / fp32_bytes, 4)})
@@ -108,7 +118,7 @@ def integer_reference(metadata: dict, inputs: np.ndarray) -> np.ndarray | None:
 
     shape = tuple(metadata["input"]["shape"])
     _, _, quantized = quantized_module(metadata["model"], "int8", quant["calibration"]["data"], shape)
-    return np.concatenate([ptq.run_integer(quantized, inputs[i:i + 64]) for i in range(0, len(inputs), 64)])
+    return np.concatenate([ptq.run_integer(quantized, inputs[i : i + 64]) for i in range(0, len(inputs), 64)])
 
 
 def reference_accuracy(outputs: np.ndarray, reference: np.ndarray, labels: np.ndarray | None) -> dict:
@@ -116,8 +126,10 @@ def reference_accuracy(outputs: np.ndarray, reference: np.ndarray, labels: np.nd
     from edge_mnv2.bench.metrics import topk_accuracy
 
     reference = reference.reshape(outputs.shape)
-    result = {"top1_agreement": float((outputs.argmax(1) == reference.argmax(1)).mean() * 100),
-              "max_abs_error": float(np.abs(outputs - reference).max())}
+    result = {
+        "top1_agreement": float((outputs.argmax(1) == reference.argmax(1)).mean() * 100),
+        "max_abs_error": float(np.abs(outputs - reference).max()),
+    }
     if labels is not None:
         result["top1"] = topk_accuracy(reference, labels, 1)
     return result

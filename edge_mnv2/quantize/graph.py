@@ -79,8 +79,7 @@ def layer_graph(model: nn.Module) -> list[Layer]:
     from edge_mnv2.models.mobilenet_v2 import ConvBNReLU6, InvertedResidual, MobileNetV2
 
     if not isinstance(model, MobileNetV2):
-        raise EdgeMnv2Error(f"int8 quantization supports the MobileNetV2 classifier family; got "
-                            f"{type(model).__name__}")
+        raise EdgeMnv2Error(f"int8 quantization supports the MobileNetV2 classifier family; got {type(model).__name__}")
     layers: list[Layer] = []
     counter = [0]
 
@@ -107,7 +106,7 @@ def layer_graph(model: nn.Module) -> list[Layer]:
                 if isinstance(m, ConvBNReLU6):
                     y = conv_bn(y, m[0], m[1], True)
                     i += 1
-                else:   # the linear projection: Conv2d + BatchNorm, no activation
+                else:  # the linear projection: Conv2d + BatchNorm, no activation
                     y = conv_bn(y, m, mods[i + 1], False)
                     i += 2
             if block.use_res_connect:
@@ -121,8 +120,7 @@ def layer_graph(model: nn.Module) -> list[Layer]:
     layers.append(GlobalPool(x, pooled))
     linear = model.classifier[-1]
     out = new()
-    layers.append(Dense(pooled, out, linear.weight.detach().double().numpy(),
-                        linear.bias.detach().double().numpy()))
+    layers.append(Dense(pooled, out, linear.weight.detach().double().numpy(), linear.bias.detach().double().numpy()))
     return layers
 
 
@@ -131,17 +129,24 @@ def run_float(layers: list[Layer], x: np.ndarray, record: dict[int, list] | None
     values = {0: torch.from_numpy(np.asarray(x, np.float32))}
     for layer in layers:
         if isinstance(layer, Conv):
-            y = torch.nn.functional.conv2d(values[layer.src], torch.from_numpy(layer.weight.astype(np.float32)),
-                                           torch.from_numpy(layer.bias.astype(np.float32)), layer.stride,
-                                           layer.padding, 1, layer.groups)
+            y = torch.nn.functional.conv2d(
+                values[layer.src],
+                torch.from_numpy(layer.weight.astype(np.float32)),
+                torch.from_numpy(layer.bias.astype(np.float32)),
+                layer.stride,
+                layer.padding,
+                1,
+                layer.groups,
+            )
             values[layer.dst] = y.clamp(0, 6) if layer.relu6 else y
         elif isinstance(layer, Add):
             values[layer.dst] = values[layer.a] + values[layer.b]
         elif isinstance(layer, GlobalPool):
             values[layer.dst] = values[layer.src].mean(dim=(2, 3))
         else:
-            values[layer.dst] = values[layer.src] @ torch.from_numpy(layer.weight.T.astype(np.float32)) + \
-                torch.from_numpy(layer.bias.astype(np.float32))
+            values[layer.dst] = values[layer.src] @ torch.from_numpy(
+                layer.weight.T.astype(np.float32)
+            ) + torch.from_numpy(layer.bias.astype(np.float32))
         if record is not None:
             record.setdefault(layer.dst, []).append(values[layer.dst])
     if record is not None:

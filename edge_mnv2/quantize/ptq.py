@@ -24,14 +24,14 @@ import numpy as np
 from edge_mnv2.quantize.graph import Add, Conv, Dense, GlobalPool, Layer, run_float
 
 QMAX = 127
-MULTIPLIER_BITS = 30   # per-channel multipliers < 2^30: acc (< 2^31) * m stays inside int64
+MULTIPLIER_BITS = 30  # per-channel multipliers < 2^30: acc (< 2^31) * m stays inside int64
 
 
 @dataclass
 class Requant:
     """Integer rescaling ``(x * multiplier + 2^(shift-1)) >> shift`` (multiplier per channel or scalar)."""
 
-    multiplier: np.ndarray   # int32
+    multiplier: np.ndarray  # int32
     shift: int
 
     @classmethod
@@ -39,7 +39,7 @@ class Requant:
         real = np.atleast_1d(np.asarray(real, np.float64))
         top = float(real.max())
         shift = int(np.clip(MULTIPLIER_BITS - np.ceil(np.log2(top)) if top > 0 else 0, 1, 62))
-        return cls(np.round(real * 2.0 ** shift).astype(np.int32), shift)
+        return cls(np.round(real * 2.0**shift).astype(np.int32), shift)
 
     def apply(self, x: np.ndarray, channel_axis: int | None = 1) -> np.ndarray:
         m = self.multiplier.astype(np.int64)
@@ -54,13 +54,13 @@ class Requant:
 class QConv:
     src: int
     dst: int
-    weight: np.ndarray       # int8 [O, I/g, k, k]
-    bias: np.ndarray         # int32 [O]
+    weight: np.ndarray  # int8 [O, I/g, k, k]
+    bias: np.ndarray  # int32 [O]
     requant: Requant
     stride: int
     padding: int
     groups: int
-    lo: int                  # 0 after ReLU6, -127 otherwise
+    lo: int  # 0 after ReLU6, -127 otherwise
     hi: int
 
 
@@ -70,23 +70,23 @@ class QAdd:
     b: int
     dst: int
     requant_a: Requant
-    requant_b: Requant       # same shift as requant_a
+    requant_b: Requant  # same shift as requant_a
 
 
 @dataclass
 class QPool:
     src: int
     dst: int
-    requant: Requant         # divides the int32 sum by H*W and rescales
+    requant: Requant  # divides the int32 sum by H*W and rescales
 
 
 @dataclass
 class QDense:
     src: int
     dst: int
-    weight: np.ndarray       # int8 [classes, C]
-    bias: np.ndarray         # int32 [classes]
-    out_scale: np.ndarray    # float32 [classes]: logits = acc * out_scale
+    weight: np.ndarray  # int8 [classes, C]
+    bias: np.ndarray  # int32 [classes]
+    out_scale: np.ndarray  # float32 [classes]: logits = acc * out_scale
 
 
 @dataclass
@@ -114,7 +114,7 @@ class QuantizedModel:
 
 @dataclass
 class Calibration:
-    absmax: dict[int, float]            # largest magnitude of each tensor
+    absmax: dict[int, float]  # largest magnitude of each tensor
     shapes: dict[int, tuple[int, ...]]  # each tensor's shape (batch dimension 1)
     images: int
 
@@ -125,7 +125,7 @@ def calibrate(layers: list[Layer], images: np.ndarray, batch: int = 32) -> Calib
     shapes: dict[int, tuple[int, ...]] = {}
     for start in range(0, len(images), batch):
         record: dict[int, list] = {}
-        run_float(layers, images[start:start + batch], record)
+        run_float(layers, images[start : start + batch], record)
         for tid, values in record.items():
             absmax[tid] = max(absmax.get(tid, 0.0), float(max(v.abs().max() for v in values)))
             shapes[tid] = (1, *values[0].shape[1:])
@@ -135,7 +135,7 @@ def calibrate(layers: list[Layer], images: np.ndarray, batch: int = 32) -> Calib
 def quantize(layers: list[Layer], calibration: Calibration) -> QuantizedModel:
     """Integer parameters for ``layers`` given calibrated magnitudes."""
     scales = {tid: max(value, 1e-8) / QMAX for tid, value in calibration.absmax.items()}
-    for layer in layers:   # a ReLU6 output never exceeds 6
+    for layer in layers:  # a ReLU6 output never exceeds 6
         if isinstance(layer, Conv) and layer.relu6:
             scales[layer.dst] = min(scales[layer.dst], 6.0 / QMAX)
     out: list = []
@@ -146,17 +146,37 @@ def quantize(layers: list[Layer], calibration: Calibration) -> QuantizedModel:
             weight = np.clip(np.round(layer.weight / w_scale[:, None, None, None]), -QMAX, QMAX).astype(np.int8)
             bias = np.round(layer.bias / (s_x * w_scale)).astype(np.int32)
             hi = int(min(QMAX, np.round(6.0 / s_y))) if layer.relu6 else QMAX
-            out.append(QConv(layer.src, layer.dst, weight, bias, Requant.of(s_x * w_scale / s_y), layer.stride,
-                             layer.padding, layer.groups, 0 if layer.relu6 else -QMAX, hi))
+            out.append(
+                QConv(
+                    layer.src,
+                    layer.dst,
+                    weight,
+                    bias,
+                    Requant.of(s_x * w_scale / s_y),
+                    layer.stride,
+                    layer.padding,
+                    layer.groups,
+                    0 if layer.relu6 else -QMAX,
+                    hi,
+                )
+            )
         elif isinstance(layer, Add):
             s_y = scales[layer.dst]
             both = Requant.of(np.array([scales[layer.a] / s_y, scales[layer.b] / s_y]))
-            out.append(QAdd(layer.a, layer.b, layer.dst, Requant(both.multiplier[:1], both.shift),
-                            Requant(both.multiplier[1:], both.shift)))
+            out.append(
+                QAdd(
+                    layer.a,
+                    layer.b,
+                    layer.dst,
+                    Requant(both.multiplier[:1], both.shift),
+                    Requant(both.multiplier[1:], both.shift),
+                )
+            )
         elif isinstance(layer, GlobalPool):
             _, _, h, w = calibration.shapes[layer.src]
-            out.append(QPool(layer.src, layer.dst,
-                             Requant.of(np.array([scales[layer.src] / scales[layer.dst] / (h * w)]))))
+            out.append(
+                QPool(layer.src, layer.dst, Requant.of(np.array([scales[layer.src] / scales[layer.dst] / (h * w)])))
+            )
         elif isinstance(layer, Dense):
             s_x = scales[layer.src]
             w_scale = np.maximum(np.abs(layer.weight).max(axis=1), 1e-12) / QMAX
@@ -177,8 +197,9 @@ def _conv_int(x: np.ndarray, w: np.ndarray, stride: int, padding: int, groups: i
     import torch
 
     # float64 holds every int32 accumulator exactly (|sum| < 2^53), so this is exact integer arithmetic
-    y = torch.nn.functional.conv2d(torch.from_numpy(x.astype(np.float64)), torch.from_numpy(w.astype(np.float64)),
-                                   None, stride, padding, 1, groups)
+    y = torch.nn.functional.conv2d(
+        torch.from_numpy(x.astype(np.float64)), torch.from_numpy(w.astype(np.float64)), None, stride, padding, 1, groups
+    )
     return y.numpy().astype(np.int64)
 
 

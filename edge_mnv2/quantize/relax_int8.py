@@ -42,16 +42,24 @@ def build_module(model: QuantizedModel, input_shape: tuple[int, int, int, int], 
             out = None
             for layer in model.layers:
                 if isinstance(layer, QConv):
-                    acc = R.nn.conv2d(values[layer.src], const(layer.weight, "int8"), strides=layer.stride,
-                                      padding=layer.padding, groups=layer.groups, out_dtype="int32")
+                    acc = R.nn.conv2d(
+                        values[layer.src],
+                        const(layer.weight, "int8"),
+                        strides=layer.stride,
+                        padding=layer.padding,
+                        groups=layer.groups,
+                        out_dtype="int32",
+                    )
                     acc = R.add(acc, const(layer.bias.reshape(1, -1, 1, 1), "int32"))
                     y = R.clip(requant(acc, layer.requant, True), layer.lo, layer.hi)
                     values[layer.dst] = bb.emit(R.astype(y, "int8"))
                 elif isinstance(layer, QAdd):
-                    a = R.multiply(R.astype(values[layer.a], "int64"),
-                                   const(int(layer.requant_a.multiplier[0]), "int64"))
-                    b = R.multiply(R.astype(values[layer.b], "int64"),
-                                   const(int(layer.requant_b.multiplier[0]), "int64"))
+                    a = R.multiply(
+                        R.astype(values[layer.a], "int64"), const(int(layer.requant_a.multiplier[0]), "int64")
+                    )
+                    b = R.multiply(
+                        R.astype(values[layer.b], "int64"), const(int(layer.requant_b.multiplier[0]), "int64")
+                    )
                     total = R.add(R.add(a, b), const(1 << (layer.requant_a.shift - 1), "int64"))
                     y = R.right_shift(total, const(layer.requant_a.shift, "int64"))
                     values[layer.dst] = bb.emit(R.astype(R.clip(y, -QMAX, QMAX), "int8"))

@@ -32,10 +32,12 @@ SIGNED_ZERO_POINT = 128
 def pack_vnni(weight: np.ndarray, out_channels: int, in_channels: int) -> np.ndarray:
     """``int8 [O, I]`` -> ``[O/16, I/4, 16, 4]``, the operand layout of ``vpdpbusd``."""
     return np.ascontiguousarray(
-        weight.reshape(out_channels // LANES, LANES, in_channels // GROUP, GROUP).transpose(0, 2, 1, 3))
+        weight.reshape(out_channels // LANES, LANES, in_channels // GROUP, GROUP).transpose(0, 2, 1, 3)
+    )
 
 
 # --- the kernels' compute definitions (TE); TVM fuses each with the requantization that follows ----
+
 
 def vnni_matmul(x, w):
     """``out[..., o] = sum_k int32(x[..., k]) * int32(w[o/16, k/4, o%16, k%4])`` (1x1 conv, dense)."""
@@ -45,14 +47,17 @@ def vnni_matmul(x, w):
     k = te.reduce_axis((0, ic), name="k")
     return te.compute(
         (*lead, w.shape[0] * LANES),
-        lambda *i: te.sum(x[(*i[:-1], k)].astype("int32")
-                          * w[i[-1] // LANES, k // GROUP, i[-1] % LANES, k % GROUP].astype("int32"), axis=k),
-        name="vnni_matmul")
+        lambda *i: te.sum(
+            x[(*i[:-1], k)].astype("int32") * w[i[-1] // LANES, k // GROUP, i[-1] % LANES, k % GROUP].astype("int32"),
+            axis=k,
+        ),
+        name="vnni_matmul",
+    )
 
 
 def conv2d_nhwc(x, w, stride: int, padding: int, zero_point: int):
     """Dense NHWC convolution, weights ``[KH, KW, I, O]``, padded with the input's zero point."""
-    from tvm import te, topi, tirx
+    from tvm import te, tirx, topi
 
     pad = topi.nn.pad(x, [0, padding, padding, 0], pad_value=tirx.const(zero_point, x.dtype))
     n, h, wd, _ = x.shape
@@ -61,14 +66,17 @@ def conv2d_nhwc(x, w, stride: int, padding: int, zero_point: int):
     rh, rw, rc = te.reduce_axis((0, kh), "rh"), te.reduce_axis((0, kw), "rw"), te.reduce_axis((0, ic), "rc")
     return te.compute(
         (n, oh, ow, oc),
-        lambda b, i, j, o: te.sum(pad[b, i * stride + rh, j * stride + rw, rc].astype("int32")
-                                  * w[rh, rw, rc, o].astype("int32"), axis=[rh, rw, rc]),
-        name="conv2d_nhwc")
+        lambda b, i, j, o: te.sum(
+            pad[b, i * stride + rh, j * stride + rw, rc].astype("int32") * w[rh, rw, rc, o].astype("int32"),
+            axis=[rh, rw, rc],
+        ),
+        name="conv2d_nhwc",
+    )
 
 
 def depthwise_conv2d_nhwc(x, w, stride: int, padding: int, zero_point: int):
     """Depthwise NHWC convolution, weights ``[KH, KW, C]``, padded with the input's zero point."""
-    from tvm import te, topi, tirx
+    from tvm import te, tirx, topi
 
     pad = topi.nn.pad(x, [0, padding, padding, 0], pad_value=tirx.const(zero_point, x.dtype))
     n, h, wd, c = x.shape
@@ -77,12 +85,15 @@ def depthwise_conv2d_nhwc(x, w, stride: int, padding: int, zero_point: int):
     rh, rw = te.reduce_axis((0, kh), "rh"), te.reduce_axis((0, kw), "rw")
     return te.compute(
         (n, oh, ow, c),
-        lambda b, i, j, ch: te.sum(pad[b, i * stride + rh, j * stride + rw, ch].astype("int32")
-                                   * w[rh, rw, ch].astype("int32"), axis=[rh, rw]),
-        name="depthwise_conv2d_nhwc")
+        lambda b, i, j, ch: te.sum(
+            pad[b, i * stride + rh, j * stride + rw, ch].astype("int32") * w[rh, rw, ch].astype("int32"), axis=[rh, rw]
+        ),
+        name="depthwise_conv2d_nhwc",
+    )
 
 
 # --- the graph ------------------------------------------------------------------------------------
+
 
 def _vnni_fits(out_channels: int, in_channels: int) -> bool:
     return out_channels % LANES == 0 and in_channels % GROUP == 0
@@ -93,9 +104,11 @@ def dense_int(x, w):
     from tvm import te
 
     k = te.reduce_axis((0, x.shape[1]), name="k")
-    return te.compute((x.shape[0], w.shape[1]),
-                      lambda n, o: te.sum(x[n, k].astype("int32") * w[k, o].astype("int32"), axis=k),
-                      name="dense_int")
+    return te.compute(
+        (x.shape[0], w.shape[1]),
+        lambda n, o: te.sum(x[n, k].astype("int32") * w[k, o].astype("int32"), axis=k),
+        name="dense_int",
+    )
 
 
 def build_module(model: QuantizedModel, input_shape: tuple[int, int, int, int], input_name: str = "input"):
@@ -134,8 +147,11 @@ def build_module(model: QuantizedModel, input_shape: tuple[int, int, int, int], 
     values, zero_points = {}, {}
     with bb.function("main", [x]):
         with bb.dataflow():
-            q = R.clip(R.floor(R.add(R.divide(x, calibrated(model.input_scale, "float32")), const(0.5, "float32"))),
-                       -QMAX, QMAX)
+            q = R.clip(
+                R.floor(R.add(R.divide(x, calibrated(model.input_scale, "float32")), const(0.5, "float32"))),
+                -QMAX,
+                QMAX,
+            )
             q = R.add(R.permute_dims(q, [0, 2, 3, 1]), const(SIGNED_ZERO_POINT, "float32"))
             values[0], zero_points[0] = bb.emit(R.astype(q, "uint8")), SIGNED_ZERO_POINT
             out = None
@@ -147,15 +163,23 @@ def build_module(model: QuantizedModel, input_shape: tuple[int, int, int, int], 
                     if pointwise and _vnni_fits(oc, ic):
                         acc = bb.emit_te(vnni_matmul, src, const(pack_vnni(layer.weight[:, :, 0, 0], oc, ic), "int8"))
                     elif layer.groups == 1:
-                        acc = bb.emit_te(conv2d_nhwc, src, const(layer.weight.transpose(2, 3, 1, 0), "int8"),
-                                         layer.stride, layer.padding, zp)
+                        acc = bb.emit_te(
+                            conv2d_nhwc,
+                            src,
+                            const(layer.weight.transpose(2, 3, 1, 0), "int8"),
+                            layer.stride,
+                            layer.padding,
+                            zp,
+                        )
                     elif layer.groups == oc and ic == 1:
                         weight = const(layer.weight[:, 0].transpose(1, 2, 0), "int8")
                         acc = bb.emit_te(depthwise_conv2d_nhwc, src, weight, layer.stride, layer.padding, zp)
                     else:
-                        raise CompileError(f"the VNNI int8 layout has no kernel for a convolution with "
-                                           f"{layer.groups} groups of {ic} channels (only dense and "
-                                           "depthwise); compile for a target without AVX-512 VNNI")
+                        raise CompileError(
+                            f"the VNNI int8 layout has no kernel for a convolution with "
+                            f"{layer.groups} groups of {ic} channels (only dense and "
+                            "depthwise); compile for a target without AVX-512 VNNI"
+                        )
                     w_sum = layer.weight.astype(np.int64).reshape(oc, -1).sum(axis=1)
                     acc = R.add(acc, const((layer.bias - zp * w_sum).reshape(1, 1, 1, oc), "int32"))
                     y = R.clip(requant(acc, layer.requant), layer.lo, layer.hi)
@@ -180,14 +204,16 @@ def build_module(model: QuantizedModel, input_shape: tuple[int, int, int, int], 
                 elif isinstance(layer, QDense):
                     classes, features = layer.weight.shape
                     if _vnni_fits(classes, features):
-                        acc = bb.emit_te(vnni_matmul, values[layer.src],
-                                         const(pack_vnni(layer.weight, classes, features), "int8"))
+                        acc = bb.emit_te(
+                            vnni_matmul, values[layer.src], const(pack_vnni(layer.weight, classes, features), "int8")
+                        )
                     else:
                         acc = bb.emit_te(dense_int, values[layer.src], const(layer.weight.T.copy(), "int8"))
                     w_sum = layer.weight.astype(np.int64).sum(axis=1)
                     acc = R.add(acc, const((layer.bias - zero_points[layer.src] * w_sum).reshape(1, -1), "int32"))
-                    out = bb.emit(R.multiply(R.astype(acc, "float32"),
-                                             const(layer.out_scale.reshape(1, -1), "float32")))
+                    out = bb.emit(
+                        R.multiply(R.astype(acc, "float32"), const(layer.out_scale.reshape(1, -1), "float32"))
+                    )
             gv = bb.emit_output(out)
         bb.emit_func_output(gv)
     return bb.get()

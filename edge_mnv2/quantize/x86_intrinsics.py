@@ -12,8 +12,8 @@ so MetaSchedule's rules and logged traces keep working.
 from __future__ import annotations
 
 VNNI_INTRIN = "dot_16x4_vnni"
-LANES = 16   # int32 accumulators per instruction (output channels)
-GROUP = 4    # bytes summed into each accumulator (input channels)
+LANES = 16  # int32 accumulators per instruction (output channels)
+GROUP = 4  # bytes summed into each accumulator (input channels)
 
 _registered = False
 
@@ -28,7 +28,7 @@ def register() -> None:
     from tvm.script import tirx as T
     from tvm.target import codegen
 
-    if codegen.llvm_version_major() < 21:   # TVM's own implementation is right for older LLVMs
+    if codegen.llvm_version_major() < 21:  # TVM's own implementation is right for older LLVMs
         _registered = True
         return
 
@@ -46,11 +46,10 @@ def register() -> None:
             b_i8x64 = B.vload([0, 0], dtype="int8x64")
             c_i32x16 = C.vload([0], dtype="int32x16")
             C[T.ramp(T.int32(0), 1, 16)] = T.call_llvm_pure_intrin(
-                T.llvm_lookup_intrinsic_id("llvm.x86.avx512.vpdpbusd.512"),
-                c_i32x16, a_u8x64, b_i8x64, dtype="int32x16")
+                T.llvm_lookup_intrinsic_id("llvm.x86.avx512.vpdpbusd.512"), c_i32x16, a_u8x64, b_i8x64, dtype="int32x16"
+            )
 
-    TensorIntrin.register(VNNI_INTRIN, dot_product_16x4_u8i8i32_desc, dot_product_16x4_u8i8i32_vnni,
-                          override=True)
+    TensorIntrin.register(VNNI_INTRIN, dot_product_16x4_u8i8i32_desc, dot_product_16x4_u8i8i32_vnni, override=True)
     _registered = True
 
 
@@ -62,5 +61,5 @@ def has_vnni(target) -> bool:
         return False
     try:
         return bool(codegen.target_has_features("avx512vnni", target))
-    except Exception:   # a cross target LLVM cannot describe (e.g. an arm triple): no VNNI
+    except Exception:  # a cross target LLVM cannot describe (e.g. an arm triple): no VNNI
         return False

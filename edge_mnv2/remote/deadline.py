@@ -43,16 +43,20 @@ class DeadlineWorker:
     def call(self, step: str, fn: Callable[[], T], timeout: float) -> T:
         """Run ``fn`` on the worker; raise :class:`DeviceTimeoutError` naming the step if it is late."""
         if self._broken:
-            raise DeviceError(f"device {self.device}: cannot {step}, an earlier step ({self._broken}) "
-                              "timed out and the connection was abandoned")
+            raise DeviceError(
+                f"device {self.device}: cannot {step}, an earlier step ({self._broken}) "
+                "timed out and the connection was abandoned"
+            )
         future: Future = Future()
         self._jobs.put((fn, future))
         try:
             return future.result(timeout=timeout)
         except FutureTimeout:
             self._broken = step
-            raise DeviceTimeoutError(f"device {self.device} did not answer within {timeout:g} s while trying "
-                                     f"to {step}; check that it is up, or raise --timeout") from None
+            raise DeviceTimeoutError(
+                f"device {self.device} did not answer within {timeout:g} s while trying "
+                f"to {step}; check that it is up, or raise --timeout"
+            ) from None
 
     def close(self) -> None:
         """Let the worker end once its current call (if any) returns."""

@@ -9,7 +9,6 @@ would on the board. Timings under emulation are not device timings; outputs and 
 from __future__ import annotations
 
 import contextlib
-
 import hashlib
 import json
 import os
@@ -32,8 +31,15 @@ WHEELS = (TVM_PIN, FFI_PIN, "numpy<2.3", "ml_dtypes", "typing_extensions", "psut
 # The rivals a board's user would run instead, counted on the same emulated CPU (a layer of the image
 # made on first use): ONNX Runtime and LiteRT (whose interpreter applies XNNPACK by default), with the
 # pure-Python packages they import.
-PEER_WHEELS = ("onnxruntime==1.32.0", "ai-edge-litert==2.3.0", "flatbuffers", "protobuf", "packaging",
-               "backports.strenum", "tqdm")
+PEER_WHEELS = (
+    "onnxruntime==1.32.0",
+    "ai-edge-litert==2.3.0",
+    "flatbuffers",
+    "protobuf",
+    "packaging",
+    "backports.strenum",
+    "tqdm",
+)
 # The device needs the runtime only: the compiler library (240 MB) and the CUDA runtime are dropped.
 DROPPED_LIBS = ("libtvm_compiler.so", "libtvm_runtime_cuda.so")
 SERVER_READY_S = 180.0  # a Python + TVM start under emulation takes 10-60 s
@@ -47,9 +53,9 @@ def cache_dir() -> Path:
 class EmulatorRecipe:
     """How to emulate a target, from the ``[emulate]`` table of its file."""
 
-    qemu: str                      # qemu-user binary, e.g. qemu-aarch64
-    cpu: str                       # QEMU_CPU model, e.g. cortex-a72
-    debian_arch: str               # Debian architecture of the sysroot, e.g. arm64
+    qemu: str  # qemu-user binary, e.g. qemu-aarch64
+    cpu: str  # QEMU_CPU model, e.g. cortex-a72
+    debian_arch: str  # Debian architecture of the sysroot, e.g. arm64
     wheel_platforms: tuple[str, ...]
     python: str = "python3.11"
     debian_packages: tuple[str, ...] = ("python3.11-minimal", "libpython3.11-stdlib", "libstdc++6")
@@ -72,8 +78,10 @@ class EmulatorRecipe:
         """The recipe in a target's ``[emulate]`` table (as its file or an artifact records it)."""
         table = dict(emulate or {})
         if not table:
-            raise DeviceError(f"target {target_name!r} has no [emulate] recipe; run TVM's RPC server on the "
-                              "real device and give --rpc or --tracker")
+            raise DeviceError(
+                f"target {target_name!r} has no [emulate] recipe; run TVM's RPC server on the "
+                "real device and give --rpc or --tracker"
+            )
         if table.pop("kind", "qemu-user") != "qemu-user":
             raise DeviceError(f"target {target_name!r}: only qemu-user emulation is supported")
         table.pop("note", None)
@@ -81,11 +89,15 @@ class EmulatorRecipe:
             if key in table:
                 table[key] = tuple(table[key])
         known = set(cls.__dataclass_fields__)
-        unknown, missing = sorted(set(table) - known), sorted(
-            k for k in ("qemu", "cpu", "debian_arch", "wheel_platforms") if k not in table)
+        unknown, missing = (
+            sorted(set(table) - known),
+            sorted(k for k in ("qemu", "cpu", "debian_arch", "wheel_platforms") if k not in table),
+        )
         if unknown or missing:
-            raise DeviceError(f"target {target_name!r}: [emulate] has unknown keys {unknown} and lacks {missing}; "
-                              f"valid keys: {', '.join(sorted(known))}")
+            raise DeviceError(
+                f"target {target_name!r}: [emulate] has unknown keys {unknown} and lacks {missing}; "
+                f"valid keys: {', '.join(sorted(known))}"
+            )
         return cls(**table)
 
     @property
@@ -115,9 +127,11 @@ class EmulatorImage:
 
 def cpuinfo_text(recipe: EmulatorRecipe) -> str:
     """The board's ``/proc/cpuinfo``, in the aarch64 kernel's format."""
-    block = (f"BogoMIPS\t: 108.00\nFeatures\t: {recipe.cpu_features}\nCPU implementer\t: {recipe.cpu_implementer}\n"
-             f"CPU architecture: 8\nCPU variant\t: {recipe.cpu_variant}\nCPU part\t: {recipe.cpu_part}\n"
-             f"CPU revision\t: {recipe.cpu_revision}\n")
+    block = (
+        f"BogoMIPS\t: 108.00\nFeatures\t: {recipe.cpu_features}\nCPU implementer\t: {recipe.cpu_implementer}\n"
+        f"CPU architecture: 8\nCPU variant\t: {recipe.cpu_variant}\nCPU part\t: {recipe.cpu_part}\n"
+        f"CPU revision\t: {recipe.cpu_revision}\n"
+    )
     return "".join(f"processor\t: {i}\n{block}\n" for i in range(recipe.cores))
 
 
@@ -135,8 +149,13 @@ def write_board_files(recipe: EmulatorRecipe, sysroot: Path) -> None:
     for i in range(recipe.cores):
         topology = cpus / f"cpu{i}" / "topology"
         topology.mkdir(parents=True, exist_ok=True)
-        for name, value in (("physical_package_id", "0"), ("core_id", str(i)), ("thread_siblings_list", str(i)),
-                            ("core_siblings_list", span.strip()), ("cluster_id", "0")):
+        for name, value in (
+            ("physical_package_id", "0"),
+            ("core_id", str(i)),
+            ("thread_siblings_list", str(i)),
+            ("core_siblings_list", span.strip()),
+            ("cluster_id", "0"),
+        ):
             (topology / name).write_text(value + "\n")
 
 
@@ -177,11 +196,13 @@ def prepare(recipe: EmulatorRecipe, root: Path | None = None) -> EmulatorImage:
         return image
     for tool in (recipe.qemu, "apt-get", "dpkg-deb"):
         if shutil.which(tool) is None:
-            raise DeviceError(f"{tool} is not installed; run `make setup` (it installs qemu-user and the "
-                              "cross toolchains from Debian)")
+            raise DeviceError(
+                f"{tool} is not installed; run `make setup` (it installs qemu-user and the "
+                "cross toolchains from Debian)"
+            )
     root.parent.mkdir(parents=True, exist_ok=True)
     with _building(root):
-        if not (root / "READY").is_file():   # another process may have built it while this one waited
+        if not (root / "READY").is_file():  # another process may have built it while this one waited
             _build_image(recipe, root)
     return image
 
@@ -208,13 +229,29 @@ def _build_image(recipe: EmulatorRecipe, root: Path) -> None:
         for d in ("lists/partial", "cache/archives/partial"):
             (apt / d).mkdir(parents=True)
         (apt / "status").touch()
-        opts = [f"-oAPT::Architecture={recipe.debian_arch}", f"-oAPT::Architectures::={recipe.debian_arch}",
-                f"-oDir::State::Lists={apt}/lists", f"-oDir::Cache={apt}/cache",
-                f"-oDir::State::status={apt}/status", "-oDebug::NoLocking=1", "-q"]
+        opts = [
+            f"-oAPT::Architecture={recipe.debian_arch}",
+            f"-oAPT::Architectures::={recipe.debian_arch}",
+            f"-oDir::State::Lists={apt}/lists",
+            f"-oDir::Cache={apt}/cache",
+            f"-oDir::State::status={apt}/status",
+            "-oDebug::NoLocking=1",
+            "-q",
+        ]
         with progress.stage(f"downloading a {recipe.debian_arch} {recipe.python} sysroot (Debian packages)"):
             _run(["apt-get", *opts, "update"], "read the Debian package lists")
-            _run(["apt-get", *opts, "-y", "--no-install-recommends", "install", "--download-only",
-                  *recipe.debian_packages], "download the Debian packages")
+            _run(
+                [
+                    "apt-get",
+                    *opts,
+                    "-y",
+                    "--no-install-recommends",
+                    "install",
+                    "--download-only",
+                    *recipe.debian_packages,
+                ],
+                "download the Debian packages",
+            )
             sysroot = work / "sysroot"
             sysroot.mkdir()
             for deb in sorted((apt / "cache" / "archives").glob("*.deb")):
@@ -230,8 +267,10 @@ def _build_image(recipe: EmulatorRecipe, root: Path) -> None:
         (work / "bin").mkdir()
         # The wrapper locates the image from its own path, so the finished image can be renamed.
         wrapper = work / "bin" / "python"
-        wrapper.write_text('#!/bin/sh\nroot="$(cd "$(dirname "$0")/.." && pwd)"\n'
-                           f'exec {recipe.qemu} -L "$root/sysroot" "$root/sysroot/usr/bin/{recipe.python}" "$@"\n')
+        wrapper.write_text(
+            '#!/bin/sh\nroot="$(cd "$(dirname "$0")/.." && pwd)"\n'
+            f'exec {recipe.qemu} -L "$root/sysroot" "$root/sysroot/usr/bin/{recipe.python}" "$@"\n'
+        )
         wrapper.chmod(0o755)
         (work / "READY").write_text(json.dumps(asdict(recipe), indent=2) + "\n")
         shutil.rmtree(root, ignore_errors=True)
@@ -245,10 +284,22 @@ def _install_wheels(recipe: EmulatorRecipe, wheels: tuple[str, ...], site: Path,
     plats = [a for p in recipe.wheel_platforms for a in ("--platform", p)]
     pyver = recipe.python.removeprefix("python")
     common = ["--no-deps", "--only-binary=:all:", *plats, "--python-version", pyver, "--implementation", "cp"]
-    _run([sys.executable, "-m", "pip", "download", "-q", *common, "-d", str(download), *wheels],
-         "download the wheels")
-    _run([sys.executable, "-m", "pip", "install", "-q", "--no-compile", *common, "--target", str(site),
-          *map(str, sorted(download.glob("*.whl")))], "install the wheels")
+    _run([sys.executable, "-m", "pip", "download", "-q", *common, "-d", str(download), *wheels], "download the wheels")
+    _run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "-q",
+            "--no-compile",
+            *common,
+            "--target",
+            str(site),
+            *map(str, sorted(download.glob("*.whl"))),
+        ],
+        "install the wheels",
+    )
     shutil.rmtree(download)
 
 
@@ -281,22 +332,35 @@ def _install_peers(image: EmulatorImage, site: Path) -> None:
 
 def device_environment(image: EmulatorImage) -> dict[str, str]:
     """Environment for the device's Python: its own site folder, the emulated CPU, runtime-only TVM."""
-    return {"QEMU_CPU": image.recipe.cpu, "PYTHONPATH": str(image.site), "PYTHONNOUSERSITE": "1",
-            "PYTHONDONTWRITEBYTECODE": "1", "TVM_USE_RUNTIME_LIB": "1", "EDGE_MNV2_DEVICE_PYTHON": str(image.python),
-            "EDGE_MNV2_EMULATOR": f"{image.recipe.qemu} -cpu {image.recipe.cpu}"}
+    return {
+        "QEMU_CPU": image.recipe.cpu,
+        "PYTHONPATH": str(image.site),
+        "PYTHONNOUSERSITE": "1",
+        "PYTHONDONTWRITEBYTECODE": "1",
+        "TVM_USE_RUNTIME_LIB": "1",
+        "EDGE_MNV2_DEVICE_PYTHON": str(image.python),
+        "EDGE_MNV2_EMULATOR": f"{image.recipe.qemu} -cpu {image.recipe.cpu}",
+    }
 
 
 class EmulatedRPCServer(LocalRPCServer):
     """TVM's RPC server running on an emulated device, listening on 127.0.0.1."""
 
-    def __init__(self, image: EmulatorImage, tracker: tuple[str, int] | None = None, key: str = "",
-                 port: int | None = None):
+    def __init__(
+        self, image: EmulatorImage, tracker: tuple[str, int] | None = None, key: str = "", port: int | None = None
+    ):
         # Runtime-only TVM leaves out libtvm_runtime_extra (random fill, which MetaSchedule's RPC
         # runner needs, among others); the server loads it, as a Pi used for tuning must too.
         extra = tuple(str(p) for p in image.site.glob("tvm/lib/libtvm_runtime_extra.so"))
-        super().__init__(port=port, tracker=tracker, key=key, python=str(image.python),
-                         env=device_environment(image), load_libraries=extra,
-                         ready_timeout=SERVER_READY_S)
+        super().__init__(
+            port=port,
+            tracker=tracker,
+            key=key,
+            python=str(image.python),
+            env=device_environment(image),
+            load_libraries=extra,
+            ready_timeout=SERVER_READY_S,
+        )
         self.image = image
 
     def describe(self) -> str:

@@ -24,10 +24,12 @@ from edge_mnv2.remote.session import DeviceSession, RemoteModel, Timeouts
 T = TypeVar("T")
 
 
-_HINTS = {"SIGILL": "an instruction the device's CPU does not have: was the artifact compiled for this "
-                   "board's CPU and features?",
-          "SIGSEGV": "a memory fault on the device",
-          "SIGBUS": "a misaligned or invalid memory access on the device"}
+_HINTS = {
+    "SIGILL": "an instruction the device's CPU does not have: was the artifact compiled for this "
+    "board's CPU and features?",
+    "SIGSEGV": "a memory fault on the device",
+    "SIGBUS": "a misaligned or invalid memory access on the device",
+}
 
 
 def explain_crash(server_log: str) -> str:
@@ -46,12 +48,11 @@ def explain_crash(server_log: str) -> str:
 class DeviceHarness:
     """Connects to ``address`` (starting ``server`` first if given) and runs steps on a loaded model."""
 
-    def __init__(self, address: DeviceAddress, timeouts: Timeouts = Timeouts(),
-                 server: LocalRPCServer | None = None):
+    def __init__(self, address: DeviceAddress, timeouts: Timeouts = Timeouts(), server: LocalRPCServer | None = None):
         self.address, self.timeouts, self.server = address, timeouts, server
         self.session: DeviceSession | None = None
-        self.model: RemoteModel | None = None              # the model under test
-        self.models: dict[str, RemoteModel] = {}           # every loaded model, by name
+        self.model: RemoteModel | None = None  # the model under test
+        self.models: dict[str, RemoteModel] = {}  # every loaded model, by name
         self.incidents: list[dict] = []
         self._libraries: dict[str, tuple[Path, str]] = {}
 
@@ -119,9 +120,10 @@ class DeviceHarness:
             result = fn()
         except DeviceError as exc:
             incident["retry_error"] = str(exc)
-            raise DeviceError(f"{self.name} failed to {name} twice, also after a restart: {exc}"
-                              f"{explain_crash(self.server.log_tail(3))}; server log: {self.server.log_tail(3)}") \
-                from exc
+            raise DeviceError(
+                f"{self.name} failed to {name} twice, also after a restart: {exc}"
+                f"{explain_crash(self.server.log_tail(3))}; server log: {self.server.log_tail(3)}"
+            ) from exc
         incident["outcome"] = "recovered"
         return result
 

@@ -27,8 +27,8 @@ from typing import MutableMapping
 from edge_mnv2.errors import EdgeMnv2Error
 
 ENV = "TVM_NUM_THREADS"
-FALLBACK_ENV = "OMP_NUM_THREADS"   # TVM reads it when TVM_NUM_THREADS is not set
-BIND_ENV = "TVM_BIND_THREADS"      # "0": TVM leaves its threads' placement to the OS
+FALLBACK_ENV = "OMP_NUM_THREADS"  # TVM reads it when TVM_NUM_THREADS is not set
+BIND_ENV = "TVM_BIND_THREADS"  # "0": TVM leaves its threads' placement to the OS
 SYSFS_CPUS = Path("/sys/devices/system/cpu")
 
 
@@ -64,8 +64,10 @@ def configure(environ: MutableMapping[str, str] | None = None) -> int:
         if value is None:
             continue
         if not value.strip().isdigit() or int(value) < 1:
-            raise EdgeMnv2Error(f"{name}={value!r} is not a thread count: set it to a whole number of at "
-                                f"least 1, or unset it to use one thread per physical core")
+            raise EdgeMnv2Error(
+                f"{name}={value!r} is not a thread count: set it to a whole number of at "
+                f"least 1, or unset it to use one thread per physical core"
+            )
         return int(value)
     cores = physical_cores()
     environ[ENV] = str(cores)

@@ -39,10 +39,17 @@ class LocalRPCServer:
     whole group. Use as a context manager; the server is stopped however the block ends.
     """
 
-    def __init__(self, host: str = "127.0.0.1", port: int | None = None,
-                 tracker: tuple[str, int] | None = None, key: str = "", python: str | None = None,
-                 env: dict[str, str] | None = None, ready_timeout: float = READY_TIMEOUT,
-                 load_libraries: tuple[str, ...] = ()):
+    def __init__(
+        self,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        tracker: tuple[str, int] | None = None,
+        key: str = "",
+        python: str | None = None,
+        env: dict[str, str] | None = None,
+        ready_timeout: float = READY_TIMEOUT,
+        load_libraries: tuple[str, ...] = (),
+    ):
         self.host, self.port = host, port or free_port(host)
         self.tracker, self.key = tracker, key
         self.python = python or sys.executable
@@ -58,8 +65,17 @@ class LocalRPCServer:
         return Path(self._log.name)
 
     def command(self) -> list[str]:
-        cmd = [self.python, "-m", "tvm.exec.rpc_server", "--host", self.host, "--port", str(self.port),
-               "--port-end", str(self.port + 1)]
+        cmd = [
+            self.python,
+            "-m",
+            "tvm.exec.rpc_server",
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--port-end",
+            str(self.port + 1),
+        ]
         if self.tracker:
             cmd += ["--tracker", f"{self.tracker[0]}:{self.tracker[1]}", "--key", self.key]
         if self.load_libraries:
@@ -79,14 +95,22 @@ class LocalRPCServer:
         runtime_threads.configure(env)
         self._log.seek(0, os.SEEK_END)
         self._log_start = self._log.tell()  # after a restart, readiness is read from the new lines only
-        self.process = subprocess.Popen(self.command(), stdout=self._log, stderr=subprocess.STDOUT,
-                                        stdin=subprocess.DEVNULL, start_new_session=True, env=env)
-        try:   # interrupted while waiting (Ctrl-C, SIGTERM), its process group must not outlive us
+        self.process = subprocess.Popen(
+            self.command(),
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=env,
+        )
+        try:  # interrupted while waiting (Ctrl-C, SIGTERM), its process group must not outlive us
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
-                    raise DeviceError(f"{self.describe()} exited with code {self.process.returncode} before "
-                                      f"it was ready; its log: {self.log_path}")
+                    raise DeviceError(
+                        f"{self.describe()} exited with code {self.process.returncode} before "
+                        f"it was ready; its log: {self.log_path}"
+                    )
                 if self._log_says("bind to"):
                     return self
                 time.sleep(0.1)

@@ -28,8 +28,7 @@ class Timeouts:
     @classmethod
     def scaled(cls, base: float) -> "Timeouts":
         """Timeouts from one ``--timeout`` value (the run limit); the others keep their proportions."""
-        return cls(connect=min(base, 30.0), upload=max(base, 60.0) * 2.5, run=base,
-                   session=max(3600.0, base * 30))
+        return cls(connect=min(base, 30.0), upload=max(base, 60.0) * 2.5, run=base, session=max(3600.0, base * 30))
 
 
 def _first_line(exc: BaseException) -> str:
@@ -53,11 +52,12 @@ class DeviceSession:
 
         a = self.address
         if a.kind == "tracker":
+
             def opener():
                 tracker = rpc.connect_tracker(a.host, a.port)
-                return tracker.request(a.key, priority=1, session_timeout=int(self.timeouts.session),
-                                       max_retry=3)
+                return tracker.request(a.key, priority=1, session_timeout=int(self.timeouts.session), max_retry=3)
         else:
+
             def opener():
                 return rpc.connect(a.host, a.port, session_timeout=int(self.timeouts.session))
 
@@ -74,8 +74,10 @@ class DeviceSession:
                 if refused and time.monotonic() < deadline:
                     time.sleep(0.2)
                     continue
-                raise DeviceError(f"cannot connect to {a.describe()}: {message}; check the address and that "
-                                  "TVM's RPC server (or tracker) runs there") from exc
+                raise DeviceError(
+                    f"cannot connect to {a.describe()}: {message}; check the address and that "
+                    "TVM's RPC server (or tracker) runs there"
+                ) from exc
 
     def call(self, step: str, fn, timeout: float):
         """Run ``fn`` against the device with a deadline; device-side failures become DeviceError."""
@@ -121,8 +123,9 @@ class RemoteModel:
         import tvm
 
         vm, dev = self.vm, self.dev
-        self.session.call("send the input", lambda: vm.set_input("main", tvm.runtime.tensor(x, dev)),
-                          self.session.timeouts.run)
+        self.session.call(
+            "send the input", lambda: vm.set_input("main", tvm.runtime.tensor(x, dev)), self.session.timeouts.run
+        )
 
     def run(self, x: np.ndarray) -> np.ndarray:
         """The model's output for one input (batch 1), computed on the device."""

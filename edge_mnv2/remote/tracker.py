@@ -28,15 +28,31 @@ class LocalTracker:
 
     def start(self, timeout: float = 60.0) -> "LocalTracker":
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "tvm.exec.rpc_tracker", "--host", self.host, "--port", str(self.port),
-             "--port-end", str(self.port + 1)], stdout=self._log, stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True, env=dict(os.environ, PYTHONUNBUFFERED="1"))
-        try:   # interrupted while waiting (Ctrl-C, SIGTERM), the tracker must not outlive us
+            [
+                sys.executable,
+                "-m",
+                "tvm.exec.rpc_tracker",
+                "--host",
+                self.host,
+                "--port",
+                str(self.port),
+                "--port-end",
+                str(self.port + 1),
+            ],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env=dict(os.environ, PYTHONUNBUFFERED="1"),
+        )
+        try:  # interrupted while waiting (Ctrl-C, SIGTERM), the tracker must not outlive us
             deadline = time.monotonic() + timeout
             while time.monotonic() < deadline:
                 if self.process.poll() is not None:
-                    raise DeviceError(f"the RPC tracker on {self.host}:{self.port} exited with code "
-                                      f"{self.process.returncode}; is the port in use? log: {self._log.name}")
+                    raise DeviceError(
+                        f"the RPC tracker on {self.host}:{self.port} exited with code "
+                        f"{self.process.returncode}; is the port in use? log: {self._log.name}"
+                    )
                 if b"bind to" in Path(self._log.name).read_bytes():
                     return self
                 time.sleep(0.1)
@@ -61,8 +77,9 @@ class LocalTracker:
             except Exception:  # not answering yet
                 pass
             time.sleep(0.5)
-        raise DeviceError(f"no device registered as {key!r} with the tracker {self.host}:{self.port} "
-                          f"within {timeout:g} s")
+        raise DeviceError(
+            f"no device registered as {key!r} with the tracker {self.host}:{self.port} within {timeout:g} s"
+        )
 
     def stop(self) -> None:
         if self.process is None:

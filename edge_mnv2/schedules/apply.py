@@ -28,14 +28,19 @@ def _prepack(func, sch, target):
     rewrite._initialize_with_tune_context(ms.TuneContext(mod=sch.mod, target=target))
     try:
         candidate = sch.copy()
-    except Exception:   # TVM cannot copy a schedule with tensorized blocks (the VNNI rule's, whose
-        return sch, False   # weights the int8 layout already stores in the order vpdpbusd reads them)
+    except Exception:  # TVM cannot copy a schedule with tensorized blocks (the VNNI rule's, whose
+        return sch, False  # weights the int8 layout already stores in the order vpdpbusd reads them)
     candidate.enter_postproc()
     return (candidate, True) if rewrite.apply(candidate) else (sch, False)
 
 
-def default_schedules(target, provenance: dict | None = None, rules: tuple[Rule, ...] = RULES,
-                      source_of_scheduled: dict | None = None, prepack: bool = True):
+def default_schedules(
+    target,
+    provenance: dict | None = None,
+    rules: tuple[Rule, ...] = RULES,
+    source_of_scheduled: dict | None = None,
+    prepack: bool = True,
+):
     """A Relax module pass: each PrimFunc not yet scheduled gets the first rule that fits it, with
     parameters from ``target``'s vector unit, and (``prepack``) its constant weights laid out as the
     schedule reads them. ``provenance`` (if given) is filled with
@@ -67,10 +72,14 @@ def default_schedules(target, provenance: dict | None = None, rules: tuple[Rule,
                 sch, prepacked = _prepack(func, sch, target)
             updates[gv] = sch.mod["main"].with_attr(SCHEDULED, True)
             if provenance is not None:
-                provenance[gv.name_hint] = {"source": "rule", "rule": r.name, "params": params,
-                                            "prepacked_weights": prepacked}
+                provenance[gv.name_hint] = {
+                    "source": "rule",
+                    "rule": r.name,
+                    "params": params,
+                    "prepacked_weights": prepacked,
+                }
         if updates:
-            mod = mod.clone()   # the caller's module (a tuning task's, say) stays as it was
+            mod = mod.clone()  # the caller's module (a tuning task's, say) stays as it was
             for gv, func in updates.items():
                 mod[gv] = func
         return mod
@@ -92,7 +101,9 @@ def describe(summary: dict) -> str:
     """``12 from the tuning log, 40 by default rules (pointwise_nhwc 17, ...), 0 unscheduled``."""
     by_source, by_rule = summary["by_source"], summary["by_rule"]
     rules = ", ".join(f"{name} {count}" for name, count in sorted(by_rule.items(), key=lambda kv: -kv[1]))
-    parts = [f"{by_source.get('log', 0)} from the tuning log",
-             f"{by_source.get('rule', 0)} by default rules" + (f" ({rules})" if rules else ""),
-             f"{by_source.get('none', 0)} unscheduled"]
+    parts = [
+        f"{by_source.get('log', 0)} from the tuning log",
+        f"{by_source.get('rule', 0)} by default rules" + (f" ({rules})" if rules else ""),
+        f"{by_source.get('none', 0)} unscheduled",
+    ]
     return f"{summary['count']} kernels: " + ", ".join(parts)

@@ -42,19 +42,20 @@ def _conv_with_epilogue(sch, prefix: str, accumulator: str = "float32", pad: str
     conv = sch.get_sblock(convs[0])
     if str(sch.get(conv).writes[0].source.dtype) != accumulator:
         raise DoesNotFit(f"not a {accumulator} convolution")
-    before = names[:names.index(convs[0])]
-    after = names[names.index(convs[0]) + 1:]
+    before = names[: names.index(convs[0])]
+    after = names[names.index(convs[0]) + 1 :]
     if before not in ([], [pad]):
         raise DoesNotFit(f"unexpected producers {before}")
     if before:
         sch.compute_inline(sch.get_sblock(pad))
-    for name in after[:-1]:   # bias, clip: one elementwise block at the end
+    for name in after[:-1]:  # bias, clip: one elementwise block at the end
         sch.compute_inline(sch.get_sblock(name))
     return conv, sch.get_loops(conv), (after[-1] if after else None)
 
 
-def depthwise_nhwc(mod, row_tile: int, channel_tile: int, parallel_tiles: bool = False, lanes: int = 8,
-                   integer: bool = False):
+def depthwise_nhwc(
+    mod, row_tile: int, channel_tile: int, parallel_tiles: bool = False, lanes: int = 8, integer: bool = False
+):
     """A channels-last depthwise convolution (any stride, padding read in place) with an elementwise
     epilogue: each thread takes output rows (or row segments), each segment of up to ``row_tile`` pixels
     by up to ``channel_tile`` channels (the largest that divide the row and the channels, in whole
@@ -67,7 +68,7 @@ def depthwise_nhwc(mod, row_tile: int, channel_tile: int, parallel_tiles: bool =
         conv, loops, last = _conv_with_epilogue(sch, "depthwise_conv2d_nhwc", "int32", "PadInput")
         if len(loops) != 6:
             raise DoesNotFit("not an int8 depthwise convolution")
-        loops = [*loops, sch.add_unit_loop(loops[-1])]   # the group's one input channel, as the float kernel has
+        loops = [*loops, sch.add_unit_loop(loops[-1])]  # the group's one input channel, as the float kernel has
     else:
         conv, loops, last = _conv_with_epilogue(sch, "group_conv2d_nhwc")
     if len(loops) != 7 or sch.get(loops[6]).extent.value != 1:
@@ -92,8 +93,15 @@ def depthwise_nhwc(mod, row_tile: int, channel_tile: int, parallel_tiles: bool =
     return sch
 
 
-def pointwise_nhwc(mod, pixel_tile: int, channel_tile: int, channels_outer: bool = False, lanes: int | None = None,
-                   unroll_reduction: int = 1, vector_inputs: bool = False):
+def pointwise_nhwc(
+    mod,
+    pixel_tile: int,
+    channel_tile: int,
+    channels_outer: bool = False,
+    lanes: int | None = None,
+    unroll_reduction: int = 1,
+    vector_inputs: bool = False,
+):
     """A channels-last 1x1 convolution with an elementwise epilogue, as a register-tiled matrix product:
     a tile of up to ``pixel_tile`` pixels of a row by up to ``channel_tile`` output channels (the largest
     that divide the row and the channels, in whole ``lanes``-wide vectors; by default 16 lanes, 8 where
@@ -132,11 +140,11 @@ def pointwise_nhwc(mod, pixel_tile: int, channel_tile: int, channels_outer: bool
     if vector_inputs and len(reduce) > 1:
         # the tile's inputs for a reduction step loaded as one vector per pixel; each FMA takes its
         # input channel as a lane of that vector (NEON's FMLA by element) instead of a load of its own
-        cached = sch.cache_read(conv, 0, "global")   # small and "global": a stack array, not a workspace call
+        cached = sch.cache_read(conv, 0, "global")  # small and "global": a stack array, not a workspace call
         sch.compute_at(cached, reduce[0])
         *_, pixel, lane = sch.get_loops(cached)
         sch.vectorize(lane)
-        sch.unroll(pixel)   # constant indices only: LLVM keeps the tile's inputs in registers
+        sch.unroll(pixel)  # constant indices only: LLVM keeps the tile's inputs in registers
     if len(reduce) > 1:
         sch.unroll(reduce[1])
     sch.unroll(x1)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from edge_mnv2.schedules.conv_nhwc import DoesNotFit
 
-SPATIAL, REDUCE = 0, 2   # tirx IterVar kinds
+SPATIAL, REDUCE = 0, 2  # tirx IterVar kinds
 
 
 def block_names(sch) -> list[str]:
@@ -53,10 +53,10 @@ def one_reduction(mod, lanes: int, vectors: int = 4):
     if len(reductions) != 1:
         raise DoesNotFit(f"{len(reductions)} reduction blocks")
     at = names.index(reductions[0])
-    for name in names[:at] + names[at + 1:-1]:
+    for name in names[:at] + names[at + 1 : -1]:
         sch.compute_inline(sch.get_sblock(name))
     last = names[-1] if at < len(names) - 1 else None
-    apart = None   # a transposing epilogue (SSDLite's heads) runs after the reduction, not inside its tiles
+    apart = None  # a transposing epilogue (SSDLite's heads) runs after the reduction, not inside its tiles
     if last and not _keeps_index_order(sch, sch.get_sblock(last)):
         apart, last = last, None
     block = sch.get_sblock(reductions[0])
@@ -75,7 +75,7 @@ def one_reduction(mod, lanes: int, vectors: int = 4):
     if any(sch.get(loop).extent.value > 1 for loop in outer):
         sch.parallel(sch.fuse(*outer) if len(outer) > 1 else outer[0])
     elif sch.get(f0).extent.value > 1:
-        sch.parallel(f0)    # a vector output (the classifier): its tiles go to the threads
+        sch.parallel(f0)  # a vector output (the classifier): its tiles go to the threads
     if vec > 1:
         if tile > vec:
             unrolled, f1 = sch.split(f1, [None, vec])
@@ -122,7 +122,7 @@ def elementwise(mod, lanes: int, cores: int):
         sch.unroll(inner)
     else:
         outer.append(inner)
-    if outer and cores > 1 and total >= 4096:   # below that, waking the threads costs more than the copy
+    if outer and cores > 1 and total >= 4096:  # below that, waking the threads costs more than the copy
         fused = sch.fuse(*outer) if len(outer) > 1 else outer[0]
         sch.parallel(sch.split(fused, [cores, None])[0])
     return sch

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from edge_mnv2.schedules.conv_nhwc import DoesNotFit, _largest_divisor
 
-BLOCK = "vnni_matmul"   # the compute of relax_int8_vnni.vnni_matmul
+BLOCK = "vnni_matmul"  # the compute of relax_int8_vnni.vnni_matmul
 LANES, GROUP = 16, 4
 
 
@@ -30,10 +30,10 @@ def pointwise_vnni(mod, pixel_tile: int, vectors: int):
     names = [sch.get(b).name_hint for b in sch.get_child_blocks(sch.get_sblock("root"))]
     if BLOCK not in names:
         raise DoesNotFit(f"no {BLOCK} block")
-    before, after = names[:names.index(BLOCK)], names[names.index(BLOCK) + 1:]
+    before, after = names[: names.index(BLOCK)], names[names.index(BLOCK) + 1 :]
     if before:
         raise DoesNotFit(f"unexpected producers {before}")
-    for name in after[:-1]:   # requantization, residual add: one elementwise block at the end
+    for name in after[:-1]:  # requantization, residual add: one elementwise block at the end
         sch.compute_inline(sch.get_sblock(name))
     block = sch.get_sblock(BLOCK)
     *lead, out, reduce = sch.get_loops(block)

@@ -9,10 +9,10 @@ from dataclasses import asdict, dataclass
 class VectorISA:
     """The vector unit a schedule is written for."""
 
-    name: str        # avx512, avx2, neon, sse
-    lanes: int       # float32 lanes of one vector register
-    registers: int   # architectural vector registers
-    cores: int       # threads the runtime will run (the target's num-cores)
+    name: str  # avx512, avx2, neon, sse
+    lanes: int  # float32 lanes of one vector register
+    registers: int  # architectural vector registers
+    cores: int  # threads the runtime will run (the target's num-cores)
     # a multiply-add that takes one operand as a lane of a vector register (NEON's FMLA by element): a
     # vector load of four inputs feeds four FMAs, where x86 loads (or broadcasts) each input on its own
     fma_by_lane: bool = False
@@ -30,7 +30,7 @@ def vector_isa(target) -> VectorISA:
     def has(feature: str) -> bool:
         try:
             return bool(codegen.target_has_features(feature, target))
-        except Exception:   # a feature name LLVM does not know for this architecture
+        except Exception:  # a feature name LLVM does not know for this architecture
             return False
 
     cores = int(target.attrs.get("num-cores", 1) or 1)

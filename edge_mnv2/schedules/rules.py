@@ -26,7 +26,7 @@ class Rule:
         try:
             params = self.params(isa, func)
             return self.schedule(func, **params), params
-        except (DoesNotFit, ValueError, RuntimeError, IndexError):   # RuntimeError: TVM's ScheduleError
+        except (DoesNotFit, ValueError, RuntimeError, IndexError):  # RuntimeError: TVM's ScheduleError
             return None
 
 
@@ -60,11 +60,11 @@ def _pointwise_tile(isa: VectorISA, width: int, channels: int, lanes: int, unrol
         for pixels in range(1, min(width, 8) + 1):
             if width % pixels:
                 continue
-            if isa.fma_by_lane:   # accumulators, the pixels' input vectors and the weights in registers
+            if isa.fma_by_lane:  # accumulators, the pixels' input vectors and the weights in registers
                 fits = pixels * vectors + pixels + vectors <= isa.registers
                 inputs = pixels / unroll
-            else:   # accumulators in three quarters of the registers (on the emulated Cortex-A72 a
-                fits = pixels * vectors <= isa.registers * 3 // 4   # tile of 28 spilled, doubling loads)
+            else:  # accumulators in three quarters of the registers (on the emulated Cortex-A72 a
+                fits = pixels * vectors <= isa.registers * 3 // 4  # tile of 28 spilled, doubling loads)
                 inputs = pixels
             if not fits:
                 continue
@@ -82,11 +82,16 @@ def _pointwise_params(isa: VectorISA, func) -> dict:
     # against 7.00 M one at a time; on a Zen 4, 0.98x the latency of mobilenet_v2_1.0_224. Where FMAs take
     # an input lane, four: one vector load of a pixel's four inputs feeds them all
     unroll = 4 if isa.fma_by_lane else 2
-    if len(shape) != 4:   # not a convolution's output: pointwise_nhwc declines it
+    if len(shape) != 4:  # not a convolution's output: pointwise_nhwc declines it
         return {"pixel_tile": 2, "channel_tile": lanes, "lanes": lanes}
     pixels, vectors = _pointwise_tile(isa, shape[2], shape[3], lanes, unroll)
-    params = {"pixel_tile": pixels, "channel_tile": vectors * lanes, "lanes": lanes, "unroll_reduction": unroll,
-              "channels_outer": shape[1] * shape[2] <= 49}   # 7x7: few pixels, wide weights kept in cache
+    params = {
+        "pixel_tile": pixels,
+        "channel_tile": vectors * lanes,
+        "lanes": lanes,
+        "unroll_reduction": unroll,
+        "channels_outer": shape[1] * shape[2] <= 49,
+    }  # 7x7: few pixels, wide weights kept in cache
     if isa.fma_by_lane:
         params["vector_inputs"] = True
     return params

@@ -34,17 +34,17 @@ class VariantResult:
     quantize: str | None
     madds: int
     params: int
-    status: str                               # "ok", "does not fit" or "failed"
-    latency_ms: float | None = None           # median, batch 1 (meaningless on an emulated device)
-    instructions: float | None = None         # per inference, on an emulated device
-    flash_bytes: int | None = None            # microcontrollers: firmware flash, or what it would need
+    status: str  # "ok", "does not fit" or "failed"
+    latency_ms: float | None = None  # median, batch 1 (meaningless on an emulated device)
+    instructions: float | None = None  # per inference, on an emulated device
+    flash_bytes: int | None = None  # microcontrollers: firmware flash, or what it would need
     ram_bytes: int | None = None
-    library_bytes: int | None = None          # CPU/GPU builds: the compiled library
+    library_bytes: int | None = None  # CPU/GPU builds: the compiled library
     published_top1: float | None = None
     published_top5: float | None = None
-    detail: str = ""                          # why it does not fit, or what failed
+    detail: str = ""  # why it does not fit, or what failed
     artifact: str | None = None
-    device_key: str = ""                      # the device and settings the result was measured with
+    device_key: str = ""  # the device and settings the result was measured with
 
     @property
     def measured(self) -> float | None:
@@ -56,7 +56,7 @@ class VariantResult:
 class SweepResult:
     target: str
     device: str
-    metric: str                               # "instructions" or "latency_ms"
+    metric: str  # "instructions" or "latency_ms"
     variants: list[VariantResult]
     published_source: dict = field(default_factory=dict)
     created: str = ""
@@ -66,14 +66,22 @@ class SweepResult:
         """Measured variants with a published accuracy that no other beats on both figures, cheapest first."""
         from edge_mnv2.sweep.pareto import pareto_front
 
-        points = [v for v in self.variants if v.status == OK and v.measured is not None
-                  and v.published_top1 is not None]
+        points = [
+            v for v in self.variants if v.status == OK and v.measured is not None and v.published_top1 is not None
+        ]
         return [points[i] for i in pareto_front([p.measured for p in points], [p.published_top1 for p in points])]
 
     def to_dict(self) -> dict:
-        return {"target": self.target, "device": self.device, "metric": self.metric, "created": self.created,
-                "machine": self.machine, "published_source": self.published_source,
-                "pareto": [v.variant for v in self.pareto()], "variants": [asdict(v) for v in self.variants]}
+        return {
+            "target": self.target,
+            "device": self.device,
+            "metric": self.metric,
+            "created": self.created,
+            "machine": self.machine,
+            "published_source": self.published_source,
+            "pareto": [v.variant for v in self.pareto()],
+            "variants": [asdict(v) for v in self.variants],
+        }
 
 
 def variant_name(width: float, resolution: int) -> str:
@@ -82,13 +90,15 @@ def variant_name(width: float, resolution: int) -> str:
 
     for name in list_models("mobilenet_v2"):
         spec = get_spec(name)
-        untagged = "." not in name.rsplit("_", 1)[-1]   # not a trained variant such as ...96.shapes
+        untagged = "." not in name.rsplit("_", 1)[-1]  # not a trained variant such as ...96.shapes
         if spec.width == width and spec.resolution == resolution and spec.num_classes == 1000 and untagged:
             return name
     from edge_mnv2.models.mobilenet_v2 import RESOLUTIONS, WIDTHS
 
-    raise EdgeMnv2Error(f"no MobileNetV2 of width {width:g} and resolution {resolution}: widths are "
-                        f"{', '.join(f'{w:g}' for w in WIDTHS)}, resolutions {', '.join(map(str, RESOLUTIONS))}")
+    raise EdgeMnv2Error(
+        f"no MobileNetV2 of width {width:g} and resolution {resolution}: widths are "
+        f"{', '.join(f'{w:g}' for w in WIDTHS)}, resolutions {', '.join(map(str, RESOLUTIONS))}"
+    )
 
 
 def _reusable(directory: Path, target: str, quantize: str | None):
@@ -105,8 +115,15 @@ def _reusable(directory: Path, target: str, quantize: str | None):
     return artifact
 
 
-def _measure(result: VariantResult, artifact, device: DeviceAddress | None, target: str, port: str | None,
-             settings, emulated_board: bool | None) -> None:
+def _measure(
+    result: VariantResult,
+    artifact,
+    device: DeviceAddress | None,
+    target: str,
+    port: str | None,
+    settings,
+    emulated_board: bool | None,
+) -> None:
     """Bench ``artifact`` into ``result`` (a real board without a port is left unmeasured)."""
     from edge_mnv2.bench.device import bench_on
 
@@ -125,9 +142,16 @@ def _measure(result: VariantResult, artifact, device: DeviceAddress | None, targ
     result.instructions = counted.get("per_inference", counted.get("median"))
 
 
-def run_sweep(target: str, widths: list[float], resolutions: list[int], output_dir: Path,
-              device: DeviceAddress | None = None, quantize: str | None = None, port: str | None = None,
-              settings=None) -> SweepResult:
+def run_sweep(
+    target: str,
+    widths: list[float],
+    resolutions: list[int],
+    output_dir: Path,
+    device: DeviceAddress | None = None,
+    quantize: str | None = None,
+    port: str | None = None,
+    settings=None,
+) -> SweepResult:
     """Compile and bench each variant; returns the results (also written as ``DIR/results/*.json``)."""
     from edge_mnv2.bench.measure import BenchSettings
     from edge_mnv2.compile.pipeline import compile_model
@@ -144,10 +168,11 @@ def run_sweep(target: str, widths: list[float], resolutions: list[int], output_d
         emulated_board = board_config(spec).emulated
     device = device or DeviceAddress("local")
     settings = settings or BenchSettings(images=4, warmup=3, repeat=20, rounds=4, peers=False, count_runs=1)
-    device_key = json.dumps({"device": device.to_dict() if not is_micro else {"port": port},
-                             "settings": asdict(settings)}, sort_keys=True)
+    device_key = json.dumps(
+        {"device": device.to_dict() if not is_micro else {"port": port}, "settings": asdict(settings)}, sort_keys=True
+    )
     grid = [(w, r) for w in widths for r in resolutions]
-    names = [variant_name(w, r) for w, r in grid]   # every name checked before any work
+    names = [variant_name(w, r) for w, r in grid]  # every name checked before any work
     output_dir = Path(output_dir)
     (output_dir / "results").mkdir(parents=True, exist_ok=True)
     results: list[VariantResult] = []
@@ -164,10 +189,19 @@ def run_sweep(target: str, widths: list[float], resolutions: list[int], output_d
                 continue
         c = counts(name)
         published = get_spec(name).published
-        result = VariantResult(variant=name, width=width, resolution=resolution, quantize=quantize, madds=c.madds,
-                               params=c.params, status=OK, published_top1=published.top1 if published else None,
-                               published_top5=published.top5 if published else None, artifact=str(artifact_dir),
-                               device_key=device_key)
+        result = VariantResult(
+            variant=name,
+            width=width,
+            resolution=resolution,
+            quantize=quantize,
+            madds=c.madds,
+            params=c.params,
+            status=OK,
+            published_top1=published.top1 if published else None,
+            published_top5=published.top5 if published else None,
+            artifact=str(artifact_dir),
+            device_key=device_key,
+        )
         try:
             if artifact is None:
                 artifact = compile_model(name, target, artifact_dir, quantize=quantize)
@@ -175,7 +209,7 @@ def run_sweep(target: str, widths: list[float], resolutions: list[int], output_d
         except FirmwareTooLargeError as exc:
             result.status, result.detail = DOES_NOT_FIT, str(exc)
             result.flash_bytes, result.ram_bytes = exc.needs.get("flash"), exc.needs.get("ram")
-        except EdgeMnv2Error as exc:   # one variant's failure is a result; the sweep goes on
+        except EdgeMnv2Error as exc:  # one variant's failure is a result; the sweep goes on
             result.status, result.detail = FAILED, str(exc).splitlines()[0]
         saved.write_text(json.dumps({"version": RESULT_VERSION, "result": asdict(result)}, indent=1) + "\n")
         results.append(result)
@@ -183,10 +217,15 @@ def run_sweep(target: str, widths: list[float], resolutions: list[int], output_d
 
     source = next(iter(_table().values()), None)
     metric = "instructions" if any(r.instructions is not None for r in results) else "latency_ms"
-    return SweepResult(target=spec.name, device=_describe(device, spec, emulated_board, port), metric=metric,
-                       variants=results, published_source={"title": source.source, "url": source.url} if source else {},
-                       created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                       machine=f"{platform.node()} ({platform.machine()})")
+    return SweepResult(
+        target=spec.name,
+        device=_describe(device, spec, emulated_board, port),
+        metric=metric,
+        variants=results,
+        published_source={"title": source.source, "url": source.url} if source else {},
+        created=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        machine=f"{platform.node()} ({platform.machine()})",
+    )
 
 
 def _describe(device: DeviceAddress, spec, emulated_board: bool | None, port: str | None) -> str:

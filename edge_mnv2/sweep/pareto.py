@@ -19,5 +19,5 @@ def pareto_front(costs: Sequence[float], values: Sequence[float]) -> list[int]:
             front.append(i)
             best = values[i]
         elif front and values[i] == values[front[-1]] and costs[i] == costs[front[-1]]:
-            front.append(i)   # a twin of the last point on the front
+            front.append(i)  # a twin of the last point on the front
     return front

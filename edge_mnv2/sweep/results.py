@@ -9,9 +9,24 @@ from pathlib import Path
 
 from edge_mnv2.sweep.grid import SweepResult
 
-CSV_FIELDS = ["variant", "width", "resolution", "quantize", "madds", "params", "status", "latency_ms",
-              "instructions", "flash_bytes", "ram_bytes", "library_bytes", "published_top1", "published_top5",
-              "pareto", "detail"]
+CSV_FIELDS = [
+    "variant",
+    "width",
+    "resolution",
+    "quantize",
+    "madds",
+    "params",
+    "status",
+    "latency_ms",
+    "instructions",
+    "flash_bytes",
+    "ram_bytes",
+    "library_bytes",
+    "published_top1",
+    "published_top5",
+    "pareto",
+    "detail",
+]
 
 
 def write_results(result: SweepResult, directory: Path) -> tuple[Path, Path]:
@@ -32,8 +47,10 @@ def summary_lines(result: SweepResult) -> list[str]:
     """The sweep as a table for the terminal."""
     counted = result.metric == "instructions"
     on_front = {v.variant for v in result.pareto()}
-    head = (f"{'variant':<24} {'MAdds':>8} {'params':>7} {'instructions' if counted else 'latency ms':>13} "
-            f"{'top-1*':>7}  {'':<5}")
+    head = (
+        f"{'variant':<24} {'MAdds':>8} {'params':>7} {'instructions' if counted else 'latency ms':>13} "
+        f"{'top-1*':>7}  {'':<5}"
+    )
     lines = [f"sweep on {result.target} ({result.device})", head, "-" * len(head)]
     for v in result.variants:
         if v.status == "ok" and v.measured is not None:
@@ -41,8 +58,10 @@ def summary_lines(result: SweepResult) -> list[str]:
         else:
             figure = f"{v.status:>13}"
         top1 = f"{v.published_top1:>7.1f}" if v.published_top1 is not None else f"{'-':>7}"
-        lines.append(f"{v.variant + ('.' + v.quantize if v.quantize else ''):<24} {v.madds / 1e6:>7.1f}M "
-                     f"{v.params / 1e6:>6.2f}M {figure} {top1}  {'front' if v.variant in on_front else ''}")
+        lines.append(
+            f"{v.variant + ('.' + v.quantize if v.quantize else ''):<24} {v.madds / 1e6:>7.1f}M "
+            f"{v.params / 1e6:>6.2f}M {figure} {top1}  {'front' if v.variant in on_front else ''}"
+        )
         if v.status != "ok" and v.detail:
             lines.append(f"    {v.detail[:150]}")
     lines.append("* published ImageNet top-1 of the reference TF-slim checkpoint, not measured here")

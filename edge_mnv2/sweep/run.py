@@ -14,16 +14,29 @@ def parse_list(text: str, kind: type, option: str) -> list:
         try:
             items.append(kind(item))
         except ValueError:
-            raise EdgeMnv2Error(f"{option}: {item!r} is not a {'number' if kind is float else 'whole number'}; "
-                                f"give a comma-separated list such as {option} 0.35,1.0") from None
+            raise EdgeMnv2Error(
+                f"{option}: {item!r} is not a {'number' if kind is float else 'whole number'}; "
+                f"give a comma-separated list such as {option} 0.35,1.0"
+            ) from None
     if not items:
         raise EdgeMnv2Error(f"{option} is empty; give at least one value")
     return items
 
 
-def sweep(target: str, widths: str, resolutions: str, output: Path | None = None, *, rpc: str | None = None,
-          tracker: str | None = None, key: str | None = None, port: str | None = None,
-          quantize: str | None = None, images: int = 4, repeat: int = 20) -> Path:
+def sweep(
+    target: str,
+    widths: str,
+    resolutions: str,
+    output: Path | None = None,
+    *,
+    rpc: str | None = None,
+    tracker: str | None = None,
+    key: str | None = None,
+    port: str | None = None,
+    quantize: str | None = None,
+    images: int = 4,
+    repeat: int = 20,
+) -> Path:
     """Run the sweep and write ``sweep.csv``, ``sweep.json`` and ``sweep.png``; returns the folder."""
     from edge_mnv2.bench.measure import BenchSettings
     from edge_mnv2.remote.address import device_address
@@ -35,8 +48,7 @@ def sweep(target: str, widths: str, resolutions: str, output: Path | None = None
     r = parse_list(resolutions, int, "--resolutions")
     output = Path(output or f"sweep-{Path(target).stem}")
     device = device_address(rpc, tracker, key)
-    settings = BenchSettings(images=images, warmup=3, repeat=repeat, rounds=min(4, repeat), peers=False,
-                             count_runs=1)
+    settings = BenchSettings(images=images, warmup=3, repeat=repeat, rounds=min(4, repeat), peers=False, count_runs=1)
     result = run_sweep(target, w, r, output, device=device, quantize=quantize, port=port, settings=settings)
     csv_path, json_path = write_results(result, output)
     png = plot_sweep(result, output / "sweep.png")

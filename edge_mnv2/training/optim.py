@@ -14,13 +14,21 @@ from torch.optim import Optimizer
 class RMSpropTF(Optimizer):
     """TensorFlow-style RMSProp with momentum and L2 weight decay (added to the gradient, as TF-slim)."""
 
-    def __init__(self, params, lr: float = 0.045, decay: float = 0.9, momentum: float = 0.9,
-                 eps: float = 1.0, weight_decay: float = 4e-5):
+    def __init__(
+        self,
+        params,
+        lr: float = 0.045,
+        decay: float = 0.9,
+        momentum: float = 0.9,
+        eps: float = 1.0,
+        weight_decay: float = 4e-5,
+    ):
         if lr <= 0 or not 0 <= decay < 1 or not 0 <= momentum < 1 or eps <= 0 or weight_decay < 0:
-            raise ValueError(f"invalid RMSpropTF settings lr={lr} decay={decay} momentum={momentum} "
-                             f"eps={eps} weight_decay={weight_decay}")
-        super().__init__(params, dict(lr=lr, decay=decay, momentum=momentum, eps=eps,
-                                      weight_decay=weight_decay))
+            raise ValueError(
+                f"invalid RMSpropTF settings lr={lr} decay={decay} momentum={momentum} "
+                f"eps={eps} weight_decay={weight_decay}"
+            )
+        super().__init__(params, dict(lr=lr, decay=decay, momentum=momentum, eps=eps, weight_decay=weight_decay))
 
     @torch.no_grad()
     def step(self, closure=None):

@@ -34,8 +34,11 @@ def evaluate(model: nn.Module, data: LabelledSet, preprocessing, batch_size: int
             idx = np.arange(start, min(start + batch_size, len(data)))
             outputs.append(model(to_input(data.batch(idx), preprocessing)).float().numpy())
     logits = np.concatenate(outputs)
-    return {"top1": topk_accuracy(logits, data.labels, 1), "top5": topk_accuracy(logits, data.labels, 5),
-            "outputs": logits}
+    return {
+        "top1": topk_accuracy(logits, data.labels, 1),
+        "top5": topk_accuracy(logits, data.labels, 5),
+        "outputs": logits,
+    }
 
 
 def _flip(images: np.ndarray, flips: np.ndarray) -> np.ndarray:
@@ -59,8 +62,9 @@ class Task:
     def open_data(self):
         spec, cfg = self.spec, self.cfg
         train_set = open_split(cfg.data, "train", spec.resolution, cfg.train_size, 0, spec.preprocessing)
-        val_set = open_split(cfg.data, "val", spec.resolution, cfg.val_size, 0, spec.preprocessing,
-                             classes=train_set.classes)
+        val_set = open_split(
+            cfg.data, "val", spec.resolution, cfg.val_size, 0, spec.preprocessing, classes=train_set.classes
+        )
         return train_set, val_set
 
     def num_classes(self, train_set) -> int:
@@ -88,8 +92,10 @@ class Task:
         return {"val_top1": val["top1"], "val_top5": val["top5"]}
 
     def summary(self, record: dict) -> str:
-        return (f"loss {record['train_loss']:.3f}, train top-1 {record['train_top1']:.1f}%, val top-1 "
-                f"{record['val_top1']:.2f}% top-5 {record['val_top5']:.2f}%")
+        return (
+            f"loss {record['train_loss']:.3f}, train top-1 {record['train_top1']:.1f}%, val top-1 "
+            f"{record['val_top1']:.2f}% top-5 {record['val_top5']:.2f}%"
+        )
 
     def setup(self):
         self._criterion = self.criterion()
@@ -117,13 +123,15 @@ class DetectionTask(Task):
 
         self.data_name()
         spec, cfg = self.spec, self.cfg
-        return (shapes_detection.open_split("train", spec.resolution, cfg.train_size),
-                shapes_detection.open_split("val", spec.resolution, cfg.val_size))
+        return (
+            shapes_detection.open_split("train", spec.resolution, cfg.train_size),
+            shapes_detection.open_split("val", spec.resolution, cfg.val_size),
+        )
 
     def setup(self):
         from edge_mnv2.postprocess.detection import anchors_for
 
-        self.anchors = anchors_for(self.spec)                      # cx, cy, w, h
+        self.anchors = anchors_for(self.spec)  # cx, cy, w, h
         a = self.anchors
         self.anchors_xyxy = np.concatenate([a[:, :2] - a[:, 2:] / 2, a[:, :2] + a[:, 2:] / 2], 1)
         return self
@@ -138,9 +146,9 @@ class DetectionTask(Task):
         for b, (gt_boxes, gt_labels) in enumerate(targets):
             if not len(gt_boxes):
                 continue
-            iou = box_iou(gt_boxes, self.anchors_xyxy)             # (K, A)
+            iou = box_iou(gt_boxes, self.anchors_xyxy)  # (K, A)
             best_gt, best_iou = iou.argmax(0), iou.max(0)
-            forced = iou.argmax(1)                                 # every box gets its best anchor
+            forced = iou.argmax(1)  # every box gets its best anchor
             best_gt[forced], best_iou[forced] = np.arange(len(gt_boxes)), 1.0
             positive = best_iou >= MATCH_IOU
             classes[b, positive] = gt_labels[best_gt[positive]] + 1
@@ -160,8 +168,11 @@ class DetectionTask(Task):
         return loss, parts
 
     def train_record(self, loss_sum: float, stats: dict, seen: int) -> dict:
-        return {"train_loss": loss_sum / max(seen, 1), "train_box_loss": stats.get("box", 0.0) / max(seen, 1),
-                "train_cls_loss": stats.get("cls", 0.0) / max(seen, 1)}
+        return {
+            "train_loss": loss_sum / max(seen, 1),
+            "train_box_loss": stats.get("box", 0.0) / max(seen, 1),
+            "train_cls_loss": stats.get("cls", 0.0) / max(seen, 1),
+        }
 
     def postfix(self, loss_sum: float, stats: dict, seen: int) -> dict:
         return {"loss": f"{loss_sum / seen:.3f}"}
@@ -174,8 +185,10 @@ class DetectionTask(Task):
         return {"val_map50": result["map50"], "val_map50_95": result["map50_95"]}
 
     def summary(self, record: dict) -> str:
-        return (f"loss {record['train_loss']:.3f} (boxes {record['train_box_loss']:.3f}), val mAP@0.5 "
-                f"{record['val_map50']:.2f}%, mAP@0.5:0.95 {record['val_map50_95']:.2f}%")
+        return (
+            f"loss {record['train_loss']:.3f} (boxes {record['train_box_loss']:.3f}), val mAP@0.5 "
+            f"{record['val_map50']:.2f}%, mAP@0.5:0.95 {record['val_map50_95']:.2f}%"
+        )
 
 
 class SegmentationTask(Task):
@@ -192,8 +205,10 @@ class SegmentationTask(Task):
 
         self.data_name()
         spec, cfg = self.spec, self.cfg
-        return (shapes_segmentation.open_split("train", spec.resolution, cfg.train_size),
-                shapes_segmentation.open_split("val", spec.resolution, cfg.val_size))
+        return (
+            shapes_segmentation.open_split("train", spec.resolution, cfg.train_size),
+            shapes_segmentation.open_split("val", spec.resolution, cfg.val_size),
+        )
 
     def batch(self, data, idx: np.ndarray, flips: np.ndarray):
         images = _flip(data.batch(idx), flips)
@@ -205,8 +220,10 @@ class SegmentationTask(Task):
         return loss, {"correct": (out.argmax(1) == target).float().mean().item() * len(target)}
 
     def train_record(self, loss_sum: float, stats: dict, seen: int) -> dict:
-        return {"train_loss": loss_sum / max(seen, 1),
-                "train_pixel_accuracy": 100 * stats.get("correct", 0) / max(seen, 1)}
+        return {
+            "train_loss": loss_sum / max(seen, 1),
+            "train_pixel_accuracy": 100 * stats.get("correct", 0) / max(seen, 1),
+        }
 
     def postfix(self, loss_sum: float, stats: dict, seen: int) -> dict:
         return {"loss": f"{loss_sum / seen:.3f}", "pix": f"{100 * stats.get('correct', 0) / seen:.1f}"}
@@ -220,8 +237,10 @@ class SegmentationTask(Task):
         return {"val_miou": result["miou"], "val_pixel_accuracy": result["pixel_accuracy"]}
 
     def summary(self, record: dict) -> str:
-        return (f"loss {record['train_loss']:.3f}, train pixel accuracy {record['train_pixel_accuracy']:.1f}%, "
-                f"val mIoU {record['val_miou']:.2f}% (pixel accuracy {record['val_pixel_accuracy']:.2f}%)")
+        return (
+            f"loss {record['train_loss']:.3f}, train pixel accuracy {record['train_pixel_accuracy']:.1f}%, "
+            f"val mIoU {record['val_miou']:.2f}% (pixel accuracy {record['val_pixel_accuracy']:.2f}%)"
+        )
 
 
 def predict(model: nn.Module, data, preprocessing, batch_size: int = 100, reduce=None) -> np.ndarray:
@@ -236,8 +255,9 @@ def predict(model: nn.Module, data, preprocessing, batch_size: int = 100, reduce
     return np.concatenate(outputs)
 
 
-def multibox_loss(out: torch.Tensor, classes: torch.Tensor, boxes: torch.Tensor,
-                  neg_pos_ratio: int = NEG_POS_RATIO) -> tuple[torch.Tensor, dict]:
+def multibox_loss(
+    out: torch.Tensor, classes: torch.Tensor, boxes: torch.Tensor, neg_pos_ratio: int = NEG_POS_RATIO
+) -> tuple[torch.Tensor, dict]:
     """SSD's loss on raw outputs ``[N, A, 4 + 1 + C]`` and matched targets; normalised by the positives.
 
     Smooth-L1 (Huber, delta 1) on the box deltas of positive anchors; cross-entropy on the positives and
@@ -245,11 +265,10 @@ def multibox_loss(out: torch.Tensor, classes: torch.Tensor, boxes: torch.Tensor,
     """
     deltas, logits = out[..., :4], out[..., 4:]
     positive = classes > 0
-    num_pos = positive.sum(1)                                          # per image
+    num_pos = positive.sum(1)  # per image
     normaliser = num_pos.sum().clamp(min=1).float()
     box_loss = F.smooth_l1_loss(deltas[positive], boxes[positive], reduction="sum", beta=1.0)
-    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), classes.reshape(-1),
-                         reduction="none").view_as(classes)
+    ce = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), classes.reshape(-1), reduction="none").view_as(classes)
     with torch.no_grad():
         negative_ce = ce.masked_fill(positive, float("-inf"))
         rank = negative_ce.argsort(1, descending=True).argsort(1)
@@ -283,16 +302,20 @@ def init_backbone(model: nn.Module, source: str) -> int:
     else:
         spec = get_spec(source)
         if spec.pretrained is None:
-            raise CheckpointError(f"--init-backbone {source!r} has no trained weights; give a <model>.<tag> "
-                                  "with shipped weights or a checkpoint file")
+            raise CheckpointError(
+                f"--init-backbone {source!r} has no trained weights; give a <model>.<tag> "
+                "with shipped weights or a checkpoint file"
+            )
         spec.pretrained.check()
         state = read_checkpoint(spec.pretrained.path)[0]
     own = model.state_dict()
     shared = {k: v for k, v in state.items() if k.startswith("features.") and k in own}
     wrong = [k for k, v in shared.items() if v.shape != own[k].shape]
     if wrong or not shared:
-        raise CheckpointError(f"--init-backbone {source!r} does not fit {type(model).__name__}'s backbone "
-                              f"({len(wrong)} tensors of another shape, {len(shared)} shared); use a classifier "
-                              "of the same width")
+        raise CheckpointError(
+            f"--init-backbone {source!r} does not fit {type(model).__name__}'s backbone "
+            f"({len(wrong)} tensors of another shape, {len(shared)} shared); use a classifier "
+            "of the same width"
+        )
     model.load_state_dict(shared, strict=False)
     return len(shared)

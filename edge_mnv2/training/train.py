@@ -43,11 +43,11 @@ class TrainConfig:
     epochs: int = 10
     batch_size: int = 96
     lr: float = 0.045
-    lr_decay: float = 0.98        # per epoch
-    warmup_epochs: float = 0.0    # linear warm-up (the paper has none)
+    lr_decay: float = 0.98  # per epoch
+    warmup_epochs: float = 0.0  # linear warm-up (the paper has none)
     rms_decay: float = 0.9
     momentum: float = 0.9
-    eps: float = 1.0              # TF-slim's RMSProp epsilon (inside the square root)
+    eps: float = 1.0  # TF-slim's RMSProp epsilon (inside the square root)
     weight_decay: float = 4e-5
     label_smoothing: float = 0.0
     train_size: int | None = None  # procedural set only: images in the train split
@@ -88,7 +88,7 @@ def _epoch_order(seed: int, epoch: int, n: int) -> tuple[np.ndarray, np.ndarray]
 
 
 def _lr_at(cfg: TrainConfig, epoch: int, step: int, steps_per_epoch: int) -> float:
-    lr = cfg.lr * cfg.lr_decay ** epoch
+    lr = cfg.lr * cfg.lr_decay**epoch
     progress_epochs = epoch + step / steps_per_epoch
     if cfg.warmup_epochs and progress_epochs < cfg.warmup_epochs:
         lr *= (progress_epochs + 1 / steps_per_epoch) / cfg.warmup_epochs
@@ -99,9 +99,18 @@ def checkpoint_payload(model: nn.Module, cfg: TrainConfig, data, history: list[d
     """The weights file: a state dict plus what the model is and how well it did."""
     spec = get_spec(cfg.model)
     # The model's num_classes: detection counts object classes, segmentation includes background.
-    meta = {"model": cfg.model, "task": spec.task, "num_classes": len(data.classes), "classes": list(data.classes),
-            "dataset": data.name, "resolution": spec.resolution, "preprocessing": spec.preprocessing.to_dict(),
-            "config": asdict(cfg), "epochs_done": len(history), "val": history[-1] if history else None}
+    meta = {
+        "model": cfg.model,
+        "task": spec.task,
+        "num_classes": len(data.classes),
+        "classes": list(data.classes),
+        "dataset": data.name,
+        "resolution": spec.resolution,
+        "preprocessing": spec.preprocessing.to_dict(),
+        "config": asdict(cfg),
+        "epochs_done": len(history),
+        "val": history[-1] if history else None,
+    }
     if spec.postprocessing is not None:
         meta["postprocessing"] = spec.postprocessing
     return {"state_dict": model.state_dict(), "meta": meta}
@@ -140,13 +149,16 @@ def train(cfg: TrainConfig, output: str | Path, resume: bool = False) -> dict:
     state = None
     if resume:
         if not state_path(output).is_file():
-            raise CheckpointError(f"nothing to resume: {str(state_path(output))!r} does not exist; "
-                                  "start without --resume")
+            raise CheckpointError(
+                f"nothing to resume: {str(state_path(output))!r} does not exist; start without --resume"
+            )
         state = torch.load(state_path(output), map_location="cpu", weights_only=True)
         saved = TrainConfig(**state["config"])
         if (saved.model, saved.data) != (cfg.model, cfg.data):
-            raise CheckpointError(f"{str(state_path(output))!r} trains {saved.model} on {saved.data}, not "
-                                  f"{cfg.model} on {cfg.data}; use another -o or the same model and data")
+            raise CheckpointError(
+                f"{str(state_path(output))!r} trains {saved.model} on {saved.data}, not "
+                f"{cfg.model} on {cfg.data}; use another -o or the same model and data"
+            )
         cfg = TrainConfig(**dict(state["config"], epochs=cfg.epochs))  # only the epoch count may change
     task = task_for(spec, cfg)
     with progress.stage(f"preparing {task.data_name()} data at {spec.resolution}px"):
@@ -154,8 +166,14 @@ def train(cfg: TrainConfig, output: str | Path, resume: bool = False) -> dict:
     model = spec.build(num_classes=len(train_set.classes)).to(memory_format=torch.channels_last)
     if cfg.init_backbone and state is None:
         init_backbone(model, cfg.init_backbone)
-    optimizer = RMSpropTF(model.parameters(), lr=cfg.lr, decay=cfg.rms_decay, momentum=cfg.momentum,
-                          eps=cfg.eps, weight_decay=cfg.weight_decay)
+    optimizer = RMSpropTF(
+        model.parameters(),
+        lr=cfg.lr,
+        decay=cfg.rms_decay,
+        momentum=cfg.momentum,
+        eps=cfg.eps,
+        weight_decay=cfg.weight_decay,
+    )
     epoch, start_step, history = 0, 0, []
     if state is not None:
         model.load_state_dict(state["model"])
@@ -165,13 +183,23 @@ def train(cfg: TrainConfig, output: str | Path, resume: bool = False) -> dict:
     output.parent.mkdir(parents=True, exist_ok=True)
     steps_per_epoch = len(train_set) // cfg.batch_size  # drop the last partial batch
     if steps_per_epoch < 1:
-        raise EdgeMnv2Error(f"the train split has {len(train_set)} images, fewer than one batch of "
-                            f"{cfg.batch_size}; lower --batch-size")
+        raise EdgeMnv2Error(
+            f"the train split has {len(train_set)} images, fewer than one batch of {cfg.batch_size}; lower --batch-size"
+        )
 
     def save_state(step: int, rng: torch.Tensor) -> None:
-        _atomic_save({"config": asdict(cfg), "model": model.state_dict(), "optimizer": optimizer.state_dict(),
-                      "epoch": epoch, "step": step, "history": history, "torch_rng": rng},
-                     state_path(output))
+        _atomic_save(
+            {
+                "config": asdict(cfg),
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "epoch": epoch,
+                "step": step,
+                "history": history,
+                "torch_rng": rng,
+            },
+            state_path(output),
+        )
 
     step = start_step
     stop = _DeferredInterrupt()
@@ -181,13 +209,14 @@ def train(cfg: TrainConfig, output: str | Path, resume: bool = False) -> dict:
             order, flips = _epoch_order(cfg.seed, epoch, len(train_set))
             model.train()
             loss_sum, seen, stats = 0.0, 0, {}
-            bar = progress.bar(range(step, steps_per_epoch), f"epoch {epoch + 1}/{cfg.epochs}",
-                               total=steps_per_epoch - step)
+            bar = progress.bar(
+                range(step, steps_per_epoch), f"epoch {epoch + 1}/{cfg.epochs}", total=steps_per_epoch - step
+            )
             for step in bar:
                 if stop.requested:
                     save_state(step, torch.get_rng_state())
                     raise KeyboardInterrupt
-                idx = order[step * cfg.batch_size:(step + 1) * cfg.batch_size]
+                idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
                 x, target = task.batch(train_set, idx, flips[idx])
                 for group in optimizer.param_groups:
                     group["lr"] = _lr_at(cfg, epoch, step, steps_per_epoch)
@@ -197,8 +226,10 @@ def train(cfg: TrainConfig, output: str | Path, resume: bool = False) -> dict:
                 loss.backward()
                 optimizer.step()
                 if not torch.isfinite(loss):
-                    raise EdgeMnv2Error(f"training diverged (loss {loss.item()}) at epoch {epoch + 1} step "
-                                        f"{step}; lower --lr or add --warmup-epochs")
+                    raise EdgeMnv2Error(
+                        f"training diverged (loss {loss.item()}) at epoch {epoch + 1} step "
+                        f"{step}; lower --lr or add --warmup-epochs"
+                    )
                 loss_sum += loss.item() * len(idx)
                 seen += len(idx)
                 for key, value in batch_stats.items():
@@ -207,15 +238,20 @@ def train(cfg: TrainConfig, output: str | Path, resume: bool = False) -> dict:
                     bar.set_postfix(**task.postfix(loss_sum, stats, seen))
             step = steps_per_epoch
             val = task.evaluate(model, val_set)
-            record = {"epoch": epoch + 1, "lr": _lr_at(cfg, epoch, 0, steps_per_epoch),
-                      **task.train_record(loss_sum, stats, seen), **val,
-                      "seconds": round(time.perf_counter() - started, 1)}
+            record = {
+                "epoch": epoch + 1,
+                "lr": _lr_at(cfg, epoch, 0, steps_per_epoch),
+                **task.train_record(loss_sum, stats, seen),
+                **val,
+                "seconds": round(time.perf_counter() - started, 1),
+            }
             history.append(record)
             with open(metrics_path(output), "a") as log:
                 log.write(json.dumps(record) + "\n")
             if not progress.is_quiet():
-                print(f"  epoch {epoch + 1}/{cfg.epochs}: {task.summary(record)} ({record['seconds']:.0f} s)",
-                      flush=True)
+                print(
+                    f"  epoch {epoch + 1}/{cfg.epochs}: {task.summary(record)} ({record['seconds']:.0f} s)", flush=True
+                )
             epoch, step = epoch + 1, 0
             _atomic_save(checkpoint_payload(model, cfg, train_set, history), output)
             save_state(0, torch.get_rng_state())

@@ -35,8 +35,9 @@ def _frames(context: int = 1) -> list:
     while frame is not None:
         name, line = frame.f_code.co_filename, frame.f_lineno
         text = linecache.getline(name, line) if context > 0 else ""
-        infos.append(inspect.FrameInfo(frame, name, line, frame.f_code.co_name, [text] if text else None,
-                                       0 if text else None))
+        infos.append(
+            inspect.FrameInfo(frame, name, line, frame.f_code.co_name, [text] if text else None, 0 if text else None)
+        )
         frame = frame.f_back
     return infos
 
@@ -62,8 +63,9 @@ def _shared_pool(timeout_sec: float, workers: int):
     # workers inherit the environment they start in, the cross compiler's name included
     key = (timeout_sec, workers, os.environ.get("EDGE_MNV2_CROSS_CXX"))
     if key not in _POOLS:
-        _POOLS[key] = PopenPoolExecutor(max_workers=workers, timeout=timeout_sec, initializer=warm_up,
-                                        maximum_process_uses=BUILDS_PER_WORKER)
+        _POOLS[key] = PopenPoolExecutor(
+            max_workers=workers, timeout=timeout_sec, initializer=warm_up, maximum_process_uses=BUILDS_PER_WORKER
+        )
     return _POOLS[key]
 
 
@@ -74,8 +76,7 @@ def shutdown_pools() -> None:
         _POOLS.popitem()[1].shutdown(wait=False)
 
 
-def persistent_builder(timeout_sec: float, f_export: Callable[..., str] | None = None,
-                       max_workers: int | None = None):
+def persistent_builder(timeout_sec: float, f_export: Callable[..., str] | None = None, max_workers: int | None = None):
     """A ``PyBuilder`` building candidates like ``LocalBuilder`` (same build and export functions, same
     per-candidate timeout) in a pool of long-lived, warmed-up worker processes, shared by the process's
     tuning runs."""
@@ -93,9 +94,16 @@ def persistent_builder(timeout_sec: float, f_export: Callable[..., str] | None =
             self.pool = _shared_pool(timeout_sec, workers)
 
         def build(self, build_inputs):
-            jobs = [("s_tir.meta_schedule.builder.default_build", f_export or
-                     "s_tir.meta_schedule.builder.default_export", item.mod, item.target,
-                     _serialize_params(item.params)) for item in build_inputs]
+            jobs = [
+                (
+                    "s_tir.meta_schedule.builder.default_build",
+                    f_export or "s_tir.meta_schedule.builder.default_export",
+                    item.mod,
+                    item.target,
+                    _serialize_params(item.params),
+                )
+                for item in build_inputs
+            ]
             results = []
             for outcome in self.pool.map_with_error_catching(lambda job: _worker_func(*job), jobs):
                 if outcome.status == StatusKind.COMPLETE:

@@ -29,7 +29,7 @@ def fused_module(mod, weight_prepack: bool = False):
 
     With ``weight_prepack`` every kernel marks its weights (constants) as layout-free: MetaSchedule may
     then store them in whatever blocked layout its schedule reads best, and the build repacks the
-    constants once, at compile time (see ``compile.cpu_pipeline``).
+    constants once, at compile time (see ``compile.relax_build.cpu_pipeline``).
     """
     from tvm import relax
 
@@ -96,6 +96,7 @@ def best_ms(database, task) -> float | None:
 def focus_tasks(database, tasks, count: int | None = None) -> list[int]:
     """The ``count`` tasks (all by default) with the largest share of the estimated latency (best latency
     x occurrences), largest first, tasks with no record first: where more trials can save the most."""
+
     def share(i: int) -> float:
         best = best_ms(database, tasks[i])
         return float("inf") if best is None else best * tasks[i].weight

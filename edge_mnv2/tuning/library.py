@@ -25,20 +25,30 @@ from edge_mnv2.schedules.rules import first_fitting
 from edge_mnv2.tuning.database import top_records
 from edge_mnv2.tuning.seed import measure_tasks
 
-__all__ = ["DoesNotFit", "HandSchedule", "LIBRARY", "candidates", "depthwise_nhwc", "measure_library", "pending",
-           "pointwise_nhwc", "versions"]
+__all__ = [
+    "DoesNotFit",
+    "HandSchedule",
+    "LIBRARY",
+    "candidates",
+    "depthwise_nhwc",
+    "measure_library",
+    "pending",
+    "pointwise_nhwc",
+    "versions",
+]
 
-LIBRARY_KEY = "schedule_library"   # tuning.json: {schedule name: version} measured into the log
+LIBRARY_KEY = "schedule_library"  # tuning.json: {schedule name: version} measured into the log
 
 
 @dataclass(frozen=True)
 class HandSchedule:
     """A named, versioned schedule and its variants (keyword arguments of ``apply``)."""
+
     name: str
     version: int
     apply: Callable
     variants: tuple[dict, ...]
-    takes_target: bool = False   # ``apply(mod, target=..., **variant)``: parameters from the target's ISA
+    takes_target: bool = False  # ``apply(mod, target=..., **variant)``: parameters from the target's ISA
 
 
 def default_rule(mod, target):
@@ -53,22 +63,32 @@ def default_rule(mod, target):
 
 LIBRARY: tuple[HandSchedule, ...] = (
     HandSchedule("default_rules", 1, default_rule, (dict(),), takes_target=True),
-    HandSchedule("depthwise_nhwc", 1, depthwise_nhwc, (
-        dict(row_tile=8, channel_tile=16),
-        dict(row_tile=4, channel_tile=16),
-        dict(row_tile=8, channel_tile=32),
-        dict(row_tile=4, channel_tile=16, parallel_tiles=True),
-    )),
-    HandSchedule("pointwise_nhwc", 1, pointwise_nhwc, (
-        dict(pixel_tile=8, channel_tile=32),
-        dict(pixel_tile=8, channel_tile=48),
-        dict(pixel_tile=12, channel_tile=32),
-        dict(pixel_tile=14, channel_tile=32),
-        dict(pixel_tile=6, channel_tile=64),
-        dict(pixel_tile=8, channel_tile=48, channels_outer=True),
-        dict(pixel_tile=6, channel_tile=64, channels_outer=True),
-        dict(pixel_tile=4, channel_tile=64, channels_outer=True),
-    )),
+    HandSchedule(
+        "depthwise_nhwc",
+        1,
+        depthwise_nhwc,
+        (
+            dict(row_tile=8, channel_tile=16),
+            dict(row_tile=4, channel_tile=16),
+            dict(row_tile=8, channel_tile=32),
+            dict(row_tile=4, channel_tile=16, parallel_tiles=True),
+        ),
+    ),
+    HandSchedule(
+        "pointwise_nhwc",
+        1,
+        pointwise_nhwc,
+        (
+            dict(pixel_tile=8, channel_tile=32),
+            dict(pixel_tile=8, channel_tile=48),
+            dict(pixel_tile=12, channel_tile=32),
+            dict(pixel_tile=14, channel_tile=32),
+            dict(pixel_tile=6, channel_tile=64),
+            dict(pixel_tile=8, channel_tile=48, channels_outer=True),
+            dict(pixel_tile=6, channel_tile=64, channels_outer=True),
+            dict(pixel_tile=4, channel_tile=64, channels_outer=True),
+        ),
+    ),
 )
 
 
@@ -83,15 +103,15 @@ def candidates(mod, postprocs, library=LIBRARY, target=None) -> list:
         for variant in hand.variants:
             try:
                 sch = hand.apply(mod, target=target, **variant) if hand.takes_target else hand.apply(mod, **variant)
-                if str(sch.trace) in seen:   # variants whose tiles came out the same on this task
+                if str(sch.trace) in seen:  # variants whose tiles came out the same on this task
                     continue
                 seen.add(str(sch.trace))
                 sch.enter_postproc()
                 if all(p.apply(sch) for p in postprocs):
                     out.append(sch)
             except DoesNotFit:
-                break       # the task's structure decides; the variants would not fit either
-            except (RuntimeError, ValueError):   # a ScheduleError: this variant does not apply
+                break  # the task's structure decides; the variants would not fit either
+            except (RuntimeError, ValueError):  # a ScheduleError: this variant does not apply
                 continue
     return out
 
@@ -101,12 +121,21 @@ def measure_library(database, tasks, tvm_target, device: str, builder, runner, l
     commit each as a record of ``database`` (a task's as soon as they are measured), leaving out those
     the database already holds (a run killed while measuring goes on where it stopped). Returns records
     committed."""
+
     def unmeasured(mod, postprocs, hands):
         held = {str(r.trace) for r in top_records(database, mod, 1 << 30)}
         return [s for s in candidates(mod, postprocs, hands, tvm_target) if str(s.trace) not in held]
 
-    return measure_tasks(database, [(task, library) for task in tasks], "  hand-written schedules", unmeasured,
-                         tvm_target, device, builder, runner)
+    return measure_tasks(
+        database,
+        [(task, library) for task in tasks],
+        "  hand-written schedules",
+        unmeasured,
+        tvm_target,
+        device,
+        builder,
+        runner,
+    )
 
 
 def pending(measured: dict | None, library=LIBRARY) -> tuple[HandSchedule, ...]:

@@ -18,12 +18,12 @@ from edge_mnv2.targets import TargetSpec
 
 DB_FILES = ("database_workload.json", "database_tuning_record.json")
 META_FILE = "tuning.json"
-PREPACK_KEY = "weight_prepack"   # tuning.json and the target's [tuning] table
+PREPACK_KEY = "weight_prepack"  # tuning.json and the target's [tuning] table
 THREADS_KEY = "runtime_threads"  # tuning.json: the threads local measurements ran on
-FLUSH_KEY = "cache_flush"        # tuning.json and the target's [tuning] table: measured with cold caches
-LAYOUT_KEY = "layout"            # tuning.json and the target's [tuning] table: the layout kernels compute in
-FOCUS_KEY = "focused"            # a tuning.json run entry: the --tasks run's tasks, before and after
-SEEDED_KEY = "seeded_from"       # a tuning.json run entry: the --seed-from log, --seed-top, schedules measured
+FLUSH_KEY = "cache_flush"  # tuning.json and the target's [tuning] table: measured with cold caches
+LAYOUT_KEY = "layout"  # tuning.json and the target's [tuning] table: the layout kernels compute in
+FOCUS_KEY = "focused"  # a tuning.json run entry: the --tasks run's tasks, before and after
+SEEDED_KEY = "seeded_from"  # a tuning.json run entry: the --seed-from log, --seed-top, schedules measured
 
 
 def logs_root() -> Path:
@@ -38,7 +38,7 @@ def search_roots(root: Path | None = None) -> list[Path]:
     return [root] if root is not None else logs_read_roots()
 
 
-CPU_SEP = "@"   # tuning_logs/host@znver5/: the host's logs for a CPU other than the one host/ was tuned on
+CPU_SEP = "@"  # tuning_logs/host@znver5/: the host's logs for a CPU other than the one host/ was tuned on
 
 
 def log_dir(target: str, model: str, root: Path | None = None) -> Path:

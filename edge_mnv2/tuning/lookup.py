@@ -26,7 +26,7 @@ class LogMatch:
     tasks: int
     layout: str
     weight_prepack: bool
-    module: object   # the Relax module converted to ``layout``
+    module: object  # the Relax module converted to ``layout``
 
 
 def candidate_logs(target_name: str, cpu: str | None, root: Path | None = None) -> list[Path]:
@@ -44,6 +44,7 @@ def candidate_logs(target_name: str, cpu: str | None, root: Path | None = None) 
 def best_log(mod, target, logs: list[Path]) -> LogMatch | None:
     """The log among ``logs`` with records for the most of ``mod``'s kernels (None if no log has any)."""
     from edge_mnv2.compile import relax_layout
+
     if not logs:
         return None
     groups: dict[tuple[str, bool], list[Path]] = defaultdict(list)

@@ -18,9 +18,9 @@ from pathlib import Path
 from edge_mnv2.errors import EdgeMnv2Error
 from edge_mnv2.tuning.logs import DB_FILES, is_log, read_meta, repair, write_meta
 
-PRUNED_KEY = "pruned_records"   # tuning.json: records dropped by pruning, still counted as trials
+PRUNED_KEY = "pruned_records"  # tuning.json: records dropped by pruning, still counted as trials
 DEFAULT_KEEP = 16
-FAILED_SECS = 1e9               # MetaSchedule records a candidate that failed to build or run at 1e10 s
+FAILED_SECS = 1e9  # MetaSchedule records a candidate that failed to build or run at 1e10 s
 
 
 def record_latency(line: str) -> tuple[int, float]:
@@ -43,8 +43,9 @@ def prune_log(path: Path, keep: int = DEFAULT_KEEP) -> tuple[int, int]:
     if keep < 1:
         raise EdgeMnv2Error(f"--keep must be at least 1, got {keep}")
     if not is_log(path):
-        raise EdgeMnv2Error(f"{path} is not a tuning log (it needs {' and '.join(DB_FILES)}); name a folder "
-                            "under tuning_logs/TARGET/")
+        raise EdgeMnv2Error(
+            f"{path} is not a tuning log (it needs {' and '.join(DB_FILES)}); name a folder under tuning_logs/TARGET/"
+        )
     repair(path)
     records = path / DB_FILES[1]
     lines = records.read_text().splitlines()
@@ -52,8 +53,7 @@ def prune_log(path: Path, keep: int = DEFAULT_KEEP) -> tuple[int, int]:
     for index, line in enumerate(lines):
         workload, secs = record_latency(line)
         ranked[workload].append((secs, index))
-    kept = sorted(index for entries in ranked.values() for secs, index in sorted(entries)[:keep]
-                  if math.isfinite(secs))
+    kept = sorted(index for entries in ranked.values() for secs, index in sorted(entries)[:keep] if math.isfinite(secs))
     dropped = len(lines) - len(kept)
     if dropped == 0:
         return len(lines), len(lines)

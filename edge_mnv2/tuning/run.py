@@ -29,15 +29,12 @@ from edge_mnv2.signals import handled
 from edge_mnv2.targets import TargetSpec
 from edge_mnv2.tuning.builder import persistent_builder, warm_up
 from edge_mnv2.tuning.database import (
-    best_ms,
     coverage,
     estimated_latency_ms,
     extract_tasks,
     focus_tasks,
-    fused_module,
     open_database,
     trials_spent,
-    trials_spent_on,
 )
 from edge_mnv2.tuning.library import LIBRARY_KEY, measure_library, pending
 from edge_mnv2.tuning.library import versions as library_versions
@@ -55,7 +52,14 @@ from edge_mnv2.tuning.logs import (
     tuning_log_path,
     write_meta,
 )
-from edge_mnv2.tuning.scheduler import largest_first_scheduler, progress_callback
+from edge_mnv2.tuning.search import (
+    POPULATION,
+    TRIALS_PER_ROUND,
+    FocusResult,
+    metaschedule_logging,
+    tune_all,
+    tune_focused,
+)
 from edge_mnv2.tuning.seed import DEFAULT_TOP_K, check_source, seed_log
 from edge_mnv2.tuning.settings import (
     cache_flush_for,
@@ -67,23 +71,7 @@ from edge_mnv2.tuning.settings import (
 
 # MetaSchedule's 30 s defaults time out on a busy 2-core machine.
 BUILD_TIMEOUT_S = 120.0
-# Candidates per task per round: MetaSchedule gives every task one round before it follows the gradient,
-# so small rounds reach all ~33 tasks of a MobileNetV2 sooner (64 would need ~2000 trials for that).
-TRIALS_PER_ROUND = 16
-# Schedules in each generation of MetaSchedule's evolutionary search (its own default). A smaller
-# population makes each round cheaper and the search narrower: worth it for small models and quick runs.
-POPULATION = 512
 RUN_TIMEOUT_S = 60.0
-
-
-@dataclass(frozen=True)
-class FocusResult:
-    """One task of a ``--tasks`` run: its best latency (ms, one call) before and after, and trials spent."""
-    task: str
-    weight: int
-    before_ms: float | None
-    after_ms: float | None
-    trials: int
 
 
 def cross_export(library) -> str:
@@ -97,27 +85,9 @@ def cross_export(library) -> str:
     return path
 
 
-def _metaschedule_logging() -> None:
-    """Ready MetaSchedule's logging for a run: its log files, not the console.
-
-    MetaSchedule rebuilds its logging with dictConfig at every run, naming its logger's existing
-    handlers; an unnamed one (left by an earlier run in the same process, or a test harness) breaks
-    that with "'NoneType' object has no attribute 'format'", so those are dropped. Its console handler
-    takes the logger's level at that moment, and left at DEBUG it prints every round's task table to
-    stdout, between the progress bar and the result; set to WARNING, that goes only to its files in
-    the work folder (the run before left the logger at DEBUG, so this is done before every run).
-    """
-    import logging
-
-    ms_logger = logging.getLogger("tvm.s_tir.meta_schedule")
-    for handler in list(ms_logger.handlers):
-        if handler.get_name() is None:
-            ms_logger.removeHandler(handler)
-    ms_logger.setLevel(logging.WARNING)
-
-
-INTERRUPTED_MESSAGE = ("edge-mnv2: interrupted; every measured trial is kept in the log, rerun the same command "
-                       "to continue")
+INTERRUPTED_MESSAGE = (
+    "edge-mnv2: interrupted; every measured trial is kept in the log, rerun the same command to continue"
+)
 
 
 @contextlib.contextmanager
@@ -130,6 +100,7 @@ def _ctrl_c_exits():
     already on disk, so exiting from the handler loses nothing. The builder's and runner's workers are
     killed first: a terminal's Ctrl-C reaches them too, a SIGTERM sent to this process alone does not.
     """
+
     def handler(signum, frame):
         from tvm.support.popen_pool import kill_child_processes
 
@@ -150,19 +121,30 @@ class TuneResult:
     covered: int
     estimated_ms: float | None
     seconds: float
-    seeded: int = 0   # of the new trials, schedules measured from --seed-from
+    seeded: int = 0  # of the new trials, schedules measured from --seed-from
     library: int = 0  # of the new trials, hand-written schedules measured (tuning.library)
-    focused: tuple[FocusResult, ...] = ()   # with --tasks: each task searched, before and after
-    seeded_from: Path | None = None   # the log seeded from: --seed-from, or another CPU's log
+    focused: tuple[FocusResult, ...] = ()  # with --tasks: each task searched, before and after
+    seeded_from: Path | None = None  # the log seeded from: --seed-from, or another CPU's log
 
 
-def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: DeviceAddress | None = None,
-               log_root: Path | None = None, checkpoint=None, quantize: str | None = None,
-               calibration: str | None = None, weight_prepack: bool | None = None,
-               seed_from: Path | None = None, seed_top: int = DEFAULT_TOP_K,
-               cache_flush: bool | None = None, layout: str | None = None,
-               focus: int | None = None, schedule_library: bool = True,
-               population: int = POPULATION) -> TuneResult:
+def tune_model(
+    model_or_onnx: str,
+    target: TargetSpec,
+    trials: int,
+    tracker: DeviceAddress | None = None,
+    log_root: Path | None = None,
+    checkpoint=None,
+    quantize: str | None = None,
+    calibration: str | None = None,
+    weight_prepack: bool | None = None,
+    seed_from: Path | None = None,
+    seed_top: int = DEFAULT_TOP_K,
+    cache_flush: bool | None = None,
+    layout: str | None = None,
+    focus: int | None = None,
+    schedule_library: bool = True,
+    population: int = POPULATION,
+) -> TuneResult:
     """Tune the model's tasks for ``target`` until the log holds ``trials`` measured candidates.
 
     With ``quantize``, the int8 model's kernels are tuned, into the ``<architecture>.int8`` log.
@@ -192,18 +174,22 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
     if focus is not None and focus < 1:
         raise EdgeMnv2Error(f"--tasks must be at least 1, got {focus}")
     if population < TRIALS_PER_ROUND:
-        raise EdgeMnv2Error(f"--population must be at least {TRIALS_PER_ROUND}, got {population} (the candidates "
-                            "measured per round are drawn from it)")
+        raise EdgeMnv2Error(
+            f"--population must be at least {TRIALS_PER_ROUND}, got {population} (the candidates "
+            "measured per round are drawn from it)"
+        )
     if seed_from is not None:
         check_source(Path(seed_from), seed_top)
     proto, model_name = load_source(model_or_onnx, checkpoint)
     tvm_target = target.tvm_target()
-    warm_up()   # MetaSchedule's search imports TVM's tensor intrinsics too: the cheap way, first
+    warm_up()  # MetaSchedule's search imports TVM's tensor intrinsics too: the cheap way, first
     if "num-cores" not in target.resolved_tvm():
         raise EdgeMnv2Error(f"target {target.name!r} needs 'num-cores' in its [tvm] table for tuning")
     if target.cross_compiler and tracker is None:
-        raise EdgeMnv2Error(f"target {target.name!r} runs on another machine: tune it through a device with "
-                            "--tracker HOST:PORT --key KEY")
+        raise EdgeMnv2Error(
+            f"target {target.name!r} runs on another machine: tune it through a device with "
+            "--tracker HOST:PORT --key KEY"
+        )
     if quantize:
         from edge_mnv2.compile.frontend import tensor_info
         from edge_mnv2.export import read_metadata
@@ -216,9 +202,11 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
     if other_cpu is not None and seed_from is None:
         # this CPU's log starts from the schedules the other CPU's log found best, measured here
         if not is_log(path):
-            progress.note(f"{other_cpu} was tuned on {read_meta(other_cpu)['tvm_target']['mcpu']}; this "
-                          f"CPU ({detected_cpu(target)}) gets a log of its own, {path}, started from that "
-                          f"log's best {seed_top} schedules per task")
+            progress.note(
+                f"{other_cpu} was tuned on {read_meta(other_cpu)['tvm_target']['mcpu']}; this "
+                f"CPU ({detected_cpu(target)}) gets a log of its own, {path}, started from that "
+                f"log's best {seed_top} schedules per task"
+            )
         seed_from = other_cpu
         check_source(Path(seed_from), seed_top)
     data_layout = layout_for(path, target, quantize, layout)
@@ -237,12 +225,14 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
     focused: tuple[FocusResult, ...] = ()
     if remaining > 0:
         if tracker is not None:
-            config = ms.runner.RPCConfig(tracker_host=tracker.host, tracker_port=tracker.port,
-                                         tracker_key=tracker.key, session_timeout_sec=600)
+            config = ms.runner.RPCConfig(
+                tracker_host=tracker.host, tracker_port=tracker.port, tracker_key=tracker.key, session_timeout_sec=600
+            )
             runner = ms.runner.RPCRunner(config, evaluator_config(flush, remote=True))
         else:
-            runner = ms.runner.LocalRunner(timeout_sec=RUN_TIMEOUT_S,
-                                           evaluator_config=evaluator_config(flush, remote=False))
+            runner = ms.runner.LocalRunner(
+                timeout_sec=RUN_TIMEOUT_S, evaluator_config=evaluator_config(flush, remote=False)
+            )
         export = None
         if target.cross_compiler:
             os.environ["EDGE_MNV2_CROSS_CXX"] = target.cross_compiler
@@ -253,16 +243,23 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
 
         work = cache_dir() / "tuning-work" / target.name / model_name
         shutil.rmtree(work, ignore_errors=True)
-        _metaschedule_logging()
+        metaschedule_logging()
         # the CPU and target go on record before the first trial: an interrupted run keeps them too
-        write_meta(path, model=model_name, target=target.name, tvm_target=target.resolved_tvm(),
-                   tasks=len(tasks), **{PREPACK_KEY: prepack, FLUSH_KEY: flush, LAYOUT_KEY: data_layout},
-                   **({THREADS_KEY: threads} if threads else {}))
+        write_meta(
+            path,
+            model=model_name,
+            target=target.name,
+            tvm_target=target.resolved_tvm(),
+            tasks=len(tasks),
+            **{PREPACK_KEY: prepack, FLUSH_KEY: flush, LAYOUT_KEY: data_layout},
+            **({THREADS_KEY: threads} if threads else {}),
+        )
         with _ctrl_c_exits():
             if seed_from is not None:
                 with progress.stage(f"seeding {path} from {seed_from} (best {seed_top} schedules per task)"):
-                    seeded = seed_log(Path(seed_from), database, tasks, tvm_target, target.device, builder,
-                                      runner, seed_top)
+                    seeded = seed_log(
+                        Path(seed_from), database, tasks, tvm_target, target.device, builder, runner, seed_top
+                    )
             todo = pending(read_meta(path).get(LIBRARY_KEY)) if schedule_library else ()
             if todo:
                 names = ", ".join(hand.name for hand in todo)
@@ -272,120 +269,105 @@ def tune_model(model_or_onnx: str, target: TargetSpec, trials: int, tracker: Dev
             held = trials_spent(path, database, tasks)
             left = trials - held
             # seed: a re-run samples afresh instead of repeating the last run's draws
-            search = dict(work=work, database=database, builder=builder, runner=runner, target=tvm_target,
-                          seed=held, population=population)
+            search = dict(
+                work=work,
+                database=database,
+                builder=builder,
+                runner=runner,
+                target=tvm_target,
+                seed=held,
+                population=population,
+            )
             if left > 0 and focus:
-                focused = _tune_focused(tasks, focus_tasks(database, tasks), focus, left, **search)
+                focused = tune_focused(tasks, focus_tasks(database, tasks), focus, left, **search)
             elif left > 0:
-                _tune_all(mod, prepack, tasks, left, held, trials, **search)
+                tune_all(mod, prepack, tasks, left, held, trials, **search)
     after = trials_spent(path, database, tasks)
     if remaining > 0 and after == before:
-        raise EdgeMnv2Error(f"no candidate of {remaining} built and ran successfully on "
-                            f"{tracker.describe() if tracker else 'this machine'}; MetaSchedule's logs are in "
-                            f"{work / 'logs'}")
+        raise EdgeMnv2Error(
+            f"no candidate of {remaining} built and ran successfully on "
+            f"{tracker.describe() if tracker else 'this machine'}; MetaSchedule's logs are in "
+            f"{work / 'logs'}"
+        )
     covered, total = coverage(database, tasks)
     estimate = estimated_latency_ms(database, tasks)
-    _record_run(path, model_name, target, trials, before, after, covered, total, estimate,
-                time.perf_counter() - started, prepack, flush, data_layout,
-                seeded_from={"log": str(seed_from), "top": seed_top, "seeded": seeded} if seed_from else None,
-                focused=focused, library=library, population=population)
-    return TuneResult(path, before, after, total, covered, estimate, time.perf_counter() - started, seeded,
-                      library, focused, Path(seed_from) if seed_from else None)
+    _record_run(
+        path,
+        model_name,
+        target,
+        trials,
+        before,
+        after,
+        covered,
+        total,
+        estimate,
+        time.perf_counter() - started,
+        prepack,
+        flush,
+        data_layout,
+        seeded_from={"log": str(seed_from), "top": seed_top, "seeded": seeded} if seed_from else None,
+        focused=focused,
+        library=library,
+        population=population,
+    )
+    return TuneResult(
+        path,
+        before,
+        after,
+        total,
+        covered,
+        estimate,
+        time.perf_counter() - started,
+        seeded,
+        library,
+        focused,
+        Path(seed_from) if seed_from else None,
+    )
 
 
-def _tune_all(mod, prepack: bool, tasks, left: int, held: int, trials: int, *, work: Path, database, builder,
-              runner, target, seed: int, population: int) -> None:
-    """Spend ``left`` trials over all of the model's tasks, largest share first (``largest_first_scheduler``)."""
-    from tvm.s_tir import meta_schedule as ms
-
-    callback, bar = progress_callback(trials, held, tasks)
-    _metaschedule_logging()
-    with progress.stage(f"tuning {len(tasks)} tasks, {left} trials ({held} already in the log)"):
-        try:
-            ms.relax_integration.tune_relax(
-                mod=fused_module(mod, prepack), params={}, target=target, work_dir=str(work),
-                max_trials_global=left, num_trials_per_iter=min(TRIALS_PER_ROUND, left),
-                max_trials_per_task=max(64, 4 * trials // max(len(tasks), 1)), database=database,
-                builder=builder, runner=runner,
-                measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"), callback],
-                task_scheduler=largest_first_scheduler(database), seed=seed,
-                strategy=ms.search_strategy.EvolutionarySearch(population_size=population))
-        finally:
-            bar.close()
-
-
-def _tune_focused(tasks, ranking: list[int], count: int, left: int, *, work: Path, database, builder,
-                  runner, target, seed: int, population: int) -> tuple[FocusResult, ...]:
-    """Search the first ``count`` tasks of ``ranking`` each on its own, an equal part of ``left`` trials
-    each, committing every round.
-
-    A task with few possible schedules (a layout transpose has one or two) may take fewer: what it could
-    not spend passes to the tasks after it, and past the ``count`` to the next-largest tasks, so the run
-    spends the trials asked for while any task has schedules left to measure.
-
-    Each search is MetaSchedule's evolutionary search with a cost model of its own: its first population
-    is the log's best few schedules of the task and random samples, so it explores afresh around them.
-    """
-    from tvm.s_tir import meta_schedule as ms
-
-    results = []
-    chosen = len(ranking)
-    for k, i in enumerate(ranking):
-        task = tasks[i]
-        unspent = left - sum(r.trials for r in results)
-        if unspent < 1:
-            break
-        if k >= count and not progress.is_quiet():
-            print(f"  {unspent} trials the {count} largest tasks could not spend go to the next largest, "
-                  f"{task.task_name}", file=sys.stderr, flush=True)
-        # an equal part of what is left among the chosen; past them, all of it
-        budget = unspent // max(count - k, 1)
-        if budget < 1:
-            continue
-        chosen = max(count, k + 1)
-        before_ms = best_ms(database, task)
-        spent = trials_spent_on(database, task)
-        contexts, weights = ms.relax_integration.extracted_tasks_to_tune_contexts(
-            extracted_tasks=[task], work_dir=str(work), seed=seed + k,
-            strategy=ms.search_strategy.EvolutionarySearch(population_size=population))
-        callback, bar = progress_callback(budget, 0, [task], desc=f"  {k + 1}/{chosen} {task.task_name}")
-        was = "untuned" if before_ms is None else f"{before_ms:.4f} ms x {task.weight}"
-        _metaschedule_logging()
-        with progress.stage(f"task {k + 1}/{chosen} {task.task_name} ({was}), {budget} trials"):
-            try:
-                ms.tune.tune_tasks(tasks=contexts, task_weights=weights, work_dir=str(work),
-                                   max_trials_global=budget, max_trials_per_task=budget,
-                                   num_trials_per_iter=min(TRIALS_PER_ROUND, budget), builder=builder,
-                                   runner=runner, database=database,
-                                   measure_callbacks=[*ms.measure_callback.MeasureCallback.create("default"),
-                                                      callback],
-                                   task_scheduler=largest_first_scheduler(database))
-            finally:
-                bar.close()
-        result = FocusResult(task.task_name, int(task.weight), before_ms, best_ms(database, task),
-                             trials_spent_on(database, task) - spent)
-        if k >= count and result.trials == 0:
-            continue   # past the chosen, a task with nothing left to measure is not part of the run
-        results.append(result)
-        if not progress.is_quiet() and results[-1].after_ms is not None:
-            print(f"  {task.task_name}: {was.split(' x ')[0]} -> {results[-1].after_ms:.4f} ms",
-                  file=sys.stderr, flush=True)
-    return tuple(results)
-
-
-def _record_run(path: Path, model: str, target: TargetSpec, trials: int, before: int, after: int,
-                covered: int, tasks: int, estimate: float | None, seconds: float, prepack: bool,
-                flush: bool, layout: str, seeded_from: dict | None = None,
-                focused: tuple[FocusResult, ...] = (), library: int = 0, population: int = POPULATION) -> None:
-    run = {"finished": datetime.now(timezone.utc).isoformat(timespec="seconds"), "trials_requested": trials,
-           "records_before": before, "records_after": after, "estimated_ms": estimate,
-           "seconds": round(seconds, 1), "population": population}
-    if seeded_from:   # provenance: which log the run's first schedules came from
+def _record_run(
+    path: Path,
+    model: str,
+    target: TargetSpec,
+    trials: int,
+    before: int,
+    after: int,
+    covered: int,
+    tasks: int,
+    estimate: float | None,
+    seconds: float,
+    prepack: bool,
+    flush: bool,
+    layout: str,
+    seeded_from: dict | None = None,
+    focused: tuple[FocusResult, ...] = (),
+    library: int = 0,
+    population: int = POPULATION,
+) -> None:
+    run = {
+        "finished": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "trials_requested": trials,
+        "records_before": before,
+        "records_after": after,
+        "estimated_ms": estimate,
+        "seconds": round(seconds, 1),
+        "population": population,
+    }
+    if seeded_from:  # provenance: which log the run's first schedules came from
         run[SEEDED_KEY] = seeded_from
-    if library:       # hand-written schedules measured in this run
+    if library:  # hand-written schedules measured in this run
         run[LIBRARY_KEY] = library
-    if focused:       # with --tasks: what each task's own search found
+    if focused:  # with --tasks: what each task's own search found
         run[FOCUS_KEY] = [dataclasses.asdict(f) for f in focused]
-    write_meta(path, run=run, model=model, target=target.name, tvm_target=target.resolved_tvm(), tasks=tasks,
-               covered=covered, records=after, estimated_ms=estimate,
-               **{PREPACK_KEY: prepack, FLUSH_KEY: flush, LAYOUT_KEY: layout})
+    write_meta(
+        path,
+        run=run,
+        model=model,
+        target=target.name,
+        tvm_target=target.resolved_tvm(),
+        tasks=tasks,
+        covered=covered,
+        records=after,
+        estimated_ms=estimate,
+        **{PREPACK_KEY: prepack, FLUSH_KEY: flush, LAYOUT_KEY: layout},
+    )

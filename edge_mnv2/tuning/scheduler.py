@@ -12,11 +12,17 @@ from edge_mnv2.tuning.database import mean_run_secs, top_records
 def progress_callback(total: int, done_before: int, tasks, desc: str = "  trials"):
     """A MetaSchedule measure callback that drives a progress bar."""
     from tqdm.auto import tqdm
-    from tvm.s_tir import meta_schedule as ms
     from tvm.ir.utils import derived_object
+    from tvm.s_tir import meta_schedule as ms
 
-    bar = tqdm(total=total, initial=done_before, desc=desc, unit="trial", dynamic_ncols=True,
-               disable=True if progress.is_quiet() else None)
+    bar = tqdm(
+        total=total,
+        initial=done_before,
+        desc=desc,
+        unit="trial",
+        dynamic_ncols=True,
+        disable=True if progress.is_quiet() else None,
+    )
     best: dict[int, float] = {}
     started = time.perf_counter()
 
@@ -31,8 +37,9 @@ def progress_callback(total: int, done_before: int, tasks, desc: str = "  trials
             done = bar.n - done_before
             left = (total - bar.n) * (time.perf_counter() - started) / max(done, 1)
             estimate = sum(best[i] * tasks[i].weight for i in best) * 1e3
-            bar.set_postfix_str(f"{len(best)}/{len(tasks)} tasks, tuned part {estimate:.2f} ms, "
-                                f"~{left / 60:.0f} min left")
+            bar.set_postfix_str(
+                f"{len(best)}/{len(tasks)} tasks, tuned part {estimate:.2f} ms, ~{left / 60:.0f} min left"
+            )
 
     return Progress(), bar
 
@@ -57,13 +64,13 @@ def largest_first_scheduler(database=None):
         def __init__(self):
             super().__init__()
             self.pending: int | None = None
-            self.best: dict[int, float] = {}       # task -> best mean run seconds
-            self.stale: dict[int, int] = {}        # task -> rounds in a row without improvement
+            self.best: dict[int, float] = {}  # task -> best mean run seconds
+            self.stale: dict[int, int] = {}  # task -> rounds in a row without improvement
             self.seeded = False
 
         @property
         def tasks(self):
-            return self._outer().tasks_   # the C++ scheduler's task records
+            return self._outer().tasks_  # the C++ scheduler's task records
 
         def _seed(self) -> None:
             """Best measured latency of every task the database already holds records for."""
@@ -78,9 +85,12 @@ def largest_first_scheduler(database=None):
         def _join(self) -> None:
             task_id, self.pending = self.pending, None
             if task_id is None or self.tasks[task_id].is_terminated:
-                return   # terminated tasks have nothing in flight (MetaSchedule joined or never sent)
-            secs = [sum(float(s) for s in r.run_secs) / len(r.run_secs)
-                    for r in self.join_running_task(task_id) if r.run_secs and r.error_msg is None]
+                return  # terminated tasks have nothing in flight (MetaSchedule joined or never sent)
+            secs = [
+                sum(float(s) for s in r.run_secs) / len(r.run_secs)
+                for r in self.join_running_task(task_id)
+                if r.run_secs and r.error_msg is None
+            ]
             before = self.best.get(task_id)
             if secs and (before is None or min(secs) < before * 0.995):
                 self.best[task_id] = min(secs + ([before] if before else []))
@@ -100,9 +110,11 @@ def largest_first_scheduler(database=None):
             if untried:
                 choice = max(untried, key=lambda i: tasks[i].flop * tasks[i].task_weight)
             else:
+
                 def share(i: int) -> float:
-                    latency = self.best.get(i, 1.0) * tasks[i].task_weight   # never ran: try again
+                    latency = self.best.get(i, 1.0) * tasks[i].task_weight  # never ran: try again
                     return latency * 0.5 ** self.stale.get(i, 0)
+
                 choice = max(live, key=share)
             self.pending = choice
             return choice

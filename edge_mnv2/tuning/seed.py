@@ -27,8 +27,10 @@ LAYOUT_FREE_ATTR = "layout_free_buffers"
 def check_source(source_path: Path, top_k: int) -> None:
     """Refuse a ``--seed-from`` that is not a tuning log, or a ``--seed-top`` below 1."""
     if not is_log(source_path):
-        raise EdgeMnv2Error(f"--seed-from {source_path} is not a tuning log (it needs {' and '.join(DB_FILES)}); "
-                            "name a folder under tuning_logs/TARGET/")
+        raise EdgeMnv2Error(
+            f"--seed-from {source_path} is not a tuning log (it needs {' and '.join(DB_FILES)}); "
+            "name a folder under tuning_logs/TARGET/"
+        )
     if top_k < 1:
         raise EdgeMnv2Error(f"--seed-top must be at least 1, got {top_k}")
 
@@ -58,26 +60,35 @@ def replay(record, mod, postprocs):
         sch.enter_postproc()
         if not all(p.apply(sch) for p in postprocs):
             return None
-    except (RuntimeError, ValueError):   # TVM's errors (ScheduleError included) are RuntimeErrors
+    except (RuntimeError, ValueError):  # TVM's errors (ScheduleError included) are RuntimeErrors
         return None
     return sch
 
 
-def seed_log(source_path: Path, database, tasks, tvm_target, device: str, builder, runner,
-             top_k: int = DEFAULT_TOP_K) -> int:
+def seed_log(
+    source_path: Path, database, tasks, tvm_target, device: str, builder, runner, top_k: int = DEFAULT_TOP_K
+) -> int:
     """Measure the source log's ``top_k`` schedules of every task that ``database`` has no record of, and
     commit them to ``database`` (each task's as soon as they are measured). Returns candidates committed."""
     check_source(source_path, top_k)
     source = open_database(source_path)
     todo = [t for t in tasks if not top_records(database, t.dispatched[0])]
     plans = [(t, records) for t in todo if (records := source_records(source, t.dispatched[0], top_k))]
-    return measure_tasks(database, plans, "  seeding",
-                         lambda mod, postprocs, records: [s for s in (replay(r, mod, postprocs) for r in records) if s],
-                         tvm_target, device, builder, runner)
+    return measure_tasks(
+        database,
+        plans,
+        "  seeding",
+        lambda mod, postprocs, records: [s for s in (replay(r, mod, postprocs) for r in records) if s],
+        tvm_target,
+        device,
+        builder,
+        runner,
+    )
 
 
-def measure_tasks(database, plans: list, desc: str, schedules_of: Callable, tvm_target, device: str, builder,
-                  runner) -> int:
+def measure_tasks(
+    database, plans: list, desc: str, schedules_of: Callable, tvm_target, device: str, builder, runner
+) -> int:
     """For each ``(task, what)`` of ``plans``, measure the schedules ``schedules_of(mod, postprocs, what)``
     makes of the task with this run's postprocessors, and commit them to ``database``, a task's as soon
     as they are measured (a progress bar counts tasks). Returns records committed."""
@@ -88,8 +99,13 @@ def measure_tasks(database, plans: list, desc: str, schedules_of: Callable, tvm_
     bar = tqdm(plans, desc=desc, unit="task", dynamic_ncols=True, disable=True if progress.is_quiet() else None)
     for task, what in bar:
         mod = task.dispatched[0]
-        context = ms.TuneContext(mod=mod, target=tvm_target, space_generator="post-order-apply",
-                                 search_strategy="evolutionary", task_name=task.task_name)
+        context = ms.TuneContext(
+            mod=mod,
+            target=tvm_target,
+            space_generator="post-order-apply",
+            search_strategy="evolutionary",
+            task_name=task.task_name,
+        )
         schedules = schedules_of(mod, context.space_generator.postprocs, what)
         if not schedules:
             continue
@@ -114,10 +130,11 @@ def measure_into(database, mod, schedules: list, tvm_target, device: str, builde
     for i, future in zip(ok, runs):
         result = future.result()
         if result.error_msg is None and result.run_secs:
-            database.commit_tuning_record(ms.database.TuningRecord(
-                schedules[i].trace, workload, result.run_secs, tvm_target, args[i]))
+            database.commit_tuning_record(
+                ms.database.TuningRecord(schedules[i].trace, workload, result.run_secs, tvm_target, args[i])
+            )
             committed += 1
-    for b in built:   # as MetaSchedule's RemoveBuildArtifact does after each round
+    for b in built:  # as MetaSchedule's RemoveBuildArtifact does after each round
         if b.artifact_path:
             shutil.rmtree(os.path.dirname(b.artifact_path), ignore_errors=True)
     return committed

@@ -33,19 +33,19 @@ def _log_setting(path: Path, key: str, legacy):
 
 def log_weight_prepack(path: Path) -> bool | None:
     """Whether the log at ``path`` was tuned with prepacked weights; None for a log not started yet."""
-    setting = _log_setting(path, PREPACK_KEY, False)   # older logs hold plain-layout kernels
+    setting = _log_setting(path, PREPACK_KEY, False)  # older logs hold plain-layout kernels
     return None if setting is None else bool(setting)
 
 
 def log_cache_flush(path: Path) -> bool | None:
     """Whether the log at ``path`` was measured with flushed caches; None for a log not started yet."""
-    setting = _log_setting(path, FLUSH_KEY, False)     # older logs were measured warm
+    setting = _log_setting(path, FLUSH_KEY, False)  # older logs were measured warm
     return None if setting is None else bool(setting)
 
 
 def log_layout(path: Path) -> str | None:
     """The data layout the log at ``path`` was tuned in; None for a log not started yet."""
-    return _log_setting(path, LAYOUT_KEY, relax_layout.DEFAULT)   # older logs: NCHW as imported
+    return _log_setting(path, LAYOUT_KEY, relax_layout.DEFAULT)  # older logs: NCHW as imported
 
 
 def layout_for(path: Path, target: TargetSpec, quantize: str | None, asked: str | None) -> str:
@@ -57,8 +57,10 @@ def layout_for(path: Path, target: TargetSpec, quantize: str | None, asked: str 
         if quantize and asked != relax_layout.DEFAULT:
             raise EdgeMnv2Error(f"--layout {asked} is for fp32 builds: the int8 kernels choose their own layout")
         if existing is not None and asked != existing:
-            raise EdgeMnv2Error(f"the log {path} was tuned in {existing}, so --layout {asked} cannot continue "
-                                "it; leave the flag out, or start a new log")
+            raise EdgeMnv2Error(
+                f"the log {path} was tuned in {existing}, so --layout {asked} cannot continue "
+                "it; leave the flag out, or start a new log"
+            )
         return asked
     if existing is not None:
         return existing
@@ -70,9 +72,11 @@ def layout_for(path: Path, target: TargetSpec, quantize: str | None, asked: str 
 def _kept_setting(path: Path, existing: bool | None, asked: bool | None, flag: str, what: str) -> bool | None:
     """The log's own setting, refusing a flag that asks for the other one (records would not compare)."""
     if existing is not None and asked is not None and asked != existing:
-        raise EdgeMnv2Error(f"the log {path} was tuned {'with' if existing else 'without'} {what}, so "
-                            f"{'--' if asked else '--no-'}{flag} cannot continue it; leave the flag out, or "
-                            "start a new log (--seed-from can carry its best schedules over)")
+        raise EdgeMnv2Error(
+            f"the log {path} was tuned {'with' if existing else 'without'} {what}, so "
+            f"{'--' if asked else '--no-'}{flag} cannot continue it; leave the flag out, or "
+            "start a new log (--seed-from can carry its best schedules over)"
+        )
     return existing
 
 
@@ -112,9 +116,11 @@ def measuring_threads(path: Path) -> int:
     threads = runtime_threads.configure()
     logged = read_meta(path).get(THREADS_KEY)
     if logged is not None and logged != threads:
-        raise EdgeMnv2Error(f"the log {path} was measured with {logged} runtime threads and this run would "
-                            f"measure with {threads}: set TVM_NUM_THREADS={logged} to continue it, or start a "
-                            f"new log from it with --seed-from")
+        raise EdgeMnv2Error(
+            f"the log {path} was measured with {logged} runtime threads and this run would "
+            f"measure with {threads}: set TVM_NUM_THREADS={logged} to continue it, or start a "
+            f"new log from it with --seed-from"
+        )
     return threads
 
 
@@ -129,8 +135,7 @@ def evaluator_config(cache_flush: bool, remote: bool):
     from tvm.s_tir import meta_schedule as ms
 
     if cache_flush:
-        return ms.runner.EvaluatorConfig(number=1, repeat=COLD_REPEATS, min_repeat_ms=0,
-                                         enable_cpu_cache_flush=True)
+        return ms.runner.EvaluatorConfig(number=1, repeat=COLD_REPEATS, min_repeat_ms=0, enable_cpu_cache_flush=True)
     if remote:
         return ms.runner.EvaluatorConfig(number=3, repeat=1, min_repeat_ms=0)
     return ms.runner.EvaluatorConfig(number=3, repeat=1, min_repeat_ms=50, enable_cpu_cache_flush=False)

@@ -27,14 +27,14 @@ def read_ppm(path):
     with open(path, "rb") as f:
         data = f.read()
     fields, pos = [], 0
-    while len(fields) < 4:                      # magic, width, height, maxval; '#' comments allowed
-        while data[pos:pos + 1].isspace():
+    while len(fields) < 4:  # magic, width, height, maxval; '#' comments allowed
+        while data[pos : pos + 1].isspace():
             pos += 1
-        if data[pos:pos + 1] == b"#":
+        if data[pos : pos + 1] == b"#":
             pos = data.index(b"\n", pos) + 1
             continue
         end = pos
-        while not data[end:end + 1].isspace():
+        while not data[end : end + 1].isspace():
             end += 1
         fields.append(data[pos:end])
         pos = end
@@ -68,21 +68,22 @@ def resize_and_crop(image, size, crop_fraction):
     new_w, new_h = max(size, round(w * scale)), max(size, round(h * scale))
     try:
         from PIL import Image
+
         image = np.asarray(Image.fromarray(image).resize((new_w, new_h), Image.BILINEAR))
-    except ImportError:                         # nearest neighbour: numpy only
+    except ImportError:  # nearest neighbour: numpy only
         rows = (np.arange(new_h) * h // new_h).clip(0, h - 1)
         cols = (np.arange(new_w) * w // new_w).clip(0, w - 1)
         image = image[rows][:, cols]
     top, left = (new_h - size) // 2, (new_w - size) // 2
-    return image[top:top + size, left:left + size]
+    return image[top : top + size, left : left + size]
 
 
 def model_input(image, meta):
     """uint8 H x W x 3 -> the float32 N x C x H x W input ``artifact.json`` describes."""
     shape = tuple(meta["input"]["shape"])
-    if image.dtype != np.uint8:                 # already preprocessed
+    if image.dtype != np.uint8:  # already preprocessed
         return np.ascontiguousarray(image, dtype=np.float32).reshape(shape)
-    pre = meta["preprocessing"] or {"mean": [0.0] * 3, "std": [1.0] * 3}   # foreign ONNX: pixels in [0, 1]
+    pre = meta["preprocessing"] or {"mean": [0.0] * 3, "std": [1.0] * 3}  # foreign ONNX: pixels in [0, 1]
     image = resize_and_crop(image, shape[2], pre.get("crop_fraction", 0.875))
     x = image.astype(np.float32) * np.float32(pre.get("scale", 1.0 / 255.0))
     x = (x - np.asarray(pre["mean"], np.float32)) / np.asarray(pre["std"], np.float32)
@@ -102,11 +103,11 @@ def main():
         raise SystemExit("a microcontroller artifact holds C and firmware, not a library: see docs/deploy.md")
     library = meta["files"]["library"]
     path = os.path.join(args.artifact, library["path"])
-    with open(path, "rb") as f:                 # the library is native code: load only the one compile wrote
+    with open(path, "rb") as f:  # the library is native code: load only the one compile wrote
         if hashlib.sha256(f.read()).hexdigest() != library["sha256"]:
             raise SystemExit(f"{path} does not match the sha256 in artifact.json")
 
-    import tvm                                  # runtime only with TVM_USE_RUNTIME_LIB=1
+    import tvm  # runtime only with TVM_USE_RUNTIME_LIB=1
     from tvm.runtime.vm import VirtualMachine
 
     dev = tvm.cpu()
@@ -118,7 +119,7 @@ def main():
     probs = np.exp(logits - logits.max())
     probs /= probs.sum()
     classes = meta.get("model", {}).get("classes") or []
-    for rank, i in enumerate(np.argsort(-logits, kind="stable")[:args.top], 1):
+    for rank, i in enumerate(np.argsort(-logits, kind="stable")[: args.top], 1):
         label = classes[i] if i < len(classes) else f"class {i}"
         print(f"{rank}  {i:4d}  {probs[i]:.4f}  {label}")
     return 0

@@ -7,8 +7,8 @@ import shutil
 import pytest
 
 from edge_mnv2.artifact import write_metadata
-from edge_mnv2.bench.measure import BenchSettings, bench_artifact
-from edge_mnv2.compile.pipeline import compile_model
+from edge_mnv2.bench import BenchSettings, bench_artifact
+from edge_mnv2.compile import compile_model
 from edge_mnv2.errors import ArtifactError, EdgeMnv2Error
 from edge_mnv2.models.weights import file_sha256
 from edge_mnv2.remote import runtime_threads
@@ -41,24 +41,35 @@ def test_embedded_local_device(small_artifact):
         assert report["peers"][peer]["latency_ms"]["samples"] == QUICK.repeat
         assert report["peers"][peer]["latency_ms"]["median"] > 0
     assert report["ratios"]["tvm_over_onnxruntime"] == pytest.approx(
-        lat["median"] / report["peers"]["onnxruntime"]["latency_ms"]["median"])
+        lat["median"] / report["peers"]["onnxruntime"]["latency_ms"]["median"]
+    )
     json.dumps(report)  # serialisable as is
 
 
 def test_direct_rpc_address(small_artifact, rpc_server):
     address = DeviceAddress("rpc", rpc_server.host, rpc_server.port)
-    report = bench_artifact(small_artifact.directory, address, BenchSettings(
-        images=QUICK.images, warmup=1, repeat=4, rounds=2, peers=False))
+    report = bench_artifact(
+        small_artifact.directory, address, BenchSettings(images=QUICK.images, warmup=1, repeat=4, rounds=2, peers=False)
+    )
     check_matches_reference(report)
-    assert report["device"] == {"kind": "rpc", "host": rpc_server.host, "port": rpc_server.port, "key": None,
-                                "emulated": False, "tvm_threads": runtime_threads.configure(dict(os.environ))}
+    assert report["device"] == {
+        "kind": "rpc",
+        "host": rpc_server.host,
+        "port": rpc_server.port,
+        "key": None,
+        "emulated": False,
+        "tvm_threads": runtime_threads.configure(dict(os.environ)),
+    }
     assert report["peers"] == {}
 
 
 def test_through_tracker(small_artifact, rpc_tracker):
     host, port = rpc_tracker
-    report = bench_artifact(small_artifact.directory, DeviceAddress("tracker", host, port, "host"),
-                            BenchSettings(images=QUICK.images, warmup=1, repeat=4, rounds=1, peers=False))
+    report = bench_artifact(
+        small_artifact.directory,
+        DeviceAddress("tracker", host, port, "host"),
+        BenchSettings(images=QUICK.images, warmup=1, repeat=4, rounds=1, peers=False),
+    )
     check_matches_reference(report)
     assert report["device"]["key"] == "host"
 
@@ -66,8 +77,11 @@ def test_through_tracker(small_artifact, rpc_tracker):
 def test_tracker_with_unknown_key_fails_cleanly(small_artifact, rpc_tracker):
     host, port = rpc_tracker
     with pytest.raises(EdgeMnv2Error, match="no-such-device"):
-        bench_artifact(small_artifact.directory, DeviceAddress("tracker", host, port, "no-such-device"),
-                       BenchSettings(images=1, repeat=1, rounds=1, peers=False, timeout=5))
+        bench_artifact(
+            small_artifact.directory,
+            DeviceAddress("tracker", host, port, "no-such-device"),
+            BenchSettings(images=1, repeat=1, rounds=1, peers=False, timeout=5),
+        )
 
 
 def test_altered_library_is_refused(small_artifact, tmp_path):
@@ -95,8 +109,7 @@ def test_a_wrong_library_is_caught_by_the_accuracy_check(small_artifact, tmp_pat
 
 def test_trained_model_on_its_labelled_validation_set(trained_artifact):
     """Acceptance: the shipped model's device top-1 equals the desktop top-1 on 500 validation images."""
-    report = bench_artifact(trained_artifact.directory, None,
-                            BenchSettings(warmup=1, repeat=4, rounds=2, peers=False))
+    report = bench_artifact(trained_artifact.directory, None, BenchSettings(warmup=1, repeat=4, rounds=2, peers=False))
     acc = report["accuracy"]
     assert acc["data"]["name"] == "shapes" and acc["data"]["labelled"] and acc["num_images"] == 500
     assert acc["reference_top1"] > 90.0
@@ -118,14 +131,18 @@ def test_labelled_image_folder(trained_artifact, tmp_path):
         folder = tmp_path / "val" / CLASSES[label]
         folder.mkdir(parents=True, exist_ok=True)
         Image.fromarray(img).save(folder / f"{i}.png")
-    report = bench_artifact(trained_artifact.directory, None,
-                            BenchSettings(data=str(tmp_path), warmup=0, repeat=1, rounds=1, peers=False))
+    report = bench_artifact(
+        trained_artifact.directory, None, BenchSettings(data=str(tmp_path), warmup=0, repeat=1, rounds=1, peers=False)
+    )
     acc = report["accuracy"]
     assert acc["data"]["name"] == "imagefolder" and acc["num_images"] == 20
     assert acc["device_top1"] == acc["reference_top1"] >= 80.0
 
 
 def test_synthetic_data_can_be_forced(trained_artifact):
-    report = bench_artifact(trained_artifact.directory, None,
-                            BenchSettings(data="synthetic", images=4, warmup=0, repeat=1, rounds=1, peers=False))
+    report = bench_artifact(
+        trained_artifact.directory,
+        None,
+        BenchSettings(data="synthetic", images=4, warmup=0, repeat=1, rounds=1, peers=False),
+    )
     assert report["accuracy"]["data"]["name"] == "synthetic" and "device_top1" not in report["accuracy"]

@@ -5,8 +5,10 @@ import pytest
 
 from edge_mnv2.bench.detection_metrics import average_precision, evaluate_raw, mean_average_precision
 
-GT = [(np.array([[0.1, 0.1, 0.3, 0.3], [0.5, 0.5, 0.9, 0.8]]), np.array([0, 1])),
-      (np.array([[0.2, 0.2, 0.6, 0.6]]), np.array([1]))]
+GT = [
+    (np.array([[0.1, 0.1, 0.3, 0.3], [0.5, 0.5, 0.9, 0.8]]), np.array([0, 1])),
+    (np.array([[0.2, 0.2, 0.6, 0.6]]), np.array([1])),
+]
 NONE = (np.zeros((0, 4)), np.zeros(0), np.zeros(0, np.int64))
 
 
@@ -36,8 +38,9 @@ def test_hand_computed_case():
     0..0.50 (51 points) and 2/3 for 0.51..1.00 (50 points): AP = (51 + 50 * 2/3) / 101 = 83.50%.
     """
     gt = [(np.array([[0, 0, 1, 1], [2, 2, 3, 3]], float), np.array([0, 0]))]
-    dets = [(np.array([[0, 0, 1, 1], [5, 5, 6, 6], [2, 2, 3, 3.2]], float), np.array([0.9, 0.8, 0.7]),
-             np.array([0, 0, 0]))]
+    dets = [
+        (np.array([[0, 0, 1, 1], [5, 5, 6, 6], [2, 2, 3, 3.2]], float), np.array([0.9, 0.8, 0.7]), np.array([0, 0, 0]))
+    ]
     result = mean_average_precision(dets, gt)
     assert result["map50"] == pytest.approx(100 * (51 + 50 * 2 / 3) / 101)
     # IoU of the third is 1/1.2 = 0.833: a hit at 0.50..0.80, a miss at 0.85..0.95 (AP 50% there:

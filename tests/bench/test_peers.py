@@ -23,4 +23,4 @@ def test_a_round_starts_with_one_untimed_run():
     peer = FirstRunSlow()
     samples = peer.time(np.zeros(1, "float32"), 3)
     assert len(samples) == 3 and peer.calls == 4
-    assert max(samples) < 0.05   # the slow first run was not one of them
+    assert max(samples) < 0.05  # the slow first run was not one of them

@@ -5,7 +5,7 @@ import json
 import pytest
 
 from edge_mnv2.artifact import load_artifact
-from edge_mnv2.compile.pipeline import compile_model
+from edge_mnv2.compile import compile_model
 from edge_mnv2.errors import ModelFileError, UnknownModelError, UnknownTargetError
 from edge_mnv2.export import export_onnx
 from edge_mnv2.models.weights import file_sha256
@@ -23,8 +23,7 @@ def elf_machine(path) -> int:
 
 def test_artifact_files_and_metadata(small_artifact):
     meta = small_artifact.metadata
-    assert sorted(p.name for p in small_artifact.directory.iterdir()) == ["artifact.json", "model.onnx",
-                                                                          "model.so"]
+    assert sorted(p.name for p in small_artifact.directory.iterdir()) == ["artifact.json", "model.onnx", "model.so"]
     assert meta["model"]["model"] == "mobilenet_v2_0.35_96"
     assert meta["input"] == {"name": "input", "shape": [1, 3, 96, 96], "dtype": "float32"}
     assert meta["output"]["shape"] == [1, 1000]
@@ -58,7 +57,7 @@ def test_library_runs_in_process_like_pytorch(small_artifact):
     spec = get_spec("mobilenet_v2_0.35_96")
     x = evaluation_inputs(2, 96, spec.preprocessing)
     vm = relax.VirtualMachine(tvm.runtime.load_module(str(small_artifact.library_path)), tvm.cpu())
-    got = np.concatenate([vm["main"](tvm.runtime.tensor(x[i:i + 1])).numpy() for i in range(2)])
+    got = np.concatenate([vm["main"](tvm.runtime.tensor(x[i : i + 1])).numpy() for i in range(2)])
     with torch.inference_mode():
         want = build_model(spec)(torch.from_numpy(x)).numpy()
     assert np.abs(got - want).max() <= 1e-4
@@ -73,9 +72,7 @@ def test_compile_from_onnx_file(tmp_path):
     assert json.loads((tmp_path / "out" / "artifact.json").read_text())["schema"] == 1
 
 
-@pytest.mark.parametrize("bad, error", [
-    ("mobilenet_v2_9.9_224", Exception), ("resnet50", UnknownModelError),
-])
+@pytest.mark.parametrize("bad, error", [("mobilenet_v2_9.9_224", Exception), ("resnet50", UnknownModelError)])
 def test_bad_model_name_writes_nothing(tmp_path, bad, error):
     with pytest.raises(error):
         compile_model(bad, "host", tmp_path / "out")

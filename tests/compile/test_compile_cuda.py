@@ -8,8 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from edge_mnv2.compile import cuda
-from edge_mnv2.compile.pipeline import compile_model
+from edge_mnv2.compile import compile_model, cuda
 from edge_mnv2.errors import CompileError
 from edge_mnv2.targets import load_target
 
@@ -25,8 +24,11 @@ def elf_machine(path):
 
 
 def test_jetson_targets_name_the_right_gpu_and_host_cpu():
-    expected = {"jetson-nano": ("sm_53", "cortex-a57"), "jetson-xavier-nx": ("sm_72", "carmel"),
-                "jetson-orin-nano": ("sm_87", "cortex-a78ae")}   # TVM's orin-nano tag says "carmel"
+    expected = {
+        "jetson-nano": ("sm_53", "cortex-a57"),
+        "jetson-xavier-nx": ("sm_72", "carmel"),
+        "jetson-orin-nano": ("sm_87", "cortex-a78ae"),
+    }  # TVM's orin-nano tag says "carmel"
     for name, (arch, cpu) in expected.items():
         target = load_target(name)
         assert target.device == "cuda" and target.cross_compiler == "aarch64-linux-gnu-g++"
@@ -42,15 +44,18 @@ def test_jetson_artifacts_are_built_or_refused_with_the_toolkit_needed(board, tm
     target = load_target(board)
     arch = target.tvm["arch"]
     if arch not in cuda.toolkit()[1]:
-        with pytest.raises(CompileError, match=rf"{board} needs {arch} code.*nvcc {cuda.toolkit()[0]}.*"
-                                               rf"{target.cuda['jetpack'].split(' (')[0]}"):
+        with pytest.raises(
+            CompileError,
+            match=rf"{board} needs {arch} code.*nvcc {cuda.toolkit()[0]}.*"
+            rf"{target.cuda['jetpack'].split(' (')[0]}",
+        ):
             compile_model(MODEL, board, tmp_path / board)
         assert not (tmp_path / board).exists()
         return
     artifact = compile_model(MODEL, board, tmp_path / board)
     library = artifact.library_path
-    assert elf_machine(library) == EM_AARCH64                           # host code for the board's CPU
-    assert cuda.cubin_architectures(library.read_bytes()) == [arch]     # GPU code for the board's GPU
+    assert elf_machine(library) == EM_AARCH64  # host code for the board's CPU
+    assert cuda.cubin_architectures(library.read_bytes()) == [arch]  # GPU code for the board's GPU
     meta = json.loads((artifact.directory / "artifact.json").read_text())
     assert meta["cuda"]["arch"] == arch and meta["target"]["device"] == "cuda"
 
@@ -77,7 +82,7 @@ def _gpu():
 
 @pytest.mark.skipif(_gpu() is None, reason="no NVIDIA GPU on this machine")
 def test_local_gpu_end_to_end(tmp_path):
-    from edge_mnv2.bench.measure import BenchSettings, bench_artifact
+    from edge_mnv2.bench import BenchSettings, bench_artifact
 
     artifact = compile_model(MODEL, "cuda", tmp_path / "cuda")
     assert cuda.cubin_architectures(artifact.library_path.read_bytes()) == [_gpu()]

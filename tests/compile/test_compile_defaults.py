@@ -5,14 +5,18 @@ import numpy as np
 import pytest
 import torch
 
-from edge_mnv2.compile.pipeline import compile_model
+from edge_mnv2.compile import compile_model
 from edge_mnv2.models import get_spec
 from edge_mnv2.models.weights import build_model
 
 pytestmark = pytest.mark.slow
 
-FAMILIES = ("mobilenet_v2_0.35_96", "ssdlite_mobilenet_v2_0.35_96", "deeplabv3_mobilenet_v2_0.35_96",
-            "deeplabv3_aspp_mobilenet_v2_0.35_96")
+FAMILIES = (
+    "mobilenet_v2_0.35_96",
+    "ssdlite_mobilenet_v2_0.35_96",
+    "deeplabv3_mobilenet_v2_0.35_96",
+    "deeplabv3_aspp_mobilenet_v2_0.35_96",
+)
 
 
 def _reference(model: str, x: np.ndarray) -> np.ndarray:
@@ -37,7 +41,7 @@ def test_host_build_without_a_log_matches_pytorch(model, tmp_path):
 
     artifact = compile_model(model, "host", tmp_path / "b", use_tuning=False)
     _schedules_are_all_rules(artifact)
-    assert artifact.metadata["schedules"]["vector_isa"]["lanes"] in (8, 16)   # AVX2 or AVX-512, as detected
+    assert artifact.metadata["schedules"]["vector_isa"]["lanes"] in (8, 16)  # AVX2 or AVX-512, as detected
     x = np.random.default_rng(1).standard_normal(artifact.input_shape).astype("float32")
     vm = relax.VirtualMachine(tvm.runtime.load_module(str(artifact.library_path)), tvm.cpu())
     out = vm["main"](tvm.runtime.tensor(x))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from edge_mnv2.compile.pipeline import compile_model
+from edge_mnv2.compile import compile_model
 from edge_mnv2.targets import load_target
 
 pytestmark = pytest.mark.slow
@@ -17,13 +17,17 @@ def elf_header(path):
     return data[4], int.from_bytes(data[18:20], "little")
 
 
-@pytest.mark.parametrize("target, elf_class, machine", [
-    ("rpi4b", 2, EM_AARCH64), ("rpi5", 2, EM_AARCH64), ("rpi3b", 2, EM_AARCH64), ("rpi3b-armv7", 1, EM_ARM),
-])
+@pytest.mark.parametrize(
+    "target, elf_class, machine",
+    [("rpi4b", 2, EM_AARCH64), ("rpi5", 2, EM_AARCH64), ("rpi3b", 2, EM_AARCH64), ("rpi3b-armv7", 1, EM_ARM)],
+)
 def test_cross_compiled_library(tmp_path, target, elf_class, machine, request):
     # rpi4b's is the session's build of the same model (conftest), shared with the emulator tests
-    artifact = (request.getfixturevalue("rpi4b_artifact") if target == "rpi4b" else
-                compile_model("mobilenet_v2_0.35_96.shapes", target, tmp_path / target))
+    artifact = (
+        request.getfixturevalue("rpi4b_artifact")
+        if target == "rpi4b"
+        else compile_model("mobilenet_v2_0.35_96.shapes", target, tmp_path / target)
+    )
     assert elf_header(artifact.library_path) == (elf_class, machine)
     meta = artifact.metadata["target"]
     spec = load_target(target)

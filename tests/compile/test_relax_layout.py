@@ -7,7 +7,8 @@ import onnx
 import pytest
 
 from edge_mnv2.compile import relax_layout
-from edge_mnv2.compile.pipeline import build, relax_module
+from edge_mnv2.compile.frontend import relax_module
+from edge_mnv2.compile.relax_build import build
 from edge_mnv2.errors import EdgeMnv2Error
 from edge_mnv2.targets import load_target
 
@@ -78,7 +79,8 @@ def test_an_nhwc_build_computes_what_onnx_runtime_does(block):
 
     out, x = run(block, "NHWC")
     ref = ort.InferenceSession(block.SerializeToString(), providers=["CPUExecutionProvider"]).run(
-        None, {block.graph.input[0].name: x})[0]
+        None, {block.graph.input[0].name: x}
+    )[0]
     assert out.shape == ref.shape == (1, 8)
     np.testing.assert_allclose(out, ref, rtol=1e-4, atol=1e-5)
     np.testing.assert_allclose(run(block, "NCHW")[0], ref, rtol=1e-4, atol=1e-5)
@@ -102,7 +104,7 @@ def test_nhwc_weights_keep_output_channels_contiguous(block):
 
     weights = set()
     for task in extract_tasks(nhwc, load_target("host").tvm_target()):
-        if "conv2d" in task.task_name:   # arguments: data, weights, ...
+        if "conv2d" in task.task_name:  # arguments: data, weights, ...
             weights.add(tuple(int(d) for d in ArgInfo.from_prim_func(task.dispatched[0]["main"])[1].shape))
     # stem 3->8, expand 8->32, depthwise 32 (one input channel per group), project 32->8: [KH, KW, I, O]
     assert weights == {(3, 3, 3, 8), (1, 1, 8, 32), (3, 3, 1, 32), (1, 1, 32, 8)}

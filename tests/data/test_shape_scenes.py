@@ -50,7 +50,7 @@ def test_boxes_follow_the_drawn_shape():
     for box, label in zip(scene.boxes, scene.labels):
         x0, y0, x1, y1 = np.round(box * 128).astype(int)
         object_pixels = scene.image[scene.mask == label + 1].astype(float)
-        around = scene.image[max(0, y0 - 3):y0].reshape(-1, 3).astype(float)
+        around = scene.image[max(0, y0 - 3) : y0].reshape(-1, 3).astype(float)
         if len(around):  # the shape's colour stands out from the background just above its box
             assert np.abs(object_pixels.mean(0) - around.mean(0)).max() > 20
 

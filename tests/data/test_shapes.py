@@ -78,4 +78,4 @@ def test_a_linear_model_does_not_solve_it():
         train_acc = (linear(ftr).argmax(1).numpy() == ytr).mean()
         val_acc = (linear(fva).argmax(1).numpy() == yva).mean()
     assert train_acc > 0.3  # the linear model did fit something ...
-    assert val_acc < 0.4    # ... but it does not generalise: chance is 0.1
+    assert val_acc < 0.4  # ... but it does not generalise: chance is 0.1

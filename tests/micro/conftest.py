@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from edge_mnv2.targets import load_target
+
 from micro_helpers import TOY_MODEL, FakeDevice
 
 

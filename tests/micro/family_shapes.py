@@ -6,11 +6,18 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from edge_mnv2.models.mobilenet_v2 import (FIRST_CHANNELS, IMAGENET_CLASSES, INVERTED_RESIDUAL_SETTING,
-                                           LAST_CHANNELS, RESOLUTIONS, WIDTHS, make_divisible)
+from edge_mnv2.models.mobilenet_v2 import (
+    FIRST_CHANNELS,
+    IMAGENET_CLASSES,
+    INVERTED_RESIDUAL_SETTING,
+    LAST_CHANNELS,
+    RESOLUTIONS,
+    WIDTHS,
+    make_divisible,
+)
 
-PIXELS = 3   # a pointwise case: one pixel pair and the odd one
-ROWS = 3     # a depthwise case: input rows (padding above and below); the stem: output rows
+PIXELS = 3  # a pointwise case: one pixel pair and the odd one
+ROWS = 3  # a depthwise case: input rows (padding above and below); the stem: output rows
 
 
 def family_shapes() -> dict[str, set[tuple[int, ...]]]:

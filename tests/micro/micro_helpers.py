@@ -20,9 +20,9 @@ EMULATED_TARGETS = ["mps3-an547", "mps2-an386", "mps2-an385"]
 def toy_reference(image_u8: np.ndarray) -> np.ndarray:
     """What toy_model/toy.c computes, in numpy (preprocessing in float32 as the C does)."""
     w = np.fromfile(TOY_MODEL / "weights.bin", dtype="<f4").astype(np.float64)
-    w1, b1 = w[:16 * 192].reshape(16, 192), w[16 * 192: 16 * 192 + 16]
-    w2 = w[3088: 3088 + 160].reshape(10, 16)
-    b2 = w[3248: 3258]
+    w1, b1 = w[: 16 * 192].reshape(16, 192), w[16 * 192 : 16 * 192 + 16]
+    w2 = w[3088 : 3088 + 160].reshape(10, 16)
+    b2 = w[3248:3258]
     x = (image_u8.astype(np.float32) / np.float32(255.0) - np.float32(0.5)) / np.float32(0.25)
     x = x.transpose(2, 0, 1).ravel().astype(np.float64)
     hidden = np.maximum(w1 @ x + b1, 0.0)

@@ -7,7 +7,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from edge_mnv2.compile.pipeline import load_source
+from edge_mnv2.compile.frontend import load_source
 from edge_mnv2.export import read_metadata
 from edge_mnv2.micro.codegen import generate_model_sources
 from edge_mnv2.micro.host import HostModel
@@ -39,8 +39,22 @@ def test_kernels_have_a_plain_pointer_abi_and_no_runtime(generated):
 def test_generated_c_compiles_cleanly_as_c99(generated, tmp_path):
     sources, _ = generated
     for name in ("kernels.c", "model.c"):
-        proc = subprocess.run(["gcc", "-std=c99", "-Wall", "-Werror", "-Wno-unused-variable", "-c", name, "-o",
-                               str(tmp_path / f"{name}.o")], cwd=sources.directory, capture_output=True, text=True)
+        proc = subprocess.run(
+            [
+                "gcc",
+                "-std=c99",
+                "-Wall",
+                "-Werror",
+                "-Wno-unused-variable",
+                "-c",
+                name,
+                "-o",
+                str(tmp_path / f"{name}.o"),
+            ],
+            cwd=sources.directory,
+            capture_output=True,
+            text=True,
+        )
         assert proc.returncode == 0, proc.stderr
 
 
@@ -70,8 +84,9 @@ def test_weights_blob_holds_every_parameter_once(generated):
     manifest = json.loads((sources.directory / "model.json").read_text())
     assert all(w["offset"] % 16 == 0 for w in manifest["weights"].values())
     params = sum(p.numel() for p in build_model(get_spec(MODEL)).parameters())
-    bn = sum(m.weight.numel() * 2 for m in build_model(get_spec(MODEL)).modules()
-             if isinstance(m, torch.nn.BatchNorm2d))
+    bn = sum(
+        m.weight.numel() * 2 for m in build_model(get_spec(MODEL)).modules() if isinstance(m, torch.nn.BatchNorm2d)
+    )
     # BatchNorm is folded into the convolutions at export: what is left is conv weights + biases
     stored = sum(int(np.prod(w["shape"])) for w in manifest["weights"].values())
     assert params - bn <= stored <= params
@@ -88,7 +103,7 @@ def test_host_build_matches_pytorch(generated):
     images = rng.integers(0, 256, (3, 96, 96, 3), dtype=np.uint8)
     x = model.input_format.apply(images)
     np.testing.assert_array_equal(np.stack([model.preprocess(img)[0] for img in images]), x)
-    got = np.concatenate([model.run(x[i:i + 1]) for i in range(3)])
+    got = np.concatenate([model.run(x[i : i + 1]) for i in range(3)])
     with torch.inference_mode():
         want = build_model(get_spec(MODEL))(torch.from_numpy(x)).numpy()
     assert np.abs(got - want).max() <= 1e-4

@@ -6,16 +6,16 @@ from __future__ import annotations
 
 import pytest
 
-from edge_mnv2.bench.measure import BenchSettings
-from edge_mnv2.compile.pipeline import compile_model
+from edge_mnv2.bench import BenchSettings
+from edge_mnv2.compile import compile_model
 
 TRAINED = "mobilenet_v2_0.35_96.shapes"
 MACS = 10_666_928
 # board: (kernels the board's CPU gets, the most instructions per inference allowed)
 BOARDS = {
-    "mps3-an547": ("mve", 0.8 * MACS),     # Cortex-M55 with Helium
-    "mps2-an386": ("dsp", 2.0 * MACS),     # Cortex-M4F
-    "mps2-an385": ("portable", None),      # Cortex-M3: no DSP extension
+    "mps3-an547": ("mve", 0.8 * MACS),  # Cortex-M55 with Helium
+    "mps2-an386": ("dsp", 2.0 * MACS),  # Cortex-M4F
+    "mps2-an385": ("portable", None),  # Cortex-M3: no DSP extension
 }
 
 
@@ -31,8 +31,8 @@ def test_int8_on_the_emulated_board_equals_the_integer_reference_within_its_budg
     assert artifact.metadata["quantization"]["kernels"] == f"micro-{implementation}"
     report = bench_micro(artifact.directory, board, settings=BenchSettings(images=4, peers=False))
     q = report["accuracy"]["int8_reference"]
-    assert q["max_abs_error"] == 0.0 and q["top1_agreement"] == 100.0     # bit for bit
-    assert report["accuracy"]["max_abs_error_vs_host"] == 0.0             # = the portable kernels on the host
+    assert q["max_abs_error"] == 0.0 and q["top1_agreement"] == 100.0  # bit for bit
+    assert report["accuracy"]["max_abs_error_vs_host"] == 0.0  # = the portable kernels on the host
     instructions = report["instructions"]["median"]
     if budget is not None:
         assert instructions <= budget
@@ -48,8 +48,8 @@ def test_int8_fits_in_128_kb_of_ram_on_the_stm32f746g_disco(tmp_path):
     artifact = compile_model(TRAINED, "stm32f746g-disco", tmp_path / "stm32", quantize="int8")
     micro = artifact.metadata["micro"]
     memory = micro["memory"]
-    assert micro["implementation"] == "dsp"                              # Cortex-M7
-    assert memory["ram_total"] <= 128 * 1024                             # arena, I/O, stack and the rest
+    assert micro["implementation"] == "dsp"  # Cortex-M7
+    assert memory["ram_total"] <= 128 * 1024  # arena, I/O, stack and the rest
     assert memory["flash_total"] <= memory["flash_available"] == 1024 * 1024
     savings = memory["savings"]
     assert savings["input_quantized_in_place"] == 96 * 96 * 3 * 5

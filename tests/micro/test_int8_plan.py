@@ -30,16 +30,16 @@ def test_expansions_feed_their_depthwise_by_rows_and_depthwise_layers_without_on
     plan = build_int8_plan(quantized, SHAPE)
     dws = [s for s in plan.steps if s.kind == DEPTHWISE]
     assert len(dws) == 17
-    assert [s.expand is None for s in dws] == [True] + [False] * 16    # block 1 has no expansion (t = 1)
+    assert [s.expand is None for s in dws] == [True] + [False] * 16  # block 1 has no expansion (t = 1)
     assert dws[0].in_place and not any(s.in_place for s in dws[1:])
     # a fused step reads the expansion's input; the expanded tensor is no tensor of the plan
     expansions = {id(s.expand) for s in dws[1:]}
     for step in dws[1:]:
         assert plan.tensors[step.inputs[0]].shape[2] == step.expand.weight.shape[1]
     assert not any(id(s.layer) in expansions for s in plan.steps if s.kind == POINTWISE)
-    assert sum(s.kind == POINTWISE for s in plan.steps) == 52 - 16 - 17 - 1   # 1x1 convs left
+    assert sum(s.kind == POINTWISE for s in plan.steps) == 52 - 16 - 17 - 1  # 1x1 convs left
     assert all(s.in_place for s in plan.steps if s.kind == ADD) and sum(s.kind == ADD for s in plan.steps) == 10
-    assert plan.macs == 10_666_928                                       # the model's multiply-adds
+    assert plan.macs == 10_666_928  # the model's multiply-adds
 
 
 def test_the_arena_reuses_memory_and_each_saving_is_counted(quantized):
@@ -53,7 +53,7 @@ def test_the_arena_reuses_memory_and_each_saving_is_counted(quantized):
     assert arena.arena_bytes < 48 * 48 * 48
     assert arena.arena_bytes < arena.unshared_bytes / 5
     savings = memory_savings(quantized, SHAPE, HOST_SCRATCH)
-    assert savings["input_quantized_in_place"] == 96 * 96 * 3 * 5       # float input + int8 copy
+    assert savings["input_quantized_in_place"] == 96 * 96 * 3 * 5  # float input + int8 copy
     assert savings["row_streamed_expansions"] > 48 * 48 * 48 / 2
     assert savings["in_place_depthwise_and_add"] > 0
     # an in-place step's output shares its input's buffer; the residual's other input lives on
@@ -79,13 +79,19 @@ def test_the_generated_model_on_the_host_equals_the_integer_reference(quantized,
     from edge_mnv2.micro.host import HostModel
     from edge_mnv2.quantize.ptq import run_integer
 
-    sources, info = generate_int8_sources(quantized, SHAPE, MODEL, tmp_path / "model", None,
-                                          ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"])
+    sources, info = generate_int8_sources(
+        quantized,
+        SHAPE,
+        MODEL,
+        tmp_path / "model",
+        None,
+        ["-mcpu=cortex-m4", "-mthumb", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard"],
+    )
     assert info["implementation"] == "dsp" and sources.input_bytes == 0
     model_c = (tmp_path / "model" / "model.c").read_text()
     assert "mnv2_dw_stream" in model_c and "model_run_u8" in model_c
-    host = HostModel(tmp_path / "model", build_dir=tmp_path / "host")    # the portable kernels
+    host = HostModel(tmp_path / "model", build_dir=tmp_path / "host")  # the portable kernels
     images = np.random.default_rng(1).integers(0, 256, (3, 96, 96, 3), dtype=np.uint8)
     x = host.input_format.apply(images)
-    outputs = np.concatenate([host.run(x[i:i + 1]) for i in range(3)])
+    outputs = np.concatenate([host.run(x[i : i + 1]) for i in range(3)])
     assert np.array_equal(outputs, run_integer(quantized, x))

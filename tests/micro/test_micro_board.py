@@ -52,17 +52,23 @@ def _with(name, **changes):
     return dataclasses.replace(target, micro=micro, **changes)
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"micro": {"cpu": 3}}, "cpu must be a non-empty string"),
-    ({"micro": {"uart": "pl011"}}, "uart 'pl011' has no driver"),
-    ({"micro": {"memory": {"ram": {"origin": 0x20000000, "size": 4096}}}}, r"\[micro.memory.flash\] is missing"),
-    ({"micro": {"memory": {"flash": {"origin": 0}, "ram": {"origin": 1, "size": 1}}}}, "lacks the required key 'size'"),
-    ({"micro": {"memory": {"flash": {"origin": 0, "size": 100}, "ram": {"origin": 50, "size": 100}}}}, "overlap"),
-    ({"micro": {"fpu": "none", "float-abi": "hard"}}, "needs float-abi"),
-    ({"flash": {"method": "jtag-magic"}}, "method 'jtag-magic'"),
-    ({"flash": {"method": "qemu"}}, "lacks the required key 'machine'"),
-    ({"flash": {"method": "openocd", "command": "openocd -f x"}}, "command must be a list"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"micro": {"cpu": 3}}, "cpu must be a non-empty string"),
+        ({"micro": {"uart": "pl011"}}, "uart 'pl011' has no driver"),
+        ({"micro": {"memory": {"ram": {"origin": 0x20000000, "size": 4096}}}}, r"\[micro.memory.flash\] is missing"),
+        (
+            {"micro": {"memory": {"flash": {"origin": 0}, "ram": {"origin": 1, "size": 1}}}},
+            "lacks the required key 'size'",
+        ),
+        ({"micro": {"memory": {"flash": {"origin": 0, "size": 100}, "ram": {"origin": 50, "size": 100}}}}, "overlap"),
+        ({"micro": {"fpu": "none", "float-abi": "hard"}}, "needs float-abi"),
+        ({"flash": {"method": "jtag-magic"}}, "method 'jtag-magic'"),
+        ({"flash": {"method": "qemu"}}, "lacks the required key 'machine'"),
+        ({"flash": {"method": "openocd", "command": "openocd -f x"}}, "command must be a list"),
+    ],
+)
 def test_bad_board_fields_are_named(change, message):
     with pytest.raises(BoardConfigError, match=message):
         board_config(_with("mps2-an386", **change))
@@ -86,8 +92,9 @@ def test_instructions_from_ticks():
 def test_flash_real_board_runs_the_command_with_paths(tmp_path):
     elf = tmp_path / "firmware.elf"
     elf.write_bytes(b"\x7fELF")
-    target = _with("stm32f746g-disco", flash={"method": "openocd", "command": ["true", "{elf}"],
-                                             "port": "/dev/ttyACM7"})
+    target = _with(
+        "stm32f746g-disco", flash={"method": "openocd", "command": ["true", "{elf}"], "port": "/dev/ttyACM7"}
+    )
     board = flash(elf, target)
     assert isinstance(board, FlashedBoard) and board.url == "/dev/ttyACM7"
     assert flash(tmp_path, target, port="socket://127.0.0.1:1").url == "socket://127.0.0.1:1"

@@ -107,6 +107,7 @@ def test_result_with_wrong_count_is_rejected():
 
 # -- SerialLink against a fake device -------------------------------------------------------------
 
+
 def test_link_info_and_run(fake_device):
     device = fake_device()
     with SerialLink(device.url, timeout=5) as link:

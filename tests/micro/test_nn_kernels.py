@@ -15,11 +15,12 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 NN_DIR = ROOT / "firmware" / "nn"
 SELFTEST_DIR = NN_DIR / "selftest"
-BOARDS = ["mps2-an386", "mps3-an547", "mps2-an385"]   # Cortex-M4F, Cortex-M55, Cortex-M3
+BOARDS = ["mps2-an386", "mps3-an547", "mps2-an385"]  # Cortex-M4F, Cortex-M55, Cortex-M3
 
 
 # ------------------------------------------------------------------------------------------------
 # Host: the portable kernels through ctypes, against the same integer arithmetic in numpy (int64).
+
 
 def requant(acc, mult, shift, lo, hi):
     v = (acc.astype(np.int64) * np.asarray(mult, np.int64) + (1 << (shift - 1))) >> shift
@@ -42,7 +43,7 @@ def ref_dw_row(rows, w, bias, mult, shift, lo, hi, stride):
         padded = np.zeros((in_w + 2, c), np.int64)
         padded[1:-1] = row
         for kx in range(3):
-            acc += padded[kx: kx + stride * (out_w - 1) + 1: stride] * w[ky, kx].astype(np.int64)
+            acc += padded[kx : kx + stride * (out_w - 1) + 1 : stride] * w[ky, kx].astype(np.int64)
     return requant(acc, mult, shift, lo, hi)
 
 
@@ -50,12 +51,12 @@ def ref_conv(x, w, bias, mult, shift, lo, hi, stride, pad):
     h, wd, cin = x.shape
     k = w.shape[1]
     xp = np.zeros((h + 2 * pad, wd + 2 * pad, cin), np.int64)
-    xp[pad: pad + h, pad: pad + wd] = x
+    xp[pad : pad + h, pad : pad + wd] = x
     oh, ow = (h + 2 * pad - k) // stride + 1, (wd + 2 * pad - k) // stride + 1
     acc = np.tile(bias.astype(np.int64), (oh, ow, 1))
     for ky in range(k):
         for kx in range(k):
-            patch = xp[ky: ky + stride * (oh - 1) + 1: stride, kx: kx + stride * (ow - 1) + 1: stride]
+            patch = xp[ky : ky + stride * (oh - 1) + 1 : stride, kx : kx + stride * (ow - 1) + 1 : stride]
             acc += patch @ w[:, ky, kx, :].astype(np.int64).T
     return requant(acc, mult, shift, lo, hi)
 
@@ -68,8 +69,12 @@ def nnlib(tmp_path_factory):
     out = tmp_path_factory.mktemp("nn") / "libmnv2nn.so"
     # every .c of firmware/nn: the SIMD files must compile (to nothing) on the host too
     sources = sorted(str(p) for p in NN_DIR.glob("*.c"))
-    subprocess.run([cc, "-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", *sources,
-                    "-o", str(out)], check=True, capture_output=True, text=True)
+    subprocess.run(
+        [cc, "-O2", "-std=gnu11", "-Wall", "-Wextra", "-Werror", "-shared", "-fPIC", *sources, "-o", str(out)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return ctypes.CDLL(str(out))
 
 
@@ -80,19 +85,32 @@ def _p(a):
 I32 = ctypes.c_int32
 
 
-@pytest.mark.parametrize("pixels,cin,cout,shift,lo,hi",
-                         [(7, 16, 8, 38, -127, 127), (5, 13, 7, 32, 0, 127), (3, 40, 9, 20, -100, 90)])
+@pytest.mark.parametrize(
+    "pixels,cin,cout,shift,lo,hi", [(7, 16, 8, 38, -127, 127), (5, 13, 7, 32, 0, 127), (3, 40, 9, 20, -100, 90)]
+)
 def test_portable_pw_matches_numpy(nnlib, pixels, cin, cout, shift, lo, hi):
     rng = np.random.default_rng(pixels * 1000 + cin)
     x = rng.integers(-128, 128, (pixels, cin), dtype=np.int8)
     w = rng.integers(-127, 128, (cout, cin), dtype=np.int8)
     bias = rng.integers(-20000, 20000, cout, dtype=np.int32)
     scale = 48.0 / (np.sqrt(cin) * 128 * 74)
-    mult = (rng.uniform(0.5, 1.5, cout) * scale * 2.0 ** shift).astype(np.int32)
+    mult = (rng.uniform(0.5, 1.5, cout) * scale * 2.0**shift).astype(np.int32)
     out = np.zeros((pixels, cout), np.int8)
     scratch = np.zeros(8 * (cin + 8), np.uint8)
-    nnlib.mnv2_pw_s8_portable(_p(x), I32(pixels), I32(cin), _p(w), _p(bias), _p(mult), I32(shift), I32(lo),
-                              I32(hi), I32(cout), _p(out), _p(scratch))
+    nnlib.mnv2_pw_s8_portable(
+        _p(x),
+        I32(pixels),
+        I32(cin),
+        _p(w),
+        _p(bias),
+        _p(mult),
+        I32(shift),
+        I32(lo),
+        I32(hi),
+        I32(cout),
+        _p(out),
+        _p(scratch),
+    )
     np.testing.assert_array_equal(out, ref_pw(x, w, bias, mult, shift, lo, hi))
 
 
@@ -105,13 +123,25 @@ def test_portable_dw_matches_numpy(nnlib, in_w, c, stride, null):
     w = rng.integers(-127, 128, (3, 3, c), dtype=np.int8)
     bias = rng.integers(-20000, 20000, c, dtype=np.int32)
     shift = 36
-    mult = (rng.uniform(0.5, 1.5, c) * 48.0 / (3 * 128 * 74) * 2.0 ** shift).astype(np.int32)
+    mult = (rng.uniform(0.5, 1.5, c) * 48.0 / (3 * 128 * 74) * 2.0**shift).astype(np.int32)
     out_w = (in_w - 1) // stride + 1
     out = np.zeros((out_w, c), np.int8)
     rows = (ctypes.c_void_p * 3)(*[None if r is None else r.ctypes.data for r in rows_np])
     scratch = np.zeros(6 * (in_w + 4) * (c + 3) + 64, np.uint8)
-    nnlib.mnv2_dw3x3_row_s8_portable(rows, I32(in_w), I32(c), I32(stride), _p(w), _p(bias), _p(mult), I32(shift),
-                                     I32(0), I32(127), _p(out), _p(scratch))
+    nnlib.mnv2_dw3x3_row_s8_portable(
+        rows,
+        I32(in_w),
+        I32(c),
+        I32(stride),
+        _p(w),
+        _p(bias),
+        _p(mult),
+        I32(shift),
+        I32(0),
+        I32(127),
+        _p(out),
+        _p(scratch),
+    )
     np.testing.assert_array_equal(out, ref_dw_row(rows_np, w, bias, mult, shift, 0, 127, stride))
 
 
@@ -122,19 +152,35 @@ def test_portable_conv_add_pool_dense_match_numpy(nnlib):
     x = rng.integers(-128, 128, (h, wd, cin), dtype=np.int8)
     w = rng.integers(-127, 128, (cout, 3, 3, cin), dtype=np.int8)
     bias = rng.integers(-20000, 20000, cout, dtype=np.int32)
-    mult = (rng.uniform(0.5, 1.5, cout) * 48.0 / (5 * 128 * 74) * 2.0 ** shift).astype(np.int32)
+    mult = (rng.uniform(0.5, 1.5, cout) * 48.0 / (5 * 128 * 74) * 2.0**shift).astype(np.int32)
     ref = ref_conv(x, w, bias, mult, shift, 0, 127, 2, 1)
     out = np.zeros(ref.shape, np.int8)
     scratch = np.zeros(512, np.uint8)
-    nnlib.mnv2_conv_s8_portable(_p(x), I32(h), I32(wd), I32(cin), _p(w), I32(3), I32(2), I32(1), _p(bias),
-                                _p(mult), I32(shift), I32(0), I32(127), I32(cout), _p(out), _p(scratch))
+    nnlib.mnv2_conv_s8_portable(
+        _p(x),
+        I32(h),
+        I32(wd),
+        I32(cin),
+        _p(w),
+        I32(3),
+        I32(2),
+        I32(1),
+        _p(bias),
+        _p(mult),
+        I32(shift),
+        I32(0),
+        I32(127),
+        I32(cout),
+        _p(out),
+        _p(scratch),
+    )
     np.testing.assert_array_equal(out, ref)
 
     # residual add
     n, shift = 37, 30
     a = rng.integers(-128, 128, n, dtype=np.int8)
     b = rng.integers(-128, 128, n, dtype=np.int8)
-    ma, mb = int(0.7 * 2 ** 29), int(1.3 * 2 ** 29)
+    ma, mb = int(0.7 * 2**29), int(1.3 * 2**29)
     out = np.zeros(n, np.int8)
     nnlib.mnv2_add_s8_portable(_p(a), _p(b), I32(n), I32(ma), I32(mb), I32(shift), _p(out))
     v = (a.astype(np.int64) * ma + b.astype(np.int64) * mb + (1 << (shift - 1))) >> shift
@@ -143,7 +189,7 @@ def test_portable_conv_add_pool_dense_match_numpy(nnlib):
     # global average pool
     pixels, ch, shift = 9, 20, 33
     x = rng.integers(-128, 128, (pixels, ch), dtype=np.int8)
-    mult = int(2 ** shift / 9)
+    mult = int(2**shift / 9)
     out = np.zeros(ch, np.int8)
     nnlib.mnv2_avgpool_s8_portable(_p(x), I32(pixels), I32(ch), I32(mult), I32(shift), _p(out))
     np.testing.assert_array_equal(out, requant(x.astype(np.int64).sum(0), mult, shift, -127, 127))
@@ -177,13 +223,34 @@ def run_selftest(board: str, build_dir: Path, timeout: float = 240.0, cases: Pat
     """Builds and runs the harness (with the extra ``cases`` file, if any); returns
     {"cases": {(kernel, shape): {...}}, "header", "done", "rc"}."""
     extra = [f"CASES={cases}"] if cases else []
-    subprocess.run(["make", "-s", "-C", str(SELFTEST_DIR), f"BOARD={board}", f"BUILD_DIR={build_dir}", *extra],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        ["make", "-s", "-C", str(SELFTEST_DIR), f"BOARD={board}", f"BUILD_DIR={build_dir}", *extra],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     proc = subprocess.run(
-        ["qemu-system-arm", "-M", board, "-nographic", "-monitor", "none", "-serial", "null",
-         "-semihosting-config", "enable=on,target=native", "-icount", "shift=0,align=off,sleep=off",
-         "-kernel", str(build_dir / "selftest.elf")],
-        stdin=subprocess.DEVNULL, capture_output=True, text=True, timeout=timeout)
+        [
+            "qemu-system-arm",
+            "-M",
+            board,
+            "-nographic",
+            "-monitor",
+            "none",
+            "-serial",
+            "null",
+            "-semihosting-config",
+            "enable=on,target=native",
+            "-icount",
+            "shift=0,align=off,sleep=off",
+            "-kernel",
+            str(build_dir / "selftest.elf"),
+        ],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
     # semihosting's console is qemu's stderr
     text = proc.stdout + proc.stderr
     result = {"cases": {}, "header": "", "done": None, "rc": proc.returncode, "stdout": text}
@@ -195,7 +262,11 @@ def run_selftest(board: str, build_dir: Path, timeout: float = 240.0, cases: Pat
         elif m := CASE_RE.match(line):
             impls = {name: (int(ins), ok == "yes") for name, ins, ok in IMPL_RE.findall(m.group(7))}
             result["cases"][(m.group(1), m.group(2))] = {
-                "macs": int(m.group(3)), "crc": m.group(5), "portable": int(m.group(6)), "impls": impls}
+                "macs": int(m.group(3)),
+                "crc": m.group(5),
+                "portable": int(m.group(6)),
+                "impls": impls,
+            }
     return result
 
 
@@ -269,7 +340,7 @@ def test_simd_kernels_match_portable_on_every_shape_of_the_family(board, tmp_pat
     res = run_selftest(board, tmp_path / "build", cases=tmp_path / "family_cases.h")
     assert res["done"] is not None and res["done"].endswith("failures=0"), res["stdout"][-2000:]
     shapes = family_shapes()
-    assert len(res["cases"]) >= count > sum(len(v) for v in shapes.values())   # plus linear variants
+    assert len(res["cases"]) >= count > sum(len(v) for v in shapes.values())  # plus linear variants
     for kind, dims in (("pw", (3, 448, 1792)), ("dw", (112, 32, 1)), ("dense", (1792, 1000))):
         assert any(k == kind and all(str(d) in s for d in dims) for k, s in res["cases"]), kind
     assert all(ok for case in res["cases"].values() for _, ok in case["impls"].values())

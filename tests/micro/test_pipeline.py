@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from edge_mnv2.compile.pipeline import compile_model
+from edge_mnv2.compile import compile_model
 from edge_mnv2.errors import FirmwareTooLargeError
 
 TRAINED = "mobilenet_v2_0.35_96.shapes"
@@ -17,15 +17,15 @@ def test_a_model_that_does_not_fit_fails_at_compile_time_with_both_figures(tmp_p
         compile_model(TRAINED, "stm32f746g-disco", out)
     message = str(err.value)
     assert "stm32f746g-disco" in message
-    assert "1,607,624 B of weights" in message and "1,048,576 B" in message   # flash: needed and available
-    assert "327,680 B" in message and "arena 552,960" in message               # RAM: needed and available
-    assert not out.exists()   # nothing half-written
+    assert "1,607,624 B of weights" in message and "1,048,576 B" in message  # flash: needed and available
+    assert "327,680 B" in message and "arena 552,960" in message  # RAM: needed and available
+    assert not out.exists()  # nothing half-written
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("board", ["mps3-an547", "mps2-an386"])
 def test_trained_model_on_an_emulated_board_matches_the_desktop(board, tmp_path):
-    from edge_mnv2.bench.measure import BenchSettings
+    from edge_mnv2.bench import BenchSettings
     from edge_mnv2.micro.bench import bench_micro
 
     artifact = compile_model(TRAINED, board, tmp_path / board)
@@ -38,10 +38,10 @@ def test_trained_model_on_an_emulated_board_matches_the_desktop(board, tmp_path)
     report = bench_micro(artifact.directory, board, settings=BenchSettings(images=16, peers=False))
     acc = report["accuracy"]
     assert report["status"] == "ok" and report["device"]["emulated"]
-    assert acc["max_abs_error_vs_host"] <= 1e-4          # the same C on the host ("TVM on the host")
-    assert acc["max_abs_error"] <= 1e-4                   # the desktop PyTorch reference
+    assert acc["max_abs_error_vs_host"] <= 1e-4  # the same C on the host ("TVM on the host")
+    assert acc["max_abs_error"] <= 1e-4  # the desktop PyTorch reference
     assert acc["device_top1"] == acc["reference_top1"] and acc["top1_agreement"] == 100.0
     assert report["instructions"]["median"] > 1e6
-    assert report["instructions"]["per_inference"] == report["instructions"]["median"]   # the Pi's key too
-    assert report["instructions"]["min"] == report["instructions"]["max"]   # -icount: deterministic
-    json.dumps(report)   # the report is JSON-ready
+    assert report["instructions"]["per_inference"] == report["instructions"]["median"]  # the Pi's key too
+    assert report["instructions"]["min"] == report["instructions"]["max"]  # -icount: deterministic
+    json.dumps(report)  # the report is JSON-ready

@@ -28,12 +28,12 @@ def test_a_chain_needs_only_its_two_largest_neighbours():
     assert not arena.overlaps()
     # at most two tensors of a chain are live at once: the largest adjacent pair bounds the arena
     nbytes = [4 * n for n in (100, 300, 200, 50)]
-    assert arena.arena_bytes == max(a + b for a, b in zip(nbytes, nbytes[1:]))   # 1200 + 800
-    assert arena.unshared_bytes == 400 + 1200 + 800 + 208   # each rounded up to 16 bytes
+    assert arena.arena_bytes == max(a + b for a, b in zip(nbytes, nbytes[1:]))  # 1200 + 800
+    assert arena.unshared_bytes == 400 + 1200 + 800 + 208  # each rounded up to 16 bytes
 
 
 def test_a_kernel_never_writes_over_its_inputs():
-    plan = chain_plan([64, 64, 64, 64, 64], skips=[(0, 2), (2, 4)])   # residual connections
+    plan = chain_plan([64, 64, 64, 64, 64], skips=[(0, 2), (2, 4)])  # residual connections
     arena = plan_arena(plan)
     for call in plan.calls:
         for out in call.outputs:
@@ -56,6 +56,8 @@ def test_random_graphs_never_overlap_live_tensors(seed):
     assert arena.overlaps() == []
     assert all(off % ALIGNMENT == 0 for off in arena.offsets.values())
     # never worse than one buffer per tensor, never better than the busiest step
-    busiest = max(sum(arena.sizes[t] for t, (a, b) in arena.lifetimes.items() if a <= step <= b)
-                  for step in range(len(plan.calls)))
+    busiest = max(
+        sum(arena.sizes[t] for t, (a, b) in arena.lifetimes.items() if a <= step <= b)
+        for step in range(len(plan.calls))
+    )
     assert busiest <= arena.arena_bytes <= arena.unshared_bytes

@@ -13,15 +13,22 @@ def test_the_file_lists_every_registered_model_and_nothing_else():
     assert set(recorded()) == set(list_models()), STALE
 
 
-@pytest.mark.parametrize("name", ["mobilenet_v2_1.0_224", "mobilenet_v2_0.35_96.shapes",
-                                  "ssdlite_mobilenet_v2_0.35_128.shapes", "deeplabv3_mobilenet_v2_0.5_160"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "mobilenet_v2_1.0_224",
+        "mobilenet_v2_0.35_96.shapes",
+        "ssdlite_mobilenet_v2_0.35_128.shapes",
+        "deeplabv3_mobilenet_v2_0.5_160",
+    ],
+)
 def test_recorded_counts_are_the_measured_ones(name):
     assert recorded()[name] == measured(name), STALE
 
 
 def test_the_paper_s_figures():
     c = recorded()["mobilenet_v2_1.0_224"]
-    assert c.params == 3_504_872 and c.madds == pytest.approx(300e6, rel=0.01)   # Table/Figure 5: 3.4 M, 300 M
+    assert c.params == 3_504_872 and c.madds == pytest.approx(300e6, rel=0.01)  # Table/Figure 5: 3.4 M, 300 M
 
 
 @pytest.mark.slow

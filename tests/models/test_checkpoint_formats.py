@@ -35,11 +35,13 @@ def blocks(width):
 
 
 def bn(prefix, ch, gen):
-    return {f"{prefix}.weight": torch.rand(ch, generator=gen) + 0.5,
-            f"{prefix}.bias": torch.randn(ch, generator=gen) * 0.1,
-            f"{prefix}.running_mean": torch.randn(ch, generator=gen) * 0.1,
-            f"{prefix}.running_var": torch.rand(ch, generator=gen) + 0.5,
-            f"{prefix}.num_batches_tracked": torch.tensor(0)}
+    return {
+        f"{prefix}.weight": torch.rand(ch, generator=gen) + 0.5,
+        f"{prefix}.bias": torch.randn(ch, generator=gen) * 0.1,
+        f"{prefix}.running_mean": torch.randn(ch, generator=gen) * 0.1,
+        f"{prefix}.running_var": torch.rand(ch, generator=gen) + 0.5,
+        f"{prefix}.num_batches_tracked": torch.tensor(0),
+    }
 
 
 def conv(key, shape, gen):
@@ -76,7 +78,7 @@ def timm_state(width, classes, seed=0):
         if t == 1:  # timm's DepthwiseSeparableConv
             sd |= conv(f"{p}.conv_dw.weight", (cin, 1, 3, 3), g) | bn(f"{p}.bn1", cin, g)
             sd |= conv(f"{p}.conv_pw.weight", (cout, cin, 1, 1), g) | bn(f"{p}.bn2", cout, g)
-        else:       # timm's InvertedResidual
+        else:  # timm's InvertedResidual
             sd |= conv(f"{p}.conv_pw.weight", (hid, cin, 1, 1), g) | bn(f"{p}.bn1", hid, g)
             sd |= conv(f"{p}.conv_dw.weight", (hid, 1, 3, 3), g) | bn(f"{p}.bn2", hid, g)
             sd |= conv(f"{p}.conv_pwl.weight", (cout, hid, 1, 1), g) | bn(f"{p}.bn3", cout, g)
@@ -88,8 +90,9 @@ def timm_state(width, classes, seed=0):
 
 
 def _bn(x, sd, p):
-    return F.batch_norm(x, sd[f"{p}.running_mean"], sd[f"{p}.running_var"], sd[f"{p}.weight"], sd[f"{p}.bias"],
-                        False, 0.0, 1e-5)
+    return F.batch_norm(
+        x, sd[f"{p}.running_mean"], sd[f"{p}.running_var"], sd[f"{p}.weight"], sd[f"{p}.bias"], False, 0.0, 1e-5
+    )
 
 
 def _conv(x, w, stride=1):

@@ -124,19 +124,22 @@ def test_torchvision_module_tree(model_1_0):
     assert len([m for m in model_1_0.modules() if isinstance(m, nn.BatchNorm2d)]) == 52
 
 
-@pytest.mark.parametrize("value, divisor, expected", [
-    (32 * 0.35, 8, 16),    # 11.2 rounds up to the 8-multiple 16 (8 would lose > 10 %)
-    (16 * 0.35, 8, 8),     # 5.6 -> at least the divisor
-    (32 * 1.0, 8, 32),
-    (24 * 0.75, 8, 24),    # 18 -> 16 is < 0.9 * 18, so 24
-    (96 * 1.4, 8, 136),    # 134.4 -> 136
-    (320 * 1.4, 8, 448),
-    (1280 * 1.4, 8, 1792),
-    (160 * 0.35, 8, 56),
-    (1, 8, 8),
-    (100, 10, 100),
-    (94, 10, 90),          # 90 >= 0.9 * 94, kept
-])
+@pytest.mark.parametrize(
+    "value, divisor, expected",
+    [
+        (32 * 0.35, 8, 16),  # 11.2 rounds up to the 8-multiple 16 (8 would lose > 10 %)
+        (16 * 0.35, 8, 8),  # 5.6 -> at least the divisor
+        (32 * 1.0, 8, 32),
+        (24 * 0.75, 8, 24),  # 18 -> 16 is < 0.9 * 18, so 24
+        (96 * 1.4, 8, 136),  # 134.4 -> 136
+        (320 * 1.4, 8, 448),
+        (1280 * 1.4, 8, 1792),
+        (160 * 0.35, 8, 56),
+        (1, 8, 8),
+        (100, 10, 100),
+        (94, 10, 90),  # 90 >= 0.9 * 94, kept
+    ],
+)
 def test_make_divisible(value, divisor, expected):
     assert make_divisible(value, divisor) == expected
     assert make_divisible(value, divisor) % divisor == 0
@@ -194,7 +197,7 @@ def test_unknown_model_points_to_the_list_instead_of_printing_it():
         get_spec("resnet50")
     msg = str(info.value)
     assert "resnet50" in msg and "`edge-mnv2 models` lists the" in msg
-    assert "mobilenet_v2_0.35_96" not in msg and len(msg) < 200   # one readable line, not 141 names
+    assert "mobilenet_v2_0.35_96" not in msg and len(msg) < 200  # one readable line, not 141 names
 
 
 def _suggestion(msg):
@@ -202,10 +205,10 @@ def _suggestion(msg):
     return msg.split("Did you mean", 1)[1].split("?", 1)[0]
 
 
-@pytest.mark.parametrize("typo, expected", [
-    ("mobilnet_v2_1.0_224", "mobilenet_v2_1.0_224"),
-    ("mobilenet-v2-0.5-160", "mobilenet_v2_0.5_160"),
-])
+@pytest.mark.parametrize(
+    "typo, expected",
+    [("mobilnet_v2_1.0_224", "mobilenet_v2_1.0_224"), ("mobilenet-v2-0.5-160", "mobilenet_v2_0.5_160")],
+)
 def test_misspelt_name_suggests_close_names(typo, expected):
     with pytest.raises(UnknownModelError) as info:
         get_spec(typo)
@@ -242,14 +245,17 @@ def test_off_grid_resolution_names_the_resolution():
     assert "224" in msg
 
 
-@pytest.mark.parametrize("kwargs, word", [
-    (dict(width=0), "width"),
-    (dict(width=-1.0), "width"),
-    (dict(width=5.0), "width"),
-    (dict(resolution=8), "resolution"),
-    (dict(resolution=100.5), "resolution"),
-    (dict(num_classes=0), "num_classes"),
-])
+@pytest.mark.parametrize(
+    "kwargs, word",
+    [
+        (dict(width=0), "width"),
+        (dict(width=-1.0), "width"),
+        (dict(width=5.0), "width"),
+        (dict(resolution=8), "resolution"),
+        (dict(resolution=100.5), "resolution"),
+        (dict(num_classes=0), "num_classes"),
+    ],
+)
 def test_invalid_constructor_arguments(kwargs, word):
     with pytest.raises(InvalidModelSpecError, match=word):
         MobileNetV2(**kwargs)

@@ -20,15 +20,19 @@ def test_shipped_model_is_as_accurate_as_its_card_says(name):
     spec = get_spec(name)
     spec.pretrained.check()
     base = get_spec(name.rsplit(".", 1)[0])
-    assert (spec.family, spec.width, spec.resolution, spec.task) == (base.family, base.width, base.resolution,
-                                                                    base.task)
+    assert (spec.family, spec.width, spec.resolution, spec.task) == (
+        base.family,
+        base.width,
+        base.resolution,
+        base.task,
+    )
     assert spec.metadata()["postprocessing"] == base.metadata()["postprocessing"]
     model = build_model(spec)
     images, targets = validation_set(spec.pretrained.dataset, 200, spec.resolution, spec.num_classes)
     import torch
 
     with torch.inference_mode():
-        out = torch.cat([model(to_input(images[i:i + 100], spec.preprocessing)) for i in (0, 100)]).numpy()
+        out = torch.cat([model(to_input(images[i : i + 100], spec.preprocessing)) for i in (0, 100)]).numpy()
     card = spec.pretrained.metrics
     if spec.task == "detection":
         from edge_mnv2.bench.detection_metrics import evaluate_raw

@@ -55,7 +55,7 @@ def test_first_prediction_layer_is_the_expansion_at_output_stride_16():
     model = SSDLite(width=1.0, resolution=320).eval()
     with torch.no_grad():
         maps = model.feature_maps(torch.zeros(1, 3, 320, 320))
-    assert maps[0].shape == (1, 576, 20, 20)   # 96 x 6 expansion, 320 / 16
+    assert maps[0].shape == (1, 576, 20, 20)  # 96 x 6 expansion, 320 / 16
     assert maps[1].shape == (1, 1280, 10, 10)  # last layer, output stride 32
     assert [m.shape[1] for m in maps[2:]] == [512, 256, 256, 128]
     assert anchors_per_location(get_spec("ssdlite_mobilenet_v2_1.0_320")) == [3, 6, 6, 6, 6, 6]

@@ -10,8 +10,7 @@ from torch import nn
 from edge_mnv2.data.evalset import evaluation_inputs
 from edge_mnv2.errors import CheckpointError, EdgeMnv2Error
 from edge_mnv2.models import get_spec
-from edge_mnv2.models.weights import (build_from_record, build_model, describe, file_sha256, randomize,
-                                      read_state_dict)
+from edge_mnv2.models.weights import build_from_record, build_model, describe, file_sha256, randomize, read_state_dict
 
 SMALL = "mobilenet_v2_0.35_96"
 
@@ -96,6 +95,7 @@ def test_randomize_preserves_training_mode(spec):
 
 # --- checkpoints ---------------------------------------------------------------------------------
 
+
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory, seeded):
     path = tmp_path_factory.mktemp("ckpt") / "model.pt"
@@ -170,6 +170,7 @@ def test_checkpoint_error_is_project_error():
 
 
 # --- describe / build_from_record ----------------------------------------------------------------
+
 
 def test_describe_random():
     assert describe(None) == {"kind": "random", "seed": 0}

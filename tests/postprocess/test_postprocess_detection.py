@@ -6,8 +6,17 @@ import numpy as np
 import pytest
 
 from edge_mnv2.models import get_spec
-from edge_mnv2.postprocess.detection import (anchors_for, box_iou, decode, decode_boxes, detect, encode,
-                                             feature_map_sizes, nms, ssd_config)
+from edge_mnv2.postprocess.detection import (
+    anchors_for,
+    box_iou,
+    decode,
+    decode_boxes,
+    detect,
+    encode,
+    feature_map_sizes,
+    nms,
+    ssd_config,
+)
 
 
 def test_feature_map_sizes_as_tensorflow():
@@ -21,12 +30,12 @@ def test_default_anchors():
     assert anchors.shape == (1917, 4)  # TF's ssd_mobilenet_v2 at 300x300
     first = anchors[:3]  # location (0, 0) of the 19x19 map: (0.1, 1), (0.2, 2), (0.2, 0.5)
     np.testing.assert_allclose(first[:, :2], 0.5 / 19, rtol=1e-6)
-    np.testing.assert_allclose(first[:, 2], [0.1, 0.2 * 2 ** 0.5, 0.2 / 2 ** 0.5], rtol=1e-5)
-    np.testing.assert_allclose(first[:, 3], [0.1, 0.2 / 2 ** 0.5, 0.2 * 2 ** 0.5], rtol=1e-5)
+    np.testing.assert_allclose(first[:, 2], [0.1, 0.2 * 2**0.5, 0.2 / 2**0.5], rtol=1e-5)
+    np.testing.assert_allclose(first[:, 3], [0.1, 0.2 / 2**0.5, 0.2 * 2**0.5], rtol=1e-5)
     last = anchors[-6:]  # the 1x1 map: scale 0.95 and the interpolated sqrt(0.95 * 1.0)
     np.testing.assert_allclose(last[:, :2], 0.5)
     np.testing.assert_allclose(last[0, 2:], 0.95, rtol=1e-6)
-    np.testing.assert_allclose(last[-1, 2:], 0.95 ** 0.5, rtol=1e-6)
+    np.testing.assert_allclose(last[-1, 2:], 0.95**0.5, rtol=1e-6)
 
 
 def test_anchors_from_spec_metadata_and_record_agree():
@@ -84,7 +93,7 @@ def _raw_for(boxes_and_classes, anchors, num_classes):
     raw = np.zeros((len(anchors), 5 + num_classes), np.float32)
     raw[:, 4] = 8.0  # background everywhere ...
     for a, box, cls in boxes_and_classes:
-        raw[a, :4] = encode(np.asarray(box, np.float32)[None], anchors[a:a + 1])[0]
+        raw[a, :4] = encode(np.asarray(box, np.float32)[None], anchors[a : a + 1])[0]
         raw[a, 4], raw[a, 5 + cls] = 0.0, 8.0  # ... except where an object is
     return raw
 
@@ -92,8 +101,15 @@ def _raw_for(boxes_and_classes, anchors, num_classes):
 def test_detect_on_hand_made_outputs():
     spec = get_spec("ssdlite_mobilenet_v2_0.35_128")
     anchors = anchors_for(spec)
-    raw0 = _raw_for([(10, [0.1, 0.1, 0.4, 0.3], 1), (11, [0.12, 0.1, 0.42, 0.3], 1),  # a duplicate
-                     (200, [0.5, 0.5, 0.9, 1.2], 0)], anchors, num_classes=3)          # runs off the image
+    raw0 = _raw_for(
+        [
+            (10, [0.1, 0.1, 0.4, 0.3], 1),
+            (11, [0.12, 0.1, 0.42, 0.3], 1),  # a duplicate
+            (200, [0.5, 0.5, 0.9, 1.2], 0),
+        ],
+        anchors,
+        num_classes=3,
+    )  # runs off the image
     raw0[11, 5 + 1] = 7.0  # the duplicate is less sure
     raw0[200, 5 + 0] = 7.5
     raw1 = _raw_for([], anchors, num_classes=3)

@@ -33,9 +33,11 @@ def test_kernels_follow_the_target_cpu():
     assert set(KERNELS) == {"generic", "x86-vnni"}
     assert kernels_for(tvm.target.Target(ZNVER4)) == "x86-vnni"
     assert kernels_for(tvm.target.Target({"kind": "llvm", "mcpu": "cascadelake"})) == "x86-vnni"
-    assert kernels_for(tvm.target.Target({"kind": "llvm", "mcpu": "skylake"})) == "generic"        # AVX2 only
-    assert kernels_for(tvm.target.Target({"kind": "llvm", "mtriple": "aarch64-linux-gnu",
-                                          "mcpu": "cortex-a72"})) == "generic"
+    assert kernels_for(tvm.target.Target({"kind": "llvm", "mcpu": "skylake"})) == "generic"  # AVX2 only
+    assert (
+        kernels_for(tvm.target.Target({"kind": "llvm", "mtriple": "aarch64-linux-gnu", "mcpu": "cortex-a72"}))
+        == "generic"
+    )
     assert kernels_for(tvm.target.Target("c")) == "generic"
 
 
@@ -55,9 +57,9 @@ def test_vnni_module_matches_the_integer_reference_bit_for_bit(quantized):
     spec, model = quantized
     mod = build_module(model, spec.input_shape)
     rng = np.random.default_rng(1)
-    x = rng.standard_normal((3, *spec.input_shape[1:])).astype(np.float32) * 2   # saturates some values
+    x = rng.standard_normal((3, *spec.input_shape[1:])).astype(np.float32) * 2  # saturates some values
     vm = relax.VirtualMachine(tvm.compile(mod, target=tvm.target.Target({"kind": "llvm", "num-cores": 2})), tvm.cpu())
-    got = np.concatenate([vm["main"](tvm.runtime.tensor(x[i:i + 1])).numpy() for i in range(len(x))])
+    got = np.concatenate([vm["main"](tvm.runtime.tensor(x[i : i + 1])).numpy() for i in range(len(x))])
     np.testing.assert_array_equal(got, ptq.run_integer(model, x))
 
 
@@ -70,8 +72,10 @@ def test_vnni_layout_stores_uint8_activations_int8_packed_weights_and_no_padding
     plan = build_plan(fused_module(mod))
     activations = [t for t in plan.tensors if t.kind == "activation"]
     assert len(activations) > 50 and all(t.dtype == "uint8" for t in activations[:-3])
-    assert all(t.shape[0] == 1 and t.shape[-1] in (3, 16, 8, 48, 96, 144, 24, 192, 32, 336, 56, 112, 1280)
-               for t in activations[:-3])                                                   # NHWC, real widths
+    assert all(
+        t.shape[0] == 1 and t.shape[-1] in (3, 16, 8, 48, 96, 144, 24, 192, 32, 336, 56, 112, 1280)
+        for t in activations[:-3]
+    )  # NHWC, real widths
     packed = [plan.tensors[t] for t in plan.constants if plan.tensors[t].shape[-2:] == (16, 4)]
     assert len(packed) >= 20 and all(t.dtype == "int8" for t in packed)
     # nothing padded: the artifact stores the generic layout's parameter bytes, plus the calibrated
@@ -107,12 +111,19 @@ def _tensorized_pointwise(target):
     mod = tvm.IRModule({"main": te.create_prim_func([x, w, vnni_matmul(x, w)])})
     tensorized = 0
     for seed in range(16):
-        context = ms.TuneContext(mod=mod, target=target, space_generator="post-order-apply",
-                                 search_strategy="evolutionary", task_name="pointwise", rand_state=seed)
+        context = ms.TuneContext(
+            mod=mod,
+            target=target,
+            space_generator="post-order-apply",
+            search_strategy="evolutionary",
+            task_name="pointwise",
+            rand_state=seed,
+        )
         for space in context.space_generator.generate_design_space(mod):
             sch = space.copy()
-            if "dot_16x4_vnni" not in str(sch.trace) or \
-                    not all(postproc.apply(sch) for postproc in context.space_generator.postprocs):
+            if "dot_16x4_vnni" not in str(sch.trace) or not all(
+                postproc.apply(sch) for postproc in context.space_generator.postprocs
+            ):
                 continue
             tensorized += 1
             try:
@@ -129,7 +140,7 @@ def test_metaschedule_tensorizes_pointwise_kernels_into_vpdpbusd():
 
     register()
     target = tvm.target.Target(ZNVER4)
-    executable = _tensorized_pointwise(target)   # with TVM's own intrinsic, LLVM rejects every one
+    executable = _tensorized_pointwise(target)  # with TVM's own intrinsic, LLVM rejects every one
     module = getattr(executable, "mod", executable)
     assert "vpdpbusd" in module.inspect_source("asm")
     if not local_cpu_has_vnni():
@@ -156,6 +167,6 @@ def test_kernels_do_not_depend_on_the_calibration_so_a_tuning_log_survives_recal
         tasks = extract_tasks(build_module(model, spec.input_shape), load_target("host").tvm_target())
         workloads.append(sorted(structural_hash(t.dispatched[0]) for t in tasks))
         scales.append(model.scales)
-    assert scales[0] != scales[1]                 # the calibrations differ...
-    assert workloads[0] == workloads[1]           # ...the kernels do not
-    assert len(workloads[0]) < 40                 # layers of one shape share a kernel (52 convolutions)
+    assert scales[0] != scales[1]  # the calibrations differ...
+    assert workloads[0] == workloads[1]  # ...the kernels do not
+    assert len(workloads[0]) < 40  # layers of one shape share a kernel (52 convolutions)

@@ -19,12 +19,15 @@ def test_bad_host_port(text):
         parse_host_port(text, "--rpc")
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"rpc": "a:1", "tracker": "b:2"}, "not both"),
-    ({"tracker": "b:2"}, "--key"),
-    ({"key": "rpi4b"}, "--tracker"),
-    ({"rpc": "a:1", "key": "rpi4b"}, "no key"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"rpc": "a:1", "tracker": "b:2"}, "not both"),
+        ({"tracker": "b:2"}, "--key"),
+        ({"key": "rpi4b"}, "--tracker"),
+        ({"rpc": "a:1", "key": "rpi4b"}, "no key"),
+    ],
+)
 def test_inconsistent_options(kwargs, message):
     with pytest.raises(DeviceError, match=message):
         device_address(**kwargs)

@@ -5,9 +5,9 @@ import time
 import numpy as np
 import pytest
 
-from edge_mnv2.bench.measure import BenchSettings, bench_artifact
+from edge_mnv2.bench import BenchSettings, bench_artifact
 from edge_mnv2.bench.report import format_table
-from edge_mnv2.compile.pipeline import compile_model
+from edge_mnv2.compile import compile_model
 from edge_mnv2.errors import DeviceError
 from edge_mnv2.remote.address import DeviceAddress
 from edge_mnv2.remote.emulator import EmulatedRPCServer, EmulatorRecipe, prepare
@@ -36,9 +36,11 @@ def test_through_the_tracker_matches_the_desktop(rpi4b_artifact, rpi4b_image):
     """Acceptance: the trained model, built for rpi4b, on the emulated rpi4b found through the tracker."""
     with LocalTracker() as tracker, EmulatedRPCServer(rpi4b_image, tracker=tracker.address, key="rpi4b"):
         tracker.wait_for_key("rpi4b", timeout=180)
-        report = bench_artifact(rpi4b_artifact.directory, DeviceAddress("tracker", *tracker.address, "rpi4b"),
-                                BenchSettings(images=40, warmup=0, repeat=2, rounds=1, peers=False, timeout=300,
-                                              instructions=False))
+        report = bench_artifact(
+            rpi4b_artifact.directory,
+            DeviceAddress("tracker", *tracker.address, "rpi4b"),
+            BenchSettings(images=40, warmup=0, repeat=2, rounds=1, peers=False, timeout=300, instructions=False),
+        )
     acc = report["accuracy"]
     assert acc["max_abs_error"] <= 1e-4
     assert acc["device_top1"] == acc["reference_top1"] and acc["top1_agreement"] == 100.0
@@ -48,24 +50,28 @@ def test_through_the_tracker_matches_the_desktop(rpi4b_artifact, rpi4b_image):
 
 
 def test_default_device_of_a_board_artifact_is_its_emulator(rpi4b_artifact):
-    report = bench_artifact(rpi4b_artifact.directory, None,
-                            BenchSettings(images=5, warmup=0, repeat=1, rounds=1, peers=False, timeout=300,
-                                          instructions=False))
+    report = bench_artifact(
+        rpi4b_artifact.directory,
+        None,
+        BenchSettings(images=5, warmup=0, repeat=1, rounds=1, peers=False, timeout=300, instructions=False),
+    )
     assert report["device"]["kind"] == "emulated" and report["device"]["emulated"] is True
     assert report["accuracy"]["max_abs_error"] <= 1e-4
-    assert "instructions" not in report   # counting turned off (--no-instructions)
+    assert "instructions" not in report  # counting turned off (--no-instructions)
 
 
 def test_wrong_isa_build_fails_clearly_and_in_bounded_time(tmp_path):
     """A build for SVE (which the Cortex-A72 lacks) dies with SIGILL on the emulated rpi4b, as on a Pi."""
     text = (load_target("rpi4b").path).read_text()
-    (tmp_path / "rpi4b-sve.toml").write_text(text.replace('name = "rpi4b"', 'name = "rpi4b-sve"')
-                                             .replace('mattr = ["+neon"]', 'mattr = ["+neon", "+sve"]'))
+    (tmp_path / "rpi4b-sve.toml").write_text(
+        text.replace('name = "rpi4b"', 'name = "rpi4b-sve"').replace('mattr = ["+neon"]', 'mattr = ["+neon", "+sve"]')
+    )
     artifact = compile_model("mobilenet_v2_0.35_96.shapes", tmp_path / "rpi4b-sve.toml", tmp_path / "sve")
     start = time.monotonic()
     with pytest.raises(DeviceError) as info:
-        bench_artifact(artifact.directory, None,
-                       BenchSettings(images=2, warmup=0, repeat=1, rounds=1, peers=False, timeout=120))
+        bench_artifact(
+            artifact.directory, None, BenchSettings(images=2, warmup=0, repeat=1, rounds=1, peers=False, timeout=120)
+        )
     message = str(info.value)
     assert "emulated cortex-a72" in message and "run image 0" in message and "twice" in message
     assert "SIGILL" in message and "compiled for this board" in message
@@ -91,9 +97,11 @@ def test_a_second_process_waits_for_an_image_being_built_instead_of_replacing_it
     from edge_mnv2.remote.emulator import _building
 
     image = tmp_path / "image"
-    probe = ("import fcntl, sys; f = open(sys.argv[1], 'w')\n"
-             "try:\n    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    sys.exit(3)")
+    probe = (
+        "import fcntl, sys; f = open(sys.argv[1], 'w')\n"
+        "try:\n    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    sys.exit(3)"
+    )
     lock = str(tmp_path / "image.lock")
     with _building(image):
-        assert subprocess.run([sys.executable, "-c", probe, lock]).returncode == 3   # held: it would wait
-    assert subprocess.run([sys.executable, "-c", probe, lock]).returncode == 0       # released
+        assert subprocess.run([sys.executable, "-c", probe, lock]).returncode == 3  # held: it would wait
+    assert subprocess.run([sys.executable, "-c", probe, lock]).returncode == 0  # released

@@ -50,11 +50,14 @@ def test_plain_server_says_it_is_not_emulated_and_runs_kernels_on_every_core(rpc
     assert info == {"emulated": False, "tvm_threads": runtime_threads.configure(dict(os.environ))}
 
 
-@pytest.mark.parametrize("log, expected", [
-    ("RuntimeError: Child process 8985 exited unsuccessfully with error code -4", "SIGILL"),
-    ("... exited unsuccessfully with error code -11", "SIGSEGV"),
-    ("connection reset", ""),
-])
+@pytest.mark.parametrize(
+    "log, expected",
+    [
+        ("RuntimeError: Child process 8985 exited unsuccessfully with error code -4", "SIGILL"),
+        ("... exited unsuccessfully with error code -11", "SIGSEGV"),
+        ("connection reset", ""),
+    ],
+)
 def test_crash_signals_are_named(log, expected):
     from edge_mnv2.remote.harness import explain_crash
 

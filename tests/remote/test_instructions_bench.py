@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from edge_mnv2.bench.measure import BenchSettings, bench_artifact
+from edge_mnv2.bench import BenchSettings, bench_artifact
 from edge_mnv2.bench.report import format_table
 from edge_mnv2.remote.instructions.plugin import CLASSES
 
@@ -17,8 +17,9 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def counted_report(rpi4b_artifact):
     """The shipped mobilenet_v2_0.35_96.shapes built for rpi4b, benched on its emulator with the rivals."""
-    return bench_artifact(rpi4b_artifact.directory, None,
-                          BenchSettings(images=4, warmup=0, repeat=1, rounds=1, timeout=300, count_runs=2))
+    return bench_artifact(
+        rpi4b_artifact.directory, None, BenchSettings(images=4, warmup=0, repeat=1, rounds=1, timeout=300, count_runs=2)
+    )
 
 
 def test_tvm_is_counted_per_inference_with_its_instruction_mix(counted_report):
@@ -47,19 +48,44 @@ def test_litert_and_onnx_runtime_are_counted_on_the_same_cpu_and_match_the_deskt
     assert peers["litert_xnnpack"]["instructions"]["vector_fma_share"] > 0.5
     xnnpack, builtin = peers["litert_xnnpack"]["instructions"], peers["litert_builtin"]["instructions"]
     assert xnnpack["per_inference"] < builtin["per_inference"]
-    assert "tvm_over_onnxruntime" in ratios and "latency_ms" in peers["onnxruntime"]   # the host peers stay
+    assert "tvm_over_onnxruntime" in ratios and "latency_ms" in peers["onnxruntime"]  # the host peers stay
 
 
 def test_the_table_and_the_cli_say_counts_not_time(counted_report, rpi4b_artifact, tmp_path):
     assert "instruction counts on an emulated CPU, NOT time" in format_table(counted_report)
     out = tmp_path / "report.json"
-    result = subprocess.run([sys.executable, "-m", "edge_mnv2.cli", "-q", "bench", str(rpi4b_artifact.directory),
-                             "--images", "2", "--warmup", "0", "--repeat", "1", "--rounds", "1", "--no-peers",
-                             "--count-runs", "1", "--timeout", "300", "--json", str(out)],
-                            capture_output=True, text=True, timeout=900)
+    result = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "edge_mnv2.cli",
+            "-q",
+            "bench",
+            str(rpi4b_artifact.directory),
+            "--images",
+            "2",
+            "--warmup",
+            "0",
+            "--repeat",
+            "1",
+            "--rounds",
+            "1",
+            "--no-peers",
+            "--count-runs",
+            "1",
+            "--timeout",
+            "300",
+            "--json",
+            str(out),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
     assert result.returncode == 0, result.stderr
     report = json.loads(out.read_text())
-    assert report["instructions"]["runs"] == 1 and report["peers"] == {}   # --no-peers: TVM alone
+    assert report["instructions"]["runs"] == 1 and report["peers"] == {}  # --no-peers: TVM alone
     assert report["instructions"]["per_inference"] == pytest.approx(
-        counted_report["instructions"]["per_inference"], rel=0.005)
+        counted_report["instructions"]["per_inference"], rel=0.005
+    )
     assert "NOT time" in result.stdout

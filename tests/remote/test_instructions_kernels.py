@@ -9,7 +9,7 @@ from edge_mnv2.remote.instructions.counting import CountSettings, count_runtime
 
 pytestmark = pytest.mark.slow
 
-TRAINED_MODEL = "mobilenet_v2_0.35_96.shapes"   # the shipped trained model, as conftest's rpi4b_artifact
+TRAINED_MODEL = "mobilenet_v2_0.35_96.shapes"  # the shipped trained model, as conftest's rpi4b_artifact
 
 
 def _input(artifact) -> np.ndarray:
@@ -17,11 +17,12 @@ def _input(artifact) -> np.ndarray:
 
 
 def test_each_kernel_call_of_a_bytecode_build_is_counted(rpi4b_image, tmp_path):
-    from edge_mnv2.compile.pipeline import compile_model
+    from edge_mnv2.compile import compile_model
 
     artifact = compile_model(TRAINED_MODEL, "rpi4b", tmp_path / "bytecode", exec_mode="bytecode")
-    counted = count_runtime(rpi4b_image, "tvm", artifact.library_path, _input(artifact), CountSettings(runs=1),
-                            per_kernel=True)
+    counted = count_runtime(
+        rpi4b_image, "tvm", artifact.library_path, _input(artifact), CountSettings(runs=1), per_kernel=True
+    )
     names = [name for name, _ in counted.kernels]
     kernels = set(artifact.metadata["schedules"]["kernels"])
     # every call is one of the build's kernels (weights prepacked at build time keep their kernel's name)
@@ -37,7 +38,13 @@ def test_each_kernel_call_of_a_bytecode_build_is_counted(rpi4b_image, tmp_path):
 
 
 def test_a_build_with_the_vm_compiled_to_machine_code_says_to_build_with_bytecode(rpi4b_image, rpi4b_artifact):
-    assert rpi4b_artifact.metadata["target"]["exec_mode"] == "compiled"   # the Pi targets' default
+    assert rpi4b_artifact.metadata["target"]["exec_mode"] == "compiled"  # the Pi targets' default
     with pytest.raises(DeviceError, match="--exec-mode bytecode"):
-        count_runtime(rpi4b_image, "tvm", rpi4b_artifact.library_path, _input(rpi4b_artifact), CountSettings(runs=1),
-                      per_kernel=True)
+        count_runtime(
+            rpi4b_image,
+            "tvm",
+            rpi4b_artifact.library_path,
+            _input(rpi4b_artifact),
+            CountSettings(runs=1),
+            per_kernel=True,
+        )

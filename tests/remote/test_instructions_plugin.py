@@ -32,14 +32,14 @@ N = int(re.search(r"\.equ ITERATIONS, (\d+)", GUEST_SOURCE.read_text()).group(1)
 REGION_EXTRA = 2 + 6
 EXPECTED_MIX = {
     "integer": 2 * N + REGION_EXTRA,  # add x, subs
-    "branch": N,                      # b.ne
-    "load_store": N,                  # ldr x
-    "simd_fp_load_store": N,          # ldr q
-    "vector128": N,                   # add v.4s
-    "vector64": N,                    # add v.8b
-    "scalar_fp": N,                   # fadd s
-    "vector_fma": 3 * N,              # fmla .4s, fmla .2s, fmla .4s by element
-    "scalar_fma": N,                  # fmadd s
+    "branch": N,  # b.ne
+    "load_store": N,  # ldr x
+    "simd_fp_load_store": N,  # ldr q
+    "vector128": N,  # add v.4s
+    "vector64": N,  # add v.8b
+    "scalar_fp": N,  # fadd s
+    "vector_fma": 3 * N,  # fmla .4s, fmla .2s, fmla .4s by element
+    "scalar_fma": N,  # fmadd s
 }
 EXPECTED_LANES = 10 * N  # 4 + 2 + 4 per iteration
 
@@ -59,8 +59,12 @@ def plugin(tmp_path_factory) -> Path:
 def guest(tmp_path_factory) -> Path:
     """known_length.S as a static aarch64 executable."""
     exe = tmp_path_factory.mktemp("guest") / "known_length"
-    subprocess.run(["aarch64-linux-gnu-gcc", "-nostdlib", "-static", "-o", str(exe), str(GUEST_SOURCE)],
-                   check=True, capture_output=True, text=True)
+    subprocess.run(
+        ["aarch64-linux-gnu-gcc", "-nostdlib", "-static", "-o", str(exe), str(GUEST_SOURCE)],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
     return exe
 
 
@@ -136,6 +140,12 @@ def test_build_without_gcc_names_the_fix(tmp_path, monkeypatch):
 
 def test_module_main_builds_and_prints_the_path(plugin):
     env = {**os.environ, CACHE_ENV: str(plugin.parent.parent)}
-    done = subprocess.run([sys.executable, "-m", "edge_mnv2.remote.instructions.plugin"], env=env,
-                          capture_output=True, text=True, timeout=120, check=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "edge_mnv2.remote.instructions.plugin"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
     assert done.stdout.strip() == str(plugin)

@@ -20,7 +20,7 @@ def fake_sysfs(tmp_path, siblings: dict[int, str]):
 def test_two_hardware_threads_of_a_core_count_once(tmp_path):
     sysfs = fake_sysfs(tmp_path, {0: "0,4", 1: "1,5", 2: "2,6", 3: "3,7", 4: "0,4", 5: "1,5", 6: "2,6", 7: "3,7"})
     assert runtime_threads.physical_cores(set(range(8)), sysfs) == 4
-    assert runtime_threads.physical_cores({0, 4, 1}, sysfs) == 2   # only the CPUs we may run on
+    assert runtime_threads.physical_cores({0, 4, 1}, sysfs) == 2  # only the CPUs we may run on
 
 
 def test_one_thread_per_core_counts_every_cpu(tmp_path):
@@ -39,12 +39,15 @@ def test_configure_sets_the_physical_core_count():
     assert env == {"TVM_NUM_THREADS": str(runtime_threads.physical_cores()), "TVM_BIND_THREADS": "0"}
 
 
-@pytest.mark.parametrize("env, threads", [
-    ({"TVM_NUM_THREADS": "3"}, 3),
-    ({"OMP_NUM_THREADS": "5"}, 5),
-    ({"TVM_NUM_THREADS": "1", "OMP_NUM_THREADS": "5"}, 1),   # TVM's own precedence
-    ({"TVM_NUM_THREADS": "2", "TVM_BIND_THREADS": "1"}, 2),   # pinned threads, asked for
-])
+@pytest.mark.parametrize(
+    "env, threads",
+    [
+        ({"TVM_NUM_THREADS": "3"}, 3),
+        ({"OMP_NUM_THREADS": "5"}, 5),
+        ({"TVM_NUM_THREADS": "1", "OMP_NUM_THREADS": "5"}, 1),  # TVM's own precedence
+        ({"TVM_NUM_THREADS": "2", "TVM_BIND_THREADS": "1"}, 2),  # pinned threads, asked for
+    ],
+)
 def test_a_count_and_a_binding_the_user_set_are_kept(env, threads):
     given = dict(env)
     assert runtime_threads.configure(env) == threads
@@ -54,8 +57,13 @@ def test_a_count_and_a_binding_the_user_set_are_kept(env, threads):
 def test_tvm_runtime_uses_the_configured_count():
     env = {k: v for k, v in os.environ.items() if k not in ("TVM_NUM_THREADS", "OMP_NUM_THREADS")}
     expected = runtime_threads.configure(env)
-    out = subprocess.run([sys.executable, "-c", "from edge_mnv2.remote import runtime_threads as r; print(r.tvm_threads())"],
-                         env=env, capture_output=True, text=True, check=True)
+    out = subprocess.run(
+        [sys.executable, "-c", "from edge_mnv2.remote import runtime_threads as r; print(r.tvm_threads())"],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert int(out.stdout) == expected
 
 
@@ -71,8 +79,10 @@ def test_the_cli_says_so_on_one_line():
     env = dict(os.environ, TVM_NUM_THREADS="0")
     out = subprocess.run([sys.executable, "-m", "edge_mnv2", "models"], env=env, capture_output=True, text=True)
     assert out.returncode == 2
-    assert out.stderr.strip() == ("edge-mnv2: error: TVM_NUM_THREADS='0' is not a thread count: set it to a whole "
-                                  "number of at least 1, or unset it to use one thread per physical core")
+    assert out.stderr.strip() == (
+        "edge-mnv2: error: TVM_NUM_THREADS='0' is not a thread count: set it to a whole "
+        "number of at least 1, or unset it to use one thread per physical core"
+    )
 
 
 AFFINITIES = """
@@ -94,5 +104,5 @@ def test_tvm_threads_are_left_to_the_os_unless_pinning_is_asked_for(bind, pinned
         env["TVM_BIND_THREADS"] = bind
     out = subprocess.run([sys.executable, "-c", AFFINITIES], env=env, capture_output=True, text=True, check=True)
     threads, *allowed = out.stdout.split()
-    assert int(threads) > 1                     # the pool's workers are there
-    assert (len(allowed) > 1) == pinned         # a pinned worker may run on fewer CPUs than the process
+    assert int(threads) > 1  # the pool's workers are there
+    assert (len(allowed) > 1) == pinned  # a pinned worker may run on fewer CPUs than the process

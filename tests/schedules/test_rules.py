@@ -11,8 +11,12 @@ from edge_mnv2.schedules.isa import vector_isa
 from edge_mnv2.schedules.rules import RULES, first_fitting, rule
 
 # One size of each family: the classifier, SSDLite and both DeepLab heads.
-FAMILIES = ("mobilenet_v2_0.35_96", "ssdlite_mobilenet_v2_0.35_96", "deeplabv3_mobilenet_v2_0.35_96",
-            "deeplabv3_aspp_mobilenet_v2_0.35_96")
+FAMILIES = (
+    "mobilenet_v2_0.35_96",
+    "ssdlite_mobilenet_v2_0.35_96",
+    "deeplabv3_mobilenet_v2_0.35_96",
+    "deeplabv3_aspp_mobilenet_v2_0.35_96",
+)
 
 
 def _fused_kernels(model: str, tmp_path) -> dict:
@@ -24,14 +28,22 @@ def _fused_kernels(model: str, tmp_path) -> dict:
     from tvm import relax
 
     from edge_mnv2.compile import relax_layout
-    from edge_mnv2.compile.pipeline import relax_module
+    from edge_mnv2.compile.frontend import relax_module
     from edge_mnv2.export import export_onnx
 
     T = relax.transform
     mod = relax_layout.convert(relax_module(onnx.load(export_onnx(model, tmp_path / "m.onnx").path)), "NHWC")
     with tvm.target.Target({"kind": "llvm", "num-cores": 2}):
-        mod = tvm.transform.Sequential([T.LegalizeOps(), T.AnnotateTIROpPattern(), T.FoldConstant(), T.FuseOps(),
-                                        T.FuseTIR(), T.AttachAttrLayoutFreeBuffers()])(mod)
+        mod = tvm.transform.Sequential(
+            [
+                T.LegalizeOps(),
+                T.AnnotateTIROpPattern(),
+                T.FoldConstant(),
+                T.FuseOps(),
+                T.FuseTIR(),
+                T.AttachAttrLayoutFreeBuffers(),
+            ]
+        )(mod)
     kernels = {}
     for gv, func in mod.functions_items():
         if isinstance(func, tvm.tirx.PrimFunc):
@@ -73,8 +85,9 @@ def test_every_kernel_of_every_family_gets_a_rule_and_the_convolutions_their_own
     by_rule = {r.name: [n for n, t in taken.items() if t is r] for r in RULES}
     assert by_rule["pointwise_nhwc"] and by_rule["depthwise_nhwc"] and by_rule["elementwise"]
     # the stem, the classifier and the pooling have one reduction each; no 1x1 or depthwise falls to it
-    assert any("matmul" in n for n in by_rule["one_reduction"]) and any(n.startswith("mean") for n in
-                                                                          by_rule["one_reduction"])
+    assert any("matmul" in n for n in by_rule["one_reduction"]) and any(
+        n.startswith("mean") for n in by_rule["one_reduction"]
+    )
 
 
 @pytest.mark.slow
@@ -88,7 +101,7 @@ def test_each_scheduled_kernel_computes_what_the_plain_kernel_does(kernels):
     rng = np.random.default_rng(0)
     for name, func in kernels.items():
         r, (sch, params) = _first_rule(func, isa)
-        sch, _ = _prepack(func, sch, target)   # the weights in the order the tiles read them, as in a build
+        sch, _ = _prepack(func, sch, target)  # the weights in the order the tiles read them, as in a build
         args = _args(func, rng)
         expected = _run(func, target, [a.copy() for a in args])
         got = _run(sch.mod["main"], target, [a.copy() for a in args])
@@ -115,11 +128,13 @@ def test_the_aarch64_schedules_compute_what_the_plain_kernel_does(kernels):
         expected = _run(func, target, [a.copy() for a in args])
         got = _run(sch.mod["main"], target, [a.copy() for a in args])
         np.testing.assert_allclose(got, expected, rtol=1e-4, atol=1e-4, err_msg=f"{name} by {r.name} {params}")
-    assert by_lane >= 10   # every 1x1 convolution
+    assert by_lane >= 10  # every 1x1 convolution
 
 
-@pytest.mark.parametrize("isa_args", [("neon", 4, 32, 4, True), ("neon", 4, 16, 4, False), ("avx2", 8, 16, 2, False),
-                                      ("avx512", 16, 32, 2, False)])
+@pytest.mark.parametrize(
+    "isa_args",
+    [("neon", 4, 32, 4, True), ("neon", 4, 16, 4, False), ("avx2", 8, 16, 2, False), ("avx512", 16, 32, 2, False)],
+)
 def test_pointwise_tiles_divide_the_row_and_fit_the_registers(isa_args):
     from edge_mnv2.schedules.isa import VectorISA
     from edge_mnv2.schedules.rules import _lanes_for, _pointwise_tile
@@ -134,14 +149,20 @@ def test_pointwise_tiles_divide_the_row_and_fit_the_registers(isa_args):
             need = pixels * vectors + (pixels + vectors if isa.fma_by_lane else 0)
             assert need <= isa.registers, (width, channels, pixels, vectors)
             if width in (14, 7) and isa.registers == 32:
-                assert pixels == 7   # a whole half row or row, not the 2 pixels a 4-vector tile left
+                assert pixels == 7  # a whole half row or row, not the 2 pixels a 4-vector tile left
     # the 24-channel 56x56 layer on NEON: three vectors of the 24 channels, 7 pixels, by lane
     assert _pointwise_tile(VectorISA("neon", 4, 32, 4, True), 56, 24, 4, 4) == (7, 3)
 
 
 def test_rules_are_registered_by_name():
-    assert [r.name for r in RULES] == ["pointwise_nhwc", "depthwise_nhwc", "pointwise_vnni", "depthwise_int8",
-                                       "one_reduction", "elementwise"]
+    assert [r.name for r in RULES] == [
+        "pointwise_nhwc",
+        "depthwise_nhwc",
+        "pointwise_vnni",
+        "depthwise_int8",
+        "one_reduction",
+        "elementwise",
+    ]
     assert rule("depthwise_nhwc") is RULES[1]
     with pytest.raises(KeyError, match="no schedule rule 'winograd'"):
         rule("winograd")

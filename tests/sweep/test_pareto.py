@@ -16,21 +16,39 @@ def test_the_front_keeps_what_nothing_beats_on_both_figures():
 def test_twins_and_edge_cases():
     assert pareto_front([], []) == []
     assert pareto_front([1.0], [5.0]) == [0]
-    assert pareto_front([1.0, 1.0], [5.0, 5.0]) == [0, 1]          # neither beats the other
-    assert pareto_front([1.0, 2.0, 3.0], [9.0, 8.0, 7.0]) == [0]    # the cheapest is also the best
+    assert pareto_front([1.0, 1.0], [5.0, 5.0]) == [0, 1]  # neither beats the other
+    assert pareto_front([1.0, 2.0, 3.0], [9.0, 8.0, 7.0]) == [0]  # the cheapest is also the best
     with pytest.raises(ValueError):
         pareto_front([1.0], [])
 
 
 def _variant(name, cost, top1, status=OK):
-    return VariantResult(variant=name, width=1.0, resolution=224, quantize=None, madds=1, params=1, status=status,
-                         latency_ms=cost, published_top1=top1)
+    return VariantResult(
+        variant=name,
+        width=1.0,
+        resolution=224,
+        quantize=None,
+        madds=1,
+        params=1,
+        status=status,
+        latency_ms=cost,
+        published_top1=top1,
+    )
 
 
 def test_the_sweep_front_skips_unmeasured_variants_and_those_without_a_published_figure():
-    result = SweepResult(target="host", device="d", metric="latency_ms", variants=[
-        _variant("a", 1.0, 50.0), _variant("b", 2.0, 48.0), _variant("c", 3.0, 60.0),
-        _variant("d", None, 80.0, status="does not fit"), _variant("e", 0.5, None)])
+    result = SweepResult(
+        target="host",
+        device="d",
+        metric="latency_ms",
+        variants=[
+            _variant("a", 1.0, 50.0),
+            _variant("b", 2.0, 48.0),
+            _variant("c", 3.0, 60.0),
+            _variant("d", None, 80.0, status="does not fit"),
+            _variant("e", 0.5, None),
+        ],
+    )
     assert [v.variant for v in result.pareto()] == ["a", "c"]
     assert result.to_dict()["pareto"] == ["a", "c"]
 
@@ -40,16 +58,19 @@ def test_variant_names_come_from_the_registry():
     from edge_mnv2.sweep.grid import variant_name
 
     assert variant_name(1.0, 96) == "mobilenet_v2_1.0_96"
-    assert variant_name(0.35, 96) == "mobilenet_v2_0.35_96"          # not the trained .shapes variant
+    assert variant_name(0.35, 96) == "mobilenet_v2_0.35_96"  # not the trained .shapes variant
     with pytest.raises(EdgeMnv2Error, match="widths are 0.35"):
         variant_name(0.6, 96)
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--widths", "0.35,wide"], "--widths: 'wide' is not a number"),
-    (["--resolutions", "96,1.5"], "--resolutions: '1.5' is not a whole number"),
-    (["--widths", "0.6"], "no MobileNetV2 of width 0.6"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["--widths", "0.35,wide"], "--widths: 'wide' is not a number"),
+        (["--resolutions", "96,1.5"], "--resolutions: '1.5' is not a whole number"),
+        (["--widths", "0.6"], "no MobileNetV2 of width 0.6"),
+    ],
+)
 def test_a_bad_grid_is_one_line_naming_the_value_before_any_work(tmp_path, capsys, args, message):
     from edge_mnv2.cli import main
 

@@ -32,8 +32,6 @@ def test_writes_weights_state_and_log(tmp_path):
     assert state_path(out).is_file()
 
 
-
-
 def _ctrl_c_during_step(monkeypatch, calls: int, sig: int = signal.SIGINT):
     """Press Ctrl-C (a real SIGINT to this process; or send ``sig``) while optimizer step ``calls`` runs."""
     original = RMSpropTF.step
@@ -64,7 +62,7 @@ def test_resume_after_ctrl_c_gives_the_same_weights(tmp_path, monkeypatch, ctrl_
     resumed = tmp_path / "resumed.pt"
     with monkeypatch.context() as m:
         _ctrl_c_during_step(m, 7, sig)  # during the second step of the second epoch (5 steps per epoch)
-        with pytest.raises(KeyboardInterrupt), signals.terminating_interrupts():   # as the CLI runs it
+        with pytest.raises(KeyboardInterrupt), signals.terminating_interrupts():  # as the CLI runs it
             train(TINY, resumed)
     saved = torch.load(state_path(resumed), weights_only=True)
     assert (saved["epoch"], saved["step"]) == (1, 2)  # that step finished, then training stopped

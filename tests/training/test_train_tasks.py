@@ -12,10 +12,24 @@ from edge_mnv2.models.weights import build_model, read_checkpoint
 from edge_mnv2.training.tasks import init_backbone, multibox_loss, task_for
 from edge_mnv2.training.train import TrainConfig, metrics_path, train
 
-DET = TrainConfig(model="ssdlite_mobilenet_v2_0.35_96", data="shapes-detection", epochs=3, batch_size=16,
-                  train_size=64, val_size=16, lr=0.01)
-SEG = TrainConfig(model="deeplabv3_mobilenet_v2_0.35_96", data="shapes-segmentation", epochs=3, batch_size=16,
-                  train_size=64, val_size=16, lr=0.01)
+DET = TrainConfig(
+    model="ssdlite_mobilenet_v2_0.35_96",
+    data="shapes-detection",
+    epochs=3,
+    batch_size=16,
+    train_size=64,
+    val_size=16,
+    lr=0.01,
+)
+SEG = TrainConfig(
+    model="deeplabv3_mobilenet_v2_0.35_96",
+    data="shapes-segmentation",
+    epochs=3,
+    batch_size=16,
+    train_size=64,
+    val_size=16,
+    lr=0.01,
+)
 
 
 def _losses(out):
@@ -51,8 +65,7 @@ def test_segmentation_training_decreases_the_loss(tmp_path):
 def test_task_data_is_checked():
     with pytest.raises(EdgeMnv2Error, match="shapes-detection"):
         task_for(get_spec(DET.model), TrainConfig(model=DET.model, data="shapes-segmentation")).open_data()
-    assert task_for(get_spec(DET.model), TrainConfig(model=DET.model, data="shapes")).data_name() == \
-        "shapes-detection"
+    assert task_for(get_spec(DET.model), TrainConfig(model=DET.model, data="shapes")).data_name() == "shapes-detection"
 
 
 def test_matching_gives_every_box_an_anchor():
@@ -67,8 +80,11 @@ def test_matching_gives_every_box_an_anchor():
     anchors = anchors_for(spec)
     for label, box in zip([3, 1, 6], boxes):  # the targets decode to the matched box
         matched = classes[0] == label
-        np.testing.assert_allclose(decode_boxes(targets[0][matched], anchors[matched]),
-                                   np.broadcast_to(box, (int(matched.sum()), 4)), atol=1e-5)
+        np.testing.assert_allclose(
+            decode_boxes(targets[0][matched], anchors[matched]),
+            np.broadcast_to(box, (int(matched.sum()), 4)),
+            atol=1e-5,
+        )
 
 
 def test_multibox_loss_mines_three_negatives_per_positive():

@@ -63,8 +63,9 @@ def test_the_cheap_stack_matches_inspect_stack():
         return _frames(), inspect.stack()
 
     cheap, full = here()
-    assert [(f.filename, f.lineno, f.function) for f in cheap][:5] == \
-        [(f.filename, f.lineno, f.function) for f in full][:5]
+    assert [(f.filename, f.lineno, f.function) for f in cheap][:5] == [
+        (f.filename, f.lineno, f.function) for f in full
+    ][:5]
     assert cheap[0].code_context == full[0].code_context and cheap[0].function == "here"
     assert cheap[1].frame is full[1].frame
 
@@ -93,8 +94,9 @@ def test_the_cheap_warm_up_parses_the_same_intrinsics():
     import sys
 
     def digest(how):
-        out = subprocess.run([sys.executable, "-c", INTRINSICS_DIGEST, how], capture_output=True, text=True,
-                             check=True).stdout.split()
+        out = subprocess.run(
+            [sys.executable, "-c", INTRINSICS_DIGEST, how], capture_output=True, text=True, check=True
+        ).stdout.split()
         return int(out[0]), out[1]
 
     cheap = digest("cheap")

@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from edge_mnv2.compile.pipeline import compile_model
+from edge_mnv2.compile import compile_model
 
 pytestmark = pytest.mark.slow
 
@@ -23,8 +23,13 @@ class InvertedResidual(nn.Module):
         layers: list[nn.Module] = []
         if expand != 1:
             layers += [nn.Conv2d(cin, hidden, 1, bias=False), nn.BatchNorm2d(hidden), nn.ReLU6(inplace=True)]
-        layers += [nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False), nn.BatchNorm2d(hidden),
-                   nn.ReLU6(inplace=True), nn.Conv2d(hidden, cout, 1, bias=False), nn.BatchNorm2d(cout)]
+        layers += [
+            nn.Conv2d(hidden, hidden, 3, stride, 1, groups=hidden, bias=False),
+            nn.BatchNorm2d(hidden),
+            nn.ReLU6(inplace=True),
+            nn.Conv2d(hidden, cout, 1, bias=False),
+            nn.BatchNorm2d(cout),
+        ]
         self.conv = nn.Sequential(*layers)
         self.use_res_connect = stride == 1 and cin == cout
 
@@ -35,8 +40,9 @@ class InvertedResidual(nn.Module):
 class OtherMobileNetV2(nn.Module):
     def __init__(self):
         super().__init__()
-        layers: list[nn.Module] = [nn.Sequential(nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32),
-                                                 nn.ReLU6(inplace=True))]
+        layers: list[nn.Module] = [
+            nn.Sequential(nn.Conv2d(3, 32, 3, 2, 1, bias=False), nn.BatchNorm2d(32), nn.ReLU6(inplace=True))
+        ]
         cin = 32
         for t, c, n, s in SETTINGS:
             for i in range(n):
@@ -53,7 +59,7 @@ class OtherMobileNetV2(nn.Module):
 def _randomised(model: nn.Module) -> nn.Module:
     torch.manual_seed(3)
     for m in model.modules():
-        if isinstance(m, nn.BatchNorm2d):   # statistics other than the identity, so outputs are not trivial
+        if isinstance(m, nn.BatchNorm2d):  # statistics other than the identity, so outputs are not trivial
             m.running_mean.uniform_(-0.1, 0.1)
             m.running_var.uniform_(0.5, 1.5)
             m.weight.data.uniform_(0.5, 1.5)
@@ -63,8 +69,15 @@ def _randomised(model: nn.Module) -> nn.Module:
 def test_a_users_export_of_the_architecture_gets_the_committed_logs_records(tmp_path):
     model = _randomised(OtherMobileNetV2())
     path = tmp_path / "my_mobilenet.onnx"
-    torch.onnx.export(model, (torch.randn(1, 3, 224, 224),), str(path), dynamo=False, opset_version=17,
-                      input_names=["image"], output_names=["scores"])
+    torch.onnx.export(
+        model,
+        (torch.randn(1, 3, 224, 224),),
+        str(path),
+        dynamo=False,
+        opset_version=17,
+        input_names=["image"],
+        output_names=["scores"],
+    )
     artifact = compile_model(path, "host", tmp_path / "build")
     tuning = artifact.metadata["tuning"]
     assert tuning["found_by"] == "workload" and tuning["log"].endswith("mobilenet_v2_1.0_224")

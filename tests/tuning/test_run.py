@@ -7,9 +7,8 @@ import shutil
 
 import numpy as np
 import pytest
-from tuning_helpers import CLI_FLAGS, POPULATION, quick_tune, tiny_onnx
 
-from edge_mnv2.compile.pipeline import compile_model
+from edge_mnv2.compile import compile_model
 from edge_mnv2.remote import runtime_threads
 from edge_mnv2.targets import load_target
 from edge_mnv2.tuning.database import best_ms, extract_tasks, open_database, top_records
@@ -35,6 +34,8 @@ from edge_mnv2.tuning.settings import (
     measuring_threads,
     weight_prepack_for,
 )
+
+from tuning_helpers import CLI_FLAGS, POPULATION, quick_tune, tiny_onnx
 
 MODEL = "mobilenet_v2_0.35_96"
 
@@ -74,8 +75,9 @@ def test_a_rerun_spends_its_trials_on_tasks_the_log_lacks(tuned_root, tmp_path):
     root, result = tuned_root
     copy = tmp_path / "logs"
     shutil.copytree(root, copy)
-    again = quick_tune(MODEL, load_target("host"), trials=result.trials_after + 8, log_root=copy,
-                       schedule_library=False)
+    again = quick_tune(
+        MODEL, load_target("host"), trials=result.trials_after + 8, log_root=copy, schedule_library=False
+    )
     # a scheduler that forgot the log would tune the largest task again and cover nothing new
     assert again.covered == result.covered + 1
 
@@ -89,8 +91,9 @@ def test_a_pruned_log_keeps_each_tasks_best_and_counts_its_trials(tuned_root, tm
     copy = tmp_path / "logs"
     shutil.copytree(root, copy)
     log = copy / "host" / MODEL
-    tasks = extract_tasks(relax_module(load_source(MODEL)[0]), load_target("host").tvm_target(),
-                               log_weight_prepack(log))
+    tasks = extract_tasks(
+        relax_module(load_source(MODEL)[0]), load_target("host").tvm_target(), log_weight_prepack(log)
+    )
 
     def best(path):
         database = open_database(path)
@@ -98,9 +101,9 @@ def test_a_pruned_log_keeps_each_tasks_best_and_counts_its_trials(tuned_root, tm
 
     before = best(log)
     assert prune_log(log, keep=1)[1] == result.covered < result.trials_after
-    assert best(log) == before                  # compile applies the same schedules
+    assert best(log) == before  # compile applies the same schedules
     again = quick_tune(MODEL, load_target("host"), trials=result.trials_after, log_root=copy)
-    assert again.trials_before == again.trials_after == result.trials_after   # dropped records still count
+    assert again.trials_before == again.trials_after == result.trials_after  # dropped records still count
 
 
 @pytest.mark.slow
@@ -126,7 +129,7 @@ def test_compile_applies_the_log_and_stays_correct(tuned_root, tmp_path):
     spec = get_spec(MODEL)
     x = evaluation_inputs(2, 96, spec.preprocessing)
     vm = relax.VirtualMachine(tvm.runtime.load_module(str(tuned.library_path)), tvm.cpu())
-    got = np.concatenate([vm["main"](tvm.runtime.tensor(x[i:i + 1])).numpy() for i in range(2)])
+    got = np.concatenate([vm["main"](tvm.runtime.tensor(x[i : i + 1])).numpy() for i in range(2)])
     with torch.inference_mode():
         assert np.abs(got - build_model(spec)(torch.from_numpy(x)).numpy()).max() <= 1e-4
 
@@ -140,8 +143,8 @@ def test_logs_are_found_by_target_and_architecture(tmp_path):
     assert find_log("host", "mobilenet_v2_0.35_96", tmp_path) == tmp_path / "host" / "mobilenet_v2_0.35_96"
     # a tagged model (other weights, same workloads) uses its architecture's log
     assert find_log("host", "mobilenet_v2_0.35_96.shapes", tmp_path) == tmp_path / "host" / "mobilenet_v2_0.35_96"
-    assert find_log("host", "mobilenet_v2_1.0_224", tmp_path) is None   # another model's target only
-    assert find_log("rpi5", "mobilenet_v2_1.0_224", tmp_path) is None   # another target
+    assert find_log("host", "mobilenet_v2_1.0_224", tmp_path) is None  # another model's target only
+    assert find_log("rpi5", "mobilenet_v2_1.0_224", tmp_path) is None  # another target
     assert find_log("host", None, tmp_path) is None
     # a CPU's own log comes before the target's, for that CPU only
     own = tmp_path / "host@znver5" / "mobilenet_v2_0.35_96"
@@ -155,17 +158,17 @@ def test_logs_are_found_by_target_and_architecture(tmp_path):
 def test_a_cpu_other_than_the_logs_gets_a_log_of_its_own(tmp_path):
     host, rpi = load_target("host"), load_target("rpi4b")
     here = detected_cpu(host)
-    assert here == host.resolved_tvm()["mcpu"] and detected_cpu(rpi) is None   # rpi4b names its CPU
+    assert here == host.resolved_tvm()["mcpu"] and detected_cpu(rpi) is None  # rpi4b names its CPU
     shared = tmp_path / "host" / MODEL
-    assert tuning_log_path(host, MODEL, tmp_path) == (shared, None)   # the first log is the target's
+    assert tuning_log_path(host, MODEL, tmp_path) == (shared, None)  # the first log is the target's
     shared.mkdir(parents=True)
     for name in DB_FILES:
         (shared / name).write_text("")
     write_meta(shared, tvm_target={**host.resolved_tvm(), "mcpu": here})
-    assert tuning_log_path(host, MODEL, tmp_path) == (shared, None)   # tuned here: continued
+    assert tuning_log_path(host, MODEL, tmp_path) == (shared, None)  # tuned here: continued
     write_meta(shared, tvm_target={**host.resolved_tvm(), "mcpu": "cortex-a72-pretend"})
     own = tmp_path / f"host@{here}" / MODEL
-    assert tuning_log_path(host, MODEL, tmp_path) == (own, shared)   # started from the other CPU's
+    assert tuning_log_path(host, MODEL, tmp_path) == (own, shared)  # started from the other CPU's
     own.mkdir(parents=True)
     # and continued from then on, still seeded from it: a first run killed while seeding goes on seeding
     assert tuning_log_path(host, MODEL, tmp_path) == (own, shared)
@@ -186,16 +189,16 @@ def test_weight_prepack_comes_from_the_log_then_the_flag_then_the_target(tmp_pat
     assert weight_prepack_for(new_log, packing, None, None) is True
     assert weight_prepack_for(new_log, plain, None, None) is False
     assert weight_prepack_for(new_log, plain, None, True) is True
-    assert weight_prepack_for(new_log, packing, "int8", None) is False   # int8 packs its own weights
+    assert weight_prepack_for(new_log, packing, "int8", None) is False  # int8 packs its own weights
     assert weight_prepack_for(new_log, replace(packing, device="cuda"), None, None) is False
     with pytest.raises(EdgeMnv2Error, match="int8"):
         weight_prepack_for(new_log, packing, "int8", True)
     with pytest.raises(EdgeMnv2Error, match="for CPU targets; 'cuda' runs on cuda"):
         weight_prepack_for(new_log, load_target("cuda"), None, True)
 
-    legacy = tmp_path / "legacy"   # records from before the setting existed: plain kernels
+    legacy = tmp_path / "legacy"  # records from before the setting existed: plain kernels
     legacy.mkdir()
-    (legacy / "database_tuning_record.json").write_text('[0, [[], [1e-05], {}, []]]\n')
+    (legacy / "database_tuning_record.json").write_text("[0, [[], [1e-05], {}, []]]\n")
     assert weight_prepack_for(legacy, packing, None, None) is False
     packed = tmp_path / "packed"
     packed.mkdir()
@@ -222,9 +225,9 @@ def test_cache_flush_comes_from_the_log_then_the_flag_then_the_target(tmp_path):
     with pytest.raises(EdgeMnv2Error, match="--cache-flush is for CPU targets; 'cuda' runs on cuda"):
         cache_flush_for(new_log, load_target("cuda"), True)
 
-    legacy = tmp_path / "legacy"   # records from before the setting existed were measured warm
+    legacy = tmp_path / "legacy"  # records from before the setting existed were measured warm
     legacy.mkdir()
-    (legacy / "database_tuning_record.json").write_text('[0, [[], [1e-05], {}, []]]\n')
+    (legacy / "database_tuning_record.json").write_text("[0, [[], [1e-05], {}, []]]\n")
     assert cache_flush_for(legacy, flushing, None) is False
     with pytest.raises(EdgeMnv2Error, match="without flushed caches, so --cache-flush cannot continue it"):
         cache_flush_for(legacy, warm, True)
@@ -248,15 +251,15 @@ def test_layout_comes_from_the_flag_then_the_log_then_the_target(tmp_path):
     assert layout_for(new_log, plain, None, None) == "NCHW"
     assert layout_for(new_log, nhwc_target, None, None) == "NHWC"
     assert layout_for(new_log, nhwc_target, None, "NCHW") == "NCHW"
-    assert layout_for(new_log, nhwc_target, "int8", None) == "NCHW"    # int8 picks its own layout
+    assert layout_for(new_log, nhwc_target, "int8", None) == "NCHW"  # int8 picks its own layout
     with pytest.raises(EdgeMnv2Error, match="--layout NHWC is for fp32 builds"):
         layout_for(new_log, plain, "int8", "NHWC")
     with pytest.raises(EdgeMnv2Error, match="unknown layout 'NWHC'"):
         layout_for(new_log, replace(host, tuning={"layout": "NWHC"}), None, None)
 
-    legacy = tmp_path / "legacy"   # records from before the setting existed: the imported NCHW
+    legacy = tmp_path / "legacy"  # records from before the setting existed: the imported NCHW
     legacy.mkdir()
-    (legacy / "database_tuning_record.json").write_text('[0, [[], [1e-05], {}, []]]\n')
+    (legacy / "database_tuning_record.json").write_text("[0, [[], [1e-05], {}, []]]\n")
     assert layout_for(legacy, nhwc_target, None, None) == "NCHW"
     with pytest.raises(EdgeMnv2Error, match="tuned in NCHW, so --layout NHWC cannot continue it"):
         layout_for(legacy, plain, None, "NHWC")
@@ -278,8 +281,9 @@ def test_a_log_measured_on_another_thread_count_is_not_continued(tmp_path, monke
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     here = runtime_threads.physical_cores()
     (tmp_path / META_FILE).write_text(json.dumps({"runs": [], "runtime_threads": here + 1}))
-    with pytest.raises(EdgeMnv2Error, match=f"measured with {here + 1} runtime threads.*"
-                                            f"TVM_NUM_THREADS={here + 1} to continue it"):
+    with pytest.raises(
+        EdgeMnv2Error, match=f"measured with {here + 1} runtime threads.*TVM_NUM_THREADS={here + 1} to continue it"
+    ):
         measuring_threads(tmp_path)
     monkeypatch.setenv("TVM_NUM_THREADS", str(here + 1))
     assert measuring_threads(tmp_path) == here + 1
@@ -316,7 +320,8 @@ def test_cpu_mismatch_warns(tuned_root, tmp_path, capsys):
 @pytest.mark.slow
 def test_tuning_on_another_cpu_starts_its_own_log_from_the_targets(tuned_root, tmp_path, capsys, monkeypatch):
     from edge_mnv2 import progress
-    monkeypatch.setattr(progress, "_quiet", False)   # an earlier in-process `main(["-q", ...])` leaves it on
+
+    monkeypatch.setattr(progress, "_quiet", False)  # an earlier in-process `main(["-q", ...])` leaves it on
     root, result = tuned_root
     shared = another_cpus_log(result.log, tmp_path)
     records = (shared / "database_tuning_record.json").read_text()
@@ -326,7 +331,7 @@ def test_tuning_on_another_cpu_starts_its_own_log_from_the_targets(tuned_root, t
     assert own.log == tmp_path / f"host@{here}" / MODEL and own.seeded_from == shared
     # every task the other CPU's log covers was measured here from its best schedules, and nothing else
     assert own.seeded == own.trials_after >= result.covered and own.covered == result.covered
-    assert (shared / "database_tuning_record.json").read_text() == records   # the other log is untouched
+    assert (shared / "database_tuning_record.json").read_text() == records  # the other log is untouched
     assert json.loads((own.log / "tuning.json").read_text())["tvm_target"]["mcpu"] == here
     assert "gets a log of its own" in capsys.readouterr().err
 
@@ -337,11 +342,17 @@ def test_tuning_on_another_cpu_starts_its_own_log_from_the_targets(tuned_root, t
     monkeypatch.setenv(LOGS_ENV, str(tmp_path))
     from edge_mnv2.cli import main
 
-    assert main(["tune", MODEL, "--target", "host", "--trials", str(len(kept) + 1), "--no-schedule-library",
-                 *CLI_FLAGS]) == 0
+    assert (
+        main(["tune", MODEL, "--target", "host", "--trials", str(len(kept) + 1), "--no-schedule-library", *CLI_FLAGS])
+        == 0
+    )
     out = capsys.readouterr()
-    total, new, seeded, covered = map(int, re.search(
-        rf"(\d+) trials \((\d+) new, (\d+) of them from {re.escape(str(shared))}\), (\d+) of", out.out).groups())
+    total, new, seeded, covered = map(
+        int,
+        re.search(
+            rf"(\d+) trials \((\d+) new, (\d+) of them from {re.escape(str(shared))}\), (\d+) of", out.out
+        ).groups(),
+    )
     # the rerun seeded the tasks the kill left without records, and only those
     assert seeded == new == total - len(kept) > 0 and covered == result.covered
     assert "gets a log of its own" not in out.err
@@ -360,12 +371,15 @@ def test_rpc_runner_on_the_emulated_rpi4b(tmp_path, rpi4b_image):
 
     with LocalTracker() as tracker, EmulatedRPCServer(rpi4b_image, tracker=tracker.address, key="rpi4b"):
         tracker.wait_for_key("rpi4b", timeout=180)
-        result = quick_tune("mobilenet_v2_0.35_96.shapes", load_target("rpi4b"), trials=4,
-                                 tracker=DeviceAddress("tracker", *tracker.address, "rpi4b"), log_root=tmp_path)
+        result = quick_tune(
+            "mobilenet_v2_0.35_96.shapes",
+            load_target("rpi4b"),
+            trials=4,
+            tracker=DeviceAddress("tracker", *tracker.address, "rpi4b"),
+            log_root=tmp_path,
+        )
     assert result.log == tmp_path / "rpi4b" / "mobilenet_v2_0.35_96.shapes"
     assert valid_records(result.log), "no candidate ran on the emulated device"
-
-
 
 
 def _records(log):
@@ -389,14 +403,21 @@ def test_killing_a_run_keeps_every_record_and_a_rerun_continues(tmp_path, how):
     cmd = [*tune, "400"]
     # its own group, as a terminal's Ctrl-C reaches all of it; Ctrl-C's default action even when the suite
     # runs in a background job, where the shell ignores SIGINT and children would inherit that
-    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            start_new_session=True, preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
+    proc = subprocess.Popen(
+        cmd,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
     deadline = time.monotonic() + 400
     while len(_records(log)) < 16 and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.5)
     assert proc.poll() is None, proc.stdout.read()
     if how == "kill":
-        os.killpg(proc.pid, signal.SIGKILL)   # the run and its builder/runner workers, mid-round
+        os.killpg(proc.pid, signal.SIGKILL)  # the run and its builder/runner workers, mid-round
     else:
         os.killpg(proc.pid, signal.SIGINT)
     out = proc.communicate(timeout=120)[0]
@@ -407,18 +428,18 @@ def test_killing_a_run_keeps_every_record_and_a_rerun_continues(tmp_path, how):
     # the first round over all four tasks (64 trials) in memory, and a kill there would keep nothing
     assert 16 <= len(kept) < 64
 
-    meta = json.loads((log / META_FILE).read_text())    # the CPU it was tuned on survives the kill
+    meta = json.loads((log / META_FILE).read_text())  # the CPU it was tuned on survives the kill
     assert meta["tvm_target"]["mcpu"] == load_target("host").resolved_tvm()["mcpu"] and meta["runs"] == []
 
     wanted = len(kept) + 16
     rerun = subprocess.run([*tune, str(wanted)], env=env, capture_output=True, text=True, timeout=600)
     assert rerun.returncode == 0, rerun.stdout + rerun.stderr
     after = _records(log)
-    assert set(kept) <= set(after)              # nothing measured before the kill was lost
+    assert set(kept) <= set(after)  # nothing measured before the kill was lost
 
     # ", N hand-written" follows "new" when the kill came while the default schedules were being measured
     total, new = map(int, re.search(r"(\d+) trials \((\d+) new[,)]", rerun.stdout).groups())
-    assert total - new >= 16 and new <= 32      # it continued from the log instead of starting again
+    assert total - new >= 16 and new <= 32  # it continued from the log instead of starting again
 
 
 @pytest.mark.slow
@@ -429,10 +450,9 @@ def test_a_cold_nhwc_log_records_every_flushed_run_and_compile_follows_its_layou
 
     model = tiny_onnx(tmp_path / "tiny.onnx")
     logs = tmp_path / "logs"
-    result = quick_tune(str(model), load_target("host"), trials=8, log_root=logs, cache_flush=True,
-                             layout="NHWC")
+    result = quick_tune(str(model), load_target("host"), trials=8, log_root=logs, cache_flush=True, layout="NHWC")
     runs = [json.loads(line)[1][1] for line in _records(result.log)]
-    assert runs and all(len(secs) == COLD_REPEATS for secs in runs)   # one timed run per flush
+    assert runs and all(len(secs) == COLD_REPEATS for secs in runs)  # one timed run per flush
     meta = json.loads((result.log / META_FILE).read_text())
     assert meta["cache_flush"] is True and meta["layout"] == "NHWC"
 
@@ -455,12 +475,18 @@ def test_tasks_spends_the_trials_on_the_largest_shares_each_searched_on_its_own(
     logs = tmp_path / "logs"
     # without the hand-written depthwise schedules, which would cover two tasks before any search
     first = quick_tune(str(model), load_target("host"), trials=16, log_root=logs, schedule_library=False)
-    untuned = first.tasks - first.covered   # four layers, and the host's NHWC layout adds transposes
+    untuned = first.tasks - first.covered  # four layers, and the host's NHWC layout adds transposes
     assert first.covered == 1 and untuned >= 3
 
     # untuned tasks have the largest share there is: a top-up covers them before anything else
-    cover = quick_tune(str(model), load_target("host"), trials=first.trials_after + 3 * untuned,
-                            log_root=logs, focus=untuned, schedule_library=False)
+    cover = quick_tune(
+        str(model),
+        load_target("host"),
+        trials=first.trials_after + 3 * untuned,
+        log_root=logs,
+        focus=untuned,
+        schedule_library=False,
+    )
     chosen, passed_on = cover.focused[:untuned], cover.focused[untuned:]
     assert [f.before_ms for f in chosen] == [None] * untuned and cover.covered == cover.tasks
     # a transpose has a schedule or two: what its search could not spend went to the tasks after it, and
@@ -473,8 +499,9 @@ def test_tasks_spends_the_trials_on_the_largest_shares_each_searched_on_its_own(
     tasks = extract_tasks(mod, load_target("host").tvm_target(), log_weight_prepack(cover.log))
     database = open_database(cover.log)
     shares = {t.task_name: best_ms(database, t) * t.weight for t in tasks}
-    top = quick_tune(str(model), load_target("host"), trials=cover.trials_after + 8, log_root=logs, focus=1,
-                          schedule_library=False)
+    top = quick_tune(
+        str(model), load_target("host"), trials=cover.trials_after + 8, log_root=logs, focus=1, schedule_library=False
+    )
     largest, *passed_on = top.focused
     assert largest.task == max(shares, key=shares.get) and largest.trials >= 1
     assert largest.before_ms * largest.weight == pytest.approx(shares[largest.task])
@@ -490,4 +517,3 @@ def test_tasks_spends_the_trials_on_the_largest_shares_each_searched_on_its_own(
     run = json.loads((top.log / META_FILE).read_text())["runs"][-1]
     assert run[FOCUS_KEY] == [dataclasses.asdict(f) for f in top.focused]
     assert run["population"] == POPULATION
-

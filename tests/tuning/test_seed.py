@@ -7,6 +7,7 @@ import pytest
 from edge_mnv2.errors import EdgeMnv2Error
 from edge_mnv2.targets import load_target
 from edge_mnv2.tuning.seed import LAYOUT_FREE_ATTR, check_source, plain_workload, replay
+
 from tuning_helpers import quick_tune
 
 MODEL = "mobilenet_v2_0.35_96"
@@ -26,15 +27,17 @@ def decisions(record):
 def test_a_prepacked_log_starts_from_a_plain_logs_schedules(tmp_path):
     host = load_target("host")
     # without the hand-written depthwise schedules: they would cover ten tasks before any search
-    plain = quick_tune(MODEL, host, trials=16, log_root=tmp_path / "plain", weight_prepack=False,
-                            schedule_library=False)
+    plain = quick_tune(
+        MODEL, host, trials=16, log_root=tmp_path / "plain", weight_prepack=False, schedule_library=False
+    )
     assert plain.covered >= 1
-    seeded = quick_tune(MODEL, host, trials=3, log_root=tmp_path / "seeded", seed_from=plain.log, seed_top=3,
-                             schedule_library=False)
+    seeded = quick_tune(
+        MODEL, host, trials=3, log_root=tmp_path / "seeded", seed_from=plain.log, seed_top=3, schedule_library=False
+    )
     # every seeded candidate was measured here; trials == seeded leaves nothing for the search
     assert seeded.seeded == 3 and seeded.trials_before == 0 and seeded.trials_after == 3
     assert seeded.covered == plain.covered
-    assert all(r[1][1][0] < 1e9 for r in records(seeded.log))   # real run times, no failed builds
+    assert all(r[1][1][0] < 1e9 for r in records(seeded.log))  # real run times, no failed builds
     meta = json.loads((seeded.log / "tuning.json").read_text())
     assert meta["weight_prepack"] is True
     # the run's entry says where its first schedules came from
@@ -47,8 +50,9 @@ def test_a_prepacked_log_starts_from_a_plain_logs_schedules(tmp_path):
     assert not any("TransformLayout" in json.dumps(r) for r in records(plain.log))
     assert all("TransformLayout" in json.dumps(r) for r in records(seeded.log))
     # a re-run finds every task it could seed already tuned and measures nothing again
-    again = quick_tune(MODEL, host, trials=3, log_root=tmp_path / "seeded", seed_from=plain.log, seed_top=3,
-                            schedule_library=False)
+    again = quick_tune(
+        MODEL, host, trials=3, log_root=tmp_path / "seeded", seed_from=plain.log, seed_top=3, schedule_library=False
+    )
     assert again.seeded == 0 and again.trials_after == 3
     assert json.loads((seeded.log / "tuning.json").read_text())["runs"][-1]["seeded_from"]["seeded"] == 0
 
@@ -85,7 +89,9 @@ def test_a_schedule_that_does_not_fit_the_task_is_skipped():
     record = SimpleNamespace(trace=sch.trace)
     replayed = replay(record, vector_add(32), [])
     assert replayed is not None and "T.vectorized(4)" in replayed.mod.script()
-    assert replay(record, vector_add(16, block="c"), []) is None   # another kernel: no block "b" to schedule
+    assert replay(record, vector_add(16, block="c"), []) is None  # another kernel: no block "b" to schedule
+
+
 def test_a_seed_that_is_not_a_log_is_refused(tmp_path):
     with pytest.raises(EdgeMnv2Error, match="is not a tuning log"):
         check_source(tmp_path, 4)

@@ -16,7 +16,12 @@ def tiny_onnx(path):
     import torch
 
     nn = torch.nn
-    net = nn.Sequential(nn.Conv2d(8, 16, 1), nn.ReLU(), nn.Conv2d(16, 16, 3, padding=1, groups=16),
-                        nn.Conv2d(16, 24, 1), nn.Conv2d(24, 24, 3, stride=2, padding=1, groups=24)).eval()
+    net = nn.Sequential(
+        nn.Conv2d(8, 16, 1),
+        nn.ReLU(),
+        nn.Conv2d(16, 16, 3, padding=1, groups=16),
+        nn.Conv2d(16, 24, 1),
+        nn.Conv2d(24, 24, 3, stride=2, padding=1, groups=24),
+    ).eval()
     torch.onnx.export(net, (torch.randn(1, 8, 16, 16),), str(path), dynamo=False, opset_version=17)
     return path

@@ -34,10 +34,12 @@ RUNTIMES = {
     "litert_xnnpack": "LiteRT 2.3 with XNNPACK (its default delegate)",
     "litert_builtin": "LiteRT 2.3, built-in kernels (no delegate)",
 }
-_running: set[subprocess.Popen] = set()   # counting processes alive, so an interrupt can stop them all
+_running: set[subprocess.Popen] = set()  # counting processes alive, so an interrupt can stop them all
 _running_lock = threading.Lock()
-NOTE = ("instruction counts on an emulated CPU (qemu-user, a counting plugin), not time: deterministic, but "
-        "caches, memory bandwidth and issue width are not modelled")
+NOTE = (
+    "instruction counts on an emulated CPU (qemu-user, a counting plugin), not time: deterministic, but "
+    "caches, memory bandwidth and issue width are not modelled"
+)
 
 
 @dataclass(frozen=True)
@@ -50,8 +52,9 @@ class CountSettings:
 
     def __post_init__(self):
         if self.warmup < 0 or self.runs < 1:
-            raise DeviceError(f"instruction counting needs warmup >= 0 and runs >= 1, got {self.warmup} and "
-                              f"{self.runs}")
+            raise DeviceError(
+                f"instruction counting needs warmup >= 0 and runs >= 1, got {self.warmup} and {self.runs}"
+            )
 
 
 @dataclass(frozen=True)
@@ -75,10 +78,17 @@ class CountedRuntime:
         """The report's ``instructions`` section for this runtime."""
         median = self.median
         totals = [r.total for r in self.regions]
-        out = {"per_inference": median.total, "min": min(totals), "max": max(totals),
-               "mix": {name: median.mix.get(name, 0) for name in CLASSES},
-               "vector_fma_lanes": median.vector_fma_lanes, "runs": len(totals), "warmup": self.settings.warmup,
-               "threads": 1, "note": NOTE}
+        out = {
+            "per_inference": median.total,
+            "min": min(totals),
+            "max": max(totals),
+            "mix": {name: median.mix.get(name, 0) for name in CLASSES},
+            "vector_fma_lanes": median.vector_fma_lanes,
+            "runs": len(totals),
+            "warmup": self.settings.warmup,
+            "threads": 1,
+            "note": NOTE,
+        }
         if macs:
             out["macs"] = macs
             out["per_mac"] = median.total / macs
@@ -97,9 +107,16 @@ def _environment(image: EmulatorImage, peers: Path | None) -> dict[str, str]:
     return env
 
 
-def count_runtime(image: EmulatorImage, runtime: str, model: Path, x: np.ndarray,
-                  settings: CountSettings = CountSettings(), plugin: Path | None = None,
-                  per_kernel: bool = False, cancel: threading.Event | None = None) -> CountedRuntime:
+def count_runtime(
+    image: EmulatorImage,
+    runtime: str,
+    model: Path,
+    x: np.ndarray,
+    settings: CountSettings = CountSettings(),
+    plugin: Path | None = None,
+    per_kernel: bool = False,
+    cancel: threading.Event | None = None,
+) -> CountedRuntime:
     """Count ``settings.runs`` inferences of ``model`` (a library for TVM, an .onnx or .tflite for the
     rivals) on ``x`` with ``runtime`` on the emulated CPU of ``image``. ``per_kernel`` (TVM, a build with
     the bytecode VM): one more run counts each kernel call on its own (``CountedRuntime.kernels``). ``cancel``
@@ -114,26 +131,48 @@ def count_runtime(image: EmulatorImage, runtime: str, model: Path, x: np.ndarray
         work = Path(tmp)
         np.save(work / "input.npy", np.ascontiguousarray(x, dtype=np.float32))
         counts = work / "counts.jsonl"
-        cmd = [image.recipe.qemu, "-L", str(image.sysroot), *plugin_option(plugin, counts),
-               str(image.sysroot / "usr" / "bin" / image.recipe.python), str(GUEST_SCRIPT), runtime,
-               str(Path(model).resolve()), str(work / "input.npy"), str(work / "output.npy"),
-               "--warmup", str(settings.warmup), "--runs", str(settings.runs), "--marker-fd", str(MARKER_FD)]
+        cmd = [
+            image.recipe.qemu,
+            "-L",
+            str(image.sysroot),
+            *plugin_option(plugin, counts),
+            str(image.sysroot / "usr" / "bin" / image.recipe.python),
+            str(GUEST_SCRIPT),
+            runtime,
+            str(Path(model).resolve()),
+            str(work / "input.npy"),
+            str(work / "output.npy"),
+            "--warmup",
+            str(settings.warmup),
+            "--runs",
+            str(settings.runs),
+            "--marker-fd",
+            str(MARKER_FD),
+        ]
         if per_kernel:
             cmd += ["--per-kernel", str(work / "kernels.json")]
         # A session of its own, so an interrupt or a timeout stops qemu and nothing else.
-        proc = subprocess.Popen(cmd, env=_environment(image, peers), stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT, text=True, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            env=_environment(image, peers),
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            start_new_session=True,
+        )
         with _running_lock:
             _running.add(proc)
             cancelled = cancel is not None and cancel.is_set()
         try:
-            if cancelled:   # count_many is stopping every count: this one started too late to be seen
+            if cancelled:  # count_many is stopping every count: this one started too late to be seen
                 raise DeviceError(f"counting {runtime} was cancelled")
             log, _ = proc.communicate(timeout=settings.timeout)
         except subprocess.TimeoutExpired:
             _kill(proc)
-            raise DeviceTimeoutError(f"counting {runtime} on the emulated {image.recipe.cpu} took over "
-                                     f"{settings.timeout:.0f} s; give a longer --timeout") from None
+            raise DeviceTimeoutError(
+                f"counting {runtime} on the emulated {image.recipe.cpu} took over "
+                f"{settings.timeout:.0f} s; give a longer --timeout"
+            ) from None
         except BaseException:
             _kill(proc)
             raise
@@ -143,18 +182,21 @@ def count_runtime(image: EmulatorImage, runtime: str, model: Path, x: np.ndarray
         regions = read_regions(counts) if counts.exists() else []
         names = json.loads((work / "kernels.json").read_text()) if per_kernel and proc.returncode == 0 else []
         if per_kernel and proc.returncode == 0 and not names:
-            raise DeviceError(f"no kernel calls seen in {model}: per-kernel counts need a build with the bytecode "
-                              "VM (compile with --exec-mode bytecode)")
+            raise DeviceError(
+                f"no kernel calls seen in {model}: per-kernel counts need a build with the bytecode "
+                "VM (compile with --exec-mode bytecode)"
+            )
         if proc.returncode != 0 or len(regions) != settings.runs + 1 + len(names):
             tail = " | ".join(log.strip().splitlines()[-3:])
-            raise DeviceError(f"counting {runtime} on the emulated {image.recipe.cpu} failed (exit "
-                              f"{proc.returncode}, {max(0, len(regions) - 1)} of {settings.runs} runs counted): "
-                              f"{tail}")
-        markers = regions[0]   # the empty region: the markers' own cost
-        runs = regions[1:settings.runs + 1]
-        kernels = [(name, r - markers) for name, r in zip(names, regions[settings.runs + 1:])]
-        return CountedRuntime(runtime, [r - markers for r in runs], np.load(work / "output.npy"), settings,
-                              kernels)
+            raise DeviceError(
+                f"counting {runtime} on the emulated {image.recipe.cpu} failed (exit "
+                f"{proc.returncode}, {max(0, len(regions) - 1)} of {settings.runs} runs counted): "
+                f"{tail}"
+            )
+        markers = regions[0]  # the empty region: the markers' own cost
+        runs = regions[1 : settings.runs + 1]
+        kernels = [(name, r - markers) for name, r in zip(names, regions[settings.runs + 1 :])]
+        return CountedRuntime(runtime, [r - markers for r in runs], np.load(work / "output.npy"), settings, kernels)
 
 
 def _kill(proc: subprocess.Popen) -> None:
@@ -165,19 +207,25 @@ def _kill(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def count_many(image: EmulatorImage, jobs: dict[str, tuple[Path, np.ndarray]],
-               settings: CountSettings = CountSettings(), workers: int | None = None) -> dict[str, CountedRuntime]:
+def count_many(
+    image: EmulatorImage,
+    jobs: dict[str, tuple[Path, np.ndarray]],
+    settings: CountSettings = CountSettings(),
+    workers: int | None = None,
+) -> dict[str, CountedRuntime]:
     """Count several runtimes (``{runtime: (model, input)}``), as many at once as the host has cores: each
     count is its own process and does not depend on what runs beside it."""
     plugin = build_plugin()
     if any(runtime != "tvm" for runtime in jobs):
-        prepare_peers(image)   # once, before the processes that need it start
+        prepare_peers(image)  # once, before the processes that need it start
     workers = workers or max(1, min(len(jobs), os.cpu_count() or 1))
     pool = ThreadPoolExecutor(workers)
     cancel = threading.Event()
     try:
-        futures = {runtime: pool.submit(count_runtime, image, runtime, model, x, settings, plugin, cancel=cancel)
-                   for runtime, (model, x) in jobs.items()}
+        futures = {
+            runtime: pool.submit(count_runtime, image, runtime, model, x, settings, plugin, cancel=cancel)
+            for runtime, (model, x) in jobs.items()
+        }
         return {runtime: future.result() for runtime, future in futures.items()}
     except BaseException:
         # Ctrl-C, SIGTERM (or one count failing) stops every count still running: none is left behind, not

@@ -51,7 +51,7 @@ def tvm_kernel_run(model: str, x: np.ndarray, fd: int) -> list:
     dev = tvm.cpu()
     vm = VirtualMachine(tvm.runtime.load_module(model), dev)
     vm.set_input("main", tvm.runtime.tensor(x, dev))
-    vm.invoke_stateful("main")   # first-run work outside the marks
+    vm.invoke_stateful("main")  # first-run work outside the marks
     names = []
 
     def instrument(func, name, before, ret, *args):
@@ -124,7 +124,7 @@ def main() -> None:
     marker(args.marker_fd, BEGIN)
     (lambda: None)()
     marker(args.marker_fd, END)
-    for _ in range(args.warmup):   # first-run work (allocation, packing weights) is not per-inference work
+    for _ in range(args.warmup):  # first-run work (allocation, packing weights) is not per-inference work
         run()
     for _ in range(args.runs):
         marker(args.marker_fd, BEGIN)

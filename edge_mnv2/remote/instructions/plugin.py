@@ -27,8 +27,17 @@ from edge_mnv2.remote.emulator import cache_dir
 
 SOURCE = Path(__file__).with_name("insn_count.c")
 # The classes the plugin reports, in the order of its enum; every instruction is in exactly one.
-CLASSES: tuple[str, ...] = ("integer", "branch", "load_store", "simd_fp_load_store", "vector128", "vector64",
-                            "scalar_fp", "vector_fma", "scalar_fma")
+CLASSES: tuple[str, ...] = (
+    "integer",
+    "branch",
+    "load_store",
+    "simd_fp_load_store",
+    "vector128",
+    "vector64",
+    "scalar_fp",
+    "vector_fma",
+    "scalar_fma",
+)
 MARKER_FD = 0x7ED6E  # 519534: a file descriptor no process has, so the marker lseek only says EBADF
 BEGIN = 1
 END = 2
@@ -44,20 +53,22 @@ def build_plugin(cache: Path | None = None) -> Path:
         return target
     gcc = shutil.which("gcc")
     if gcc is None:
-        raise DeviceError("the instruction-counting plugin needs the host's C compiler gcc, which is not on PATH: "
-                          "install gcc: run `make setup`")
+        raise DeviceError(
+            "the instruction-counting plugin needs the host's C compiler gcc, which is not on PATH: "
+            "install gcc: run `make setup`"
+        )
     directory.mkdir(parents=True, exist_ok=True)
     # Built under a temporary name and renamed: a concurrent or interrupted build never leaves a partial .so
     # under the name later runs trust.
     fd, temp = tempfile.mkstemp(prefix=".insn_count-", suffix=".so.tmp", dir=directory)
     os.close(fd)
     try:
-        done = subprocess.run([gcc, *GCC_FLAGS, "-o", temp, str(SOURCE)], check=False, capture_output=True,
-                              text=True)
+        done = subprocess.run([gcc, *GCC_FLAGS, "-o", temp, str(SOURCE)], check=False, capture_output=True, text=True)
         if done.returncode != 0:
             tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-            raise DeviceError(f"gcc could not build the instruction-counting plugin {SOURCE} "
-                              f"(exit {done.returncode}):\n{tail}")
+            raise DeviceError(
+                f"gcc could not build the instruction-counting plugin {SOURCE} (exit {done.returncode}):\n{tail}"
+            )
         os.replace(temp, target)
     finally:
         if os.path.exists(temp):
@@ -80,19 +91,25 @@ class Region:
     """The instructions counted in one region (or, for the exit line, the whole process)."""
 
     total: int
-    mix: dict[str, int]      # per class of CLASSES; the values sum to total
-    vector_fma_lanes: int    # multiply-adds done by vector FMLA/FMLS (lanes per instruction, summed)
+    mix: dict[str, int]  # per class of CLASSES; the values sum to total
+    vector_fma_lanes: int  # multiply-adds done by vector FMLA/FMLS (lanes per instruction, summed)
 
     @classmethod
     def from_json(cls, record: dict) -> Region:
         """A region from one line the plugin wrote."""
-        return cls(total=int(record["total"]), mix={name: int(record["mix"][name]) for name in CLASSES},
-                   vector_fma_lanes=int(record["vector_fma_lanes"]))
+        return cls(
+            total=int(record["total"]),
+            mix={name: int(record["mix"][name]) for name in CLASSES},
+            vector_fma_lanes=int(record["vector_fma_lanes"]),
+        )
 
     def __sub__(self, other: Region) -> Region:
         """This region less ``other`` (say, the cost of the markers themselves, counted in an empty region)."""
-        return Region(self.total - other.total, {k: self.mix[k] - other.mix.get(k, 0) for k in self.mix},
-                      self.vector_fma_lanes - other.vector_fma_lanes)
+        return Region(
+            self.total - other.total,
+            {k: self.mix[k] - other.mix.get(k, 0) for k in self.mix},
+            self.vector_fma_lanes - other.vector_fma_lanes,
+        )
 
 
 def _records(out: Path) -> list[dict]:
