@@ -2,17 +2,19 @@
 
 Adding a board is adding a file. A target file names the TVM target (as a dict; TVM 0.27 rejects
 ``"llvm -mtriple=..."`` strings), the TVM device kind, the RPC key, and how to export the library.
-The value ``"native"`` stands for what this machine detects (its CPU, its core count).
+The value ``"native"`` stands for what this machine detects (its CPU, its core count);
+``$EDGE_MNV2_NATIVE_CPU`` names another CPU for it (see :func:`native_cpu`).
 """
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import tomllib
 
-from edge_mnv2.errors import UnknownTargetError
+from edge_mnv2.errors import EdgeMnv2Error, UnknownTargetError
 from edge_mnv2.remote import runtime_threads
 from edge_mnv2.resources import TARGETS_ENV, chosen_by, data_dir  # noqa: F401 (TARGETS_ENV: imported from here too)
 
@@ -87,12 +89,35 @@ class TargetSpec:
         return self.export.get("cross_compiler") or None
 
 
-def _resolve_native(table: dict) -> dict:
+NATIVE_CPU_ENV = "EDGE_MNV2_NATIVE_CPU"
+
+
+def native_cpu() -> str:
+    """The LLVM CPU name ``mcpu = "native"`` stands for: ``$EDGE_MNV2_NATIVE_CPU`` when set, else this
+    machine's CPU as LLVM detects it.
+
+    The variable builds here for another CPU of this machine's architecture, as if on it: e.g.
+    ``znver3`` for a fleet of AVX2-only machines (schedules, int8 kernels, the tuning log chosen follow
+    its features). A build for features this machine lacks does not run here.
+    """
     from tvm.target import codegen
 
+    chosen = os.environ.get(NATIVE_CPU_ENV, "").strip()
+    if not chosen:
+        return codegen.llvm_get_system_cpu()
+    if not codegen.llvm_is_valid_cpu(chosen, codegen.llvm_get_system_triple()):
+        raise EdgeMnv2Error(
+            f"{NATIVE_CPU_ENV}={chosen!r} is not a CPU LLVM knows for {codegen.llvm_get_system_triple()}: "
+            f"name one such as znver3, skylake or icelake-server, or unset it to build for this machine's "
+            f"{codegen.llvm_get_system_cpu()}"
+        )
+    return chosen
+
+
+def _resolve_native(table: dict) -> dict:
     resolved = dict(table)
     if resolved.get("mcpu") == "native":
-        resolved["mcpu"] = codegen.llvm_get_system_cpu()
+        resolved["mcpu"] = native_cpu()
     if resolved.get("num-cores") == "native":
         resolved["num-cores"] = runtime_threads.physical_cores()  # the threads the runtime gets
     if resolved.get("arch") == "native" and resolved.get("kind") == "cuda":

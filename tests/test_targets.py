@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from edge_mnv2.errors import EdgeMnv2Error, UnknownTargetError
-from edge_mnv2.targets import TARGETS_ENV, list_targets, load_target, targets_dir
+from edge_mnv2.targets import NATIVE_CPU_ENV, TARGETS_ENV, list_targets, load_target, native_cpu, targets_dir
 
 REPO_TARGETS = Path(__file__).resolve().parent.parent / "targets"
 
@@ -19,7 +19,6 @@ def _default_targets(monkeypatch):
 
 
 def test_host_target_resolves_native():
-    from tvm.target import codegen
 
     host = load_target("host")
     assert host.name == "host"
@@ -30,7 +29,7 @@ def test_host_target_resolves_native():
     assert host.tvm["mcpu"] == "native"  # the file's value is kept
     resolved = host.resolved_tvm()
     assert resolved["kind"] == "llvm"
-    assert resolved["mcpu"] == codegen.llvm_get_system_cpu()
+    assert resolved["mcpu"] == native_cpu()  # this machine's, or the one EDGE_MNV2_NATIVE_CPU names
     assert resolved["mcpu"] != "native"
     assert isinstance(resolved["num-cores"], int) and resolved["num-cores"] >= 1
     assert resolved["num-cores"] == len(os.sched_getaffinity(0))
@@ -120,3 +119,25 @@ def test_malformed_target_file(tmp_path, monkeypatch, text, words):
         msg = str(info.value)
         assert str(tmp_path / "bad.toml") in msg
         assert words in msg
+
+
+def test_native_can_stand_for_an_avx2_only_cpu(monkeypatch):
+    """EDGE_MNV2_NATIVE_CPU: build here as on another x86 CPU, with what follows from its features."""
+    from edge_mnv2.quantize import kernels_for
+    from edge_mnv2.schedules.isa import vector_isa
+
+    monkeypatch.setenv(NATIVE_CPU_ENV, "znver3")
+    host = load_target("host")
+    assert host.resolved_tvm()["mcpu"] == "znver3"
+    isa = vector_isa(host.tvm_target())
+    assert (isa.name, isa.lanes, isa.int8_dot) == ("avx2", 8, "")
+    assert kernels_for(host.tvm_target()) == "generic"  # no VNNI: the plain int8 graph
+    monkeypatch.setenv(NATIVE_CPU_ENV, "znver4")
+    isa = vector_isa(load_target("host").tvm_target())
+    assert (isa.name, isa.lanes, isa.int8_dot) == ("avx512", 16, "vnni")
+
+
+def test_an_unknown_native_cpu_is_refused_by_name(monkeypatch):
+    monkeypatch.setenv(NATIVE_CPU_ENV, "zen9")
+    with pytest.raises(EdgeMnv2Error, match=f"{NATIVE_CPU_ENV}='zen9' is not a CPU LLVM knows"):
+        load_target("host").resolved_tvm()
