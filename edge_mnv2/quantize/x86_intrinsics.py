@@ -23,6 +23,9 @@ def register() -> None:
     global _registered
     if _registered:
         return
+    from edge_mnv2.compile.tensor_intrin import import_tensor_intrinsics
+
+    import_tensor_intrinsics()  # the package's __init__ imports them all: the cheap way, first
     from tvm.s_tir import TensorIntrin
     from tvm.s_tir.tensor_intrin.x86 import dot_product_16x4_u8i8i32_desc
     from tvm.script import tirx as T

@@ -1,12 +1,11 @@
 """A MetaSchedule builder whose worker processes outlive a round of candidates.
 
 MetaSchedule's ``LocalBuilder`` starts new worker processes for every round it builds. Before its
-first build, each worker imports ``tvm.s_tir.tensor_intrin``, which parses 110 TVMScript intrinsics and
-calls ``inspect.stack()`` for each: 73-81 s on a quiet 2-core machine, against well under a second to
-compile one candidate. So most of a round's build time was that import, paid again every round.
-These workers import it once, when they start, with those ``inspect.stack()`` calls made cheap (7-8 s,
-the same intrinsics), and are recycled after ``BUILDS_PER_WORKER`` builds (``LocalBuilder`` restarts
-its workers because they leak memory over many builds).
+first build, each worker imports TVM's tensor intrinsics (:mod:`edge_mnv2.compile.tensor_intrin`): over
+a minute, against well under a second to compile one candidate, so most of a round's build time was
+that import, paid again every round. These workers import them once, when they start, the cheap way,
+and are recycled after ``BUILDS_PER_WORKER`` builds (``LocalBuilder`` restarts its workers because
+they leak memory over many builds).
 
 The pool is shared by the tuning runs of one process (tuning several models from Python, or a log
 topped up run after run), so each run does not pay the workers' start again."""
@@ -15,45 +14,14 @@ from __future__ import annotations
 
 import atexit
 import os
-import sys
 from typing import Callable
+
+from edge_mnv2.compile.tensor_intrin import import_tensor_intrinsics as warm_up
 
 BUILDS_PER_WORKER = 256
 
 # (timeout, workers, cross compiler the workers inherited from the environment) -> PopenPoolExecutor
 _POOLS: dict[tuple, object] = {}
-
-
-def _frames(context: int = 1) -> list:
-    """``inspect.stack()`` without its per-frame ``getsourcefile``, which scans ``sys.modules`` each time:
-    the same frames, file names, line numbers and one line of code context."""
-    import inspect
-    import linecache
-
-    infos = []
-    frame = sys._getframe(1)
-    while frame is not None:
-        name, line = frame.f_code.co_filename, frame.f_lineno
-        text = linecache.getline(name, line) if context > 0 else ""
-        infos.append(
-            inspect.FrameInfo(frame, name, line, frame.f_code.co_name, [text] if text else None, 0 if text else None)
-        )
-        frame = frame.f_back
-    return infos
-
-
-def warm_up() -> None:
-    """Import TVM's tensor intrinsics, which every candidate build needs, with TVMScript's
-    ``inspect.stack()`` calls made cheap while they parse (no timeout applies to this)."""
-    import inspect
-
-    if "tvm.s_tir.tensor_intrin" in sys.modules:
-        return
-    stack, inspect.stack = inspect.stack, _frames
-    try:
-        import tvm.s_tir.tensor_intrin  # noqa: F401
-    finally:
-        inspect.stack = stack
 
 
 def _shared_pool(timeout_sec: float, workers: int):

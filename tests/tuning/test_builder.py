@@ -57,7 +57,7 @@ def test_a_candidate_over_the_timeout_is_reported_not_raised():
 def test_the_cheap_stack_matches_inspect_stack():
     import inspect
 
-    from edge_mnv2.tuning.builder import _frames
+    from edge_mnv2.compile.tensor_intrin import _frames
 
     def here():
         return _frames(), inspect.stack()
