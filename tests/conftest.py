@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
+from pathlib import Path
 
 import pytest
 
@@ -15,18 +14,13 @@ SMALL_MODEL = "mobilenet_v2_0.35_96"
 TRAINED_MODEL = "mobilenet_v2_0.35_96.shapes"
 
 
-@contextlib.contextmanager
-def session_folder(tmp_path_factory, name: str):
-    """A folder shared by the session's pytest-xdist workers, held under an exclusive lock while in use:
-    the first worker to ask builds into it, the others wait and reuse what it built."""
+def session_folder(tmp_path_factory, name: str) -> Path:
+    """A folder shared by the session's pytest-xdist workers (each worker has its own folder below it)."""
     root = tmp_path_factory.getbasetemp()
     if os.environ.get("PYTEST_XDIST_WORKER"):
-        root = root.parent  # the session's folder, above each worker's own
-    shared = root / "shared"
-    shared.mkdir(exist_ok=True)
-    with open(shared / f"{name}.lock", "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)
-        yield shared / name
+        root = root.parent
+    (root / "shared").mkdir(exist_ok=True)
+    return root / "shared" / name
 
 
 def built_once(tmp_path_factory, name: str, model: str, target: str):
@@ -34,8 +28,10 @@ def built_once(tmp_path_factory, name: str, model: str, target: str):
     Tests read these builds; a test that changes files works on a copy."""
     from edge_mnv2.artifact import METADATA_FILE, load_artifact
     from edge_mnv2.compile import compile_model
+    from edge_mnv2.remote.emulator import build_lock
 
-    with session_folder(tmp_path_factory, name) as folder:
+    folder = session_folder(tmp_path_factory, name)
+    with build_lock(folder):  # the first worker builds, the others wait and reuse its build
         if (folder / METADATA_FILE).is_file():  # compile writes it last (staged output)
             return load_artifact(folder)
         return compile_model(model, target, folder)

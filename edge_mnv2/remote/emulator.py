@@ -201,16 +201,17 @@ def prepare(recipe: EmulatorRecipe, root: Path | None = None) -> EmulatorImage:
                 "cross toolchains from Debian)"
             )
     root.parent.mkdir(parents=True, exist_ok=True)
-    with _building(root):
+    with build_lock(root):
         if not (root / "READY").is_file():  # another process may have built it while this one waited
             _build_image(recipe, root)
     return image
 
 
 @contextlib.contextmanager
-def _building(path: Path) -> Iterator[None]:
-    """Hold an exclusive lock for building ``path``: a second process (another test worker, a second
-    command) waits, then finds it ready, instead of replacing the image the first one is using."""
+def build_lock(path: Path) -> Iterator[None]:
+    """Hold an exclusive lock (``<path>.lock`` beside it) for building ``path``: a second process (another
+    test worker, a second command) waits, then finds it ready, instead of replacing what the first one is
+    using. The test suite's shared builds use it too."""
     import fcntl
 
     with open(path.with_name(f"{path.name}.lock"), "w") as lock:
@@ -310,7 +311,7 @@ def prepare_peers(image: EmulatorImage) -> Path:
     ready = site / "READY"
     if ready.is_file() and ready.read_text().split() == list(PEER_WHEELS):
         return site
-    with _building(site):
+    with build_lock(site):
         if not (ready.is_file() and ready.read_text().split() == list(PEER_WHEELS)):
             _install_peers(image, site)
     return site

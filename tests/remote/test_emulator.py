@@ -94,7 +94,7 @@ def test_a_second_process_waits_for_an_image_being_built_instead_of_replacing_it
     import subprocess
     import sys
 
-    from edge_mnv2.remote.emulator import _building
+    from edge_mnv2.remote.emulator import build_lock
 
     image = tmp_path / "image"
     probe = (
@@ -102,6 +102,6 @@ def test_a_second_process_waits_for_an_image_being_built_instead_of_replacing_it
         "try:\n    fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)\nexcept BlockingIOError:\n    sys.exit(3)"
     )
     lock = str(tmp_path / "image.lock")
-    with _building(image):
+    with build_lock(image):
         assert subprocess.run([sys.executable, "-c", probe, lock]).returncode == 3  # held: it would wait
     assert subprocess.run([sys.executable, "-c", probe, lock]).returncode == 0  # released
